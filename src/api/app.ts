@@ -1,0 +1,89 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { parse as parseYaml } from 'yaml';
+import type { Config } from '../config/schema.js';
+import { isAlreadyExists, isConflict, isInvalid, isNotFound } from '../core/errors.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { ResourceStore } from '../store/store.js';
+import { envelope, HttpError } from './envelope.js';
+import { resourceRoutes } from './routes/resources.js';
+import { systemRoutes } from './routes/system.js';
+
+export interface ApiDeps {
+  config: Config;
+  store: ResourceStore;
+  logger: Logger;
+  metrics: Metrics;
+  version: string;
+  instanceId: string;
+  hostname: string;
+}
+
+/** Largest request body accepted; larger ones get 413 before they are read into memory. */
+export const BODY_LIMIT = 1024 * 1024;
+
+const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'];
+
+const STATUS_TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  409: 'Conflict',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+};
+
+/** Maps any error to its status and Kuma's envelope; 5xx details stay in the log, never in the answer. */
+function toEnvelope(error: unknown, logger: Logger) {
+  if (error instanceof HttpError) return envelope(error.statusCode, error.title, error.details, error.causes);
+  if (isInvalid(error)) return envelope(400, 'Could not process a resource', error.message, error.causes);
+  if (isNotFound(error)) return envelope(404, 'Not Found', error.message);
+  if (isConflict(error) || isAlreadyExists(error)) return envelope(409, 'Conflict', error.message);
+  const fe = error as Partial<FastifyError>;
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return envelope(fe.statusCode, STATUS_TITLES[fe.statusCode] ?? 'Bad Request', fe.message ?? 'bad request');
+  }
+  logger.error({ err: error }, 'request failed');
+  return envelope(500, 'Internal Server Error', 'the control plane could not handle the request; see its log');
+}
+
+/** The REST API as a fastify instance, not yet listening (tests use `inject`, `server.ts` listens). */
+export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ component: 'api' }) as FastifyBaseLogger,
+    // Per-request lines are logged once, at debug, in onResponse below: never bodies, so no secrets.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+    // Kuma accepts `/meshes/` as `/meshes`.
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+
+  app.addContentTypeParser(YAML_TYPES, { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseYaml(body as string, { maxAliasCount: 100 }));
+    } catch (err) {
+      const invalid = new HttpError(400, 'Bad Request', `body is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+      done(invalid, undefined);
+    }
+  });
+
+  app.setErrorHandler((error, _request, reply) => {
+    const body = toEnvelope(error, deps.logger);
+    void reply.code(body.status).type('application/json').send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send(envelope(404, 'Not Found', `no such endpoint: ${request.method} ${request.url.split('?')[0]}`));
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) };
+    deps.metrics.httpRequests.inc(labels);
+    deps.metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+    request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
+  });
+
+  await app.register(systemRoutes, { config: deps.config, version: deps.version, instanceId: deps.instanceId, hostname: deps.hostname });
+  await app.register(resourceRoutes, { store: deps.store, readOnly: deps.config.apiServer.readOnly });
+  return app;
+}

@@ -1,0 +1,142 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isAlreadyExists, isNotFound } from '../../core/errors.js';
+import { toApiObject, type ResourceKey, type StoredResource } from '../../core/model.js';
+import { RESOURCE_TYPES, validateResource, type ResourceTypeDescriptor } from '../../core/registry.js';
+import { normalizeDataplane } from '../../core/resources/dataplane.js';
+import { matchesSelector } from '../../core/tags.js';
+import type { ResourceStore } from '../../store/store.js';
+import { HttpError } from '../envelope.js';
+import { nextPageUrl, readPage } from '../paging.js';
+
+export interface ResourceRoutesOptions {
+  store: ResourceStore;
+  /** `apiServer.readOnly`: every write answers 405. */
+  readOnly: boolean;
+}
+
+type Params = { mesh?: string; name?: string };
+type Query = Record<string, string | string[] | undefined>;
+
+const notFound = (what: string) => new HttpError(404, 'Could not retrieve a resource', `${what} not found`);
+
+function keyFor(descriptor: ResourceTypeDescriptor, params: Params): ResourceKey {
+  return { type: descriptor.name, mesh: descriptor.scope === 'mesh' ? params.mesh! : '', name: params.name! };
+}
+
+/** `tag=key:value` filters (repeatable) on dataplanes, matched against any inbound's tags. */
+function tagPredicate(query: Query): ((r: StoredResource) => boolean) | undefined {
+  const raw = query.tag;
+  if (raw === undefined) return undefined;
+  const match: Record<string, string> = {};
+  for (const item of Array.isArray(raw) ? raw : [raw]) {
+    const colon = item.indexOf(':');
+    if (colon <= 0) {
+      throw new HttpError(400, 'Bad Request', 'invalid tag filter', [{ field: 'tag', message: 'must be in the form key:value' }]);
+    }
+    match[item.slice(0, colon)] = item.slice(colon + 1);
+  }
+  return (r) => normalizeDataplane(r.spec).inbound.some((inbound) => matchesSelector(match, inbound.tags));
+}
+
+function listFilters(descriptor: ResourceTypeDescriptor, query: Query) {
+  const name = typeof query.name === 'string' && query.name !== '' ? query.name : undefined;
+  const predicate = descriptor.name === 'Dataplane' ? tagPredicate(query) : undefined;
+  return { nameContains: name, predicate };
+}
+
+function pageBody(request: FastifyRequest, items: unknown[], total: number, page: { size: number; offset: number }) {
+  const path = request.url.split('?')[0]!;
+  const next = nextPageUrl({ protocol: request.protocol, host: request.host, path, query: request.query as Query }, page, total);
+  return { total, items, next };
+}
+
+/** The `DataplaneOverview` object of `dataplanes+insights`: the dataplane and what xDS recorded of it. */
+async function overview(store: ResourceStore, dataplane: StoredResource) {
+  const insight = await store.get({ type: 'DataplaneInsight', mesh: dataplane.mesh, name: dataplane.name });
+  return {
+    type: 'DataplaneOverview',
+    mesh: dataplane.mesh,
+    name: dataplane.name,
+    creationTime: dataplane.creationTime,
+    modificationTime: dataplane.modificationTime,
+    dataplane: dataplane.spec,
+    dataplaneInsight: insight?.spec ?? { subscriptions: [] },
+  };
+}
+
+/**
+ * CRUD routes for every resource type, generated from the type registry: Kuma's paths, 201 on
+ * create, 200 on update and delete, `{total, items, next}` lists.
+ */
+export async function resourceRoutes(app: FastifyInstance, options: ResourceRoutesOptions): Promise<void> {
+  const { store } = options;
+
+  const rejectIfReadOnly = async () => {
+    if (options.readOnly) throw new HttpError(405, 'Method Not Allowed', 'the API server is read-only (apiServer.readOnly)');
+  };
+
+  for (const descriptor of RESOURCE_TYPES) {
+    if (descriptor.systemOwned) continue;
+    const collection = descriptor.scope === 'mesh' ? `/meshes/:mesh/${descriptor.plural}` : `/${descriptor.plural}`;
+    const item = `${collection}/:name`;
+
+    const list = async (request: FastifyRequest<{ Params: Params; Querystring: Query }>) => {
+      const page = readPage(request.query);
+      const result = await store.list(descriptor.name, { mesh: request.params.mesh, ...listFilters(descriptor, request.query), ...page });
+      return pageBody(request, result.items.map((r) => toApiObject(r, descriptor.scope)), result.total, page);
+    };
+    app.get(collection, list);
+    // Kuma also lists a mesh-scoped type across every mesh at `/{plural}`.
+    if (descriptor.scope === 'mesh') app.get(`/${descriptor.plural}`, list);
+
+    app.get<{ Params: Params }>(item, async (request) => {
+      const found = await store.get(keyFor(descriptor, request.params));
+      if (!found) throw notFound(`${descriptor.name} "${request.params.name}"`);
+      return toApiObject(found, descriptor.scope);
+    });
+
+    app.put<{ Params: Params; Body: unknown }>(item, { preHandler: rejectIfReadOnly }, async (request, reply: FastifyReply) => {
+      const key = keyFor(descriptor, request.params);
+      const result = validateResource(descriptor, { mesh: key.mesh, name: key.name }, request.body);
+      if (!result.ok) throw new HttpError(400, 'Could not process a resource', 'Resource is not valid', result.causes);
+      const existing = await store.get(key);
+      if (existing) {
+        await store.update(result.resource, existing.version);
+        return reply.code(200).send({});
+      }
+      try {
+        await store.create(result.resource);
+      } catch (err) {
+        if (isAlreadyExists(err)) throw new HttpError(409, 'Conflict', `${descriptor.name} "${key.name}" was created by a concurrent request; retry`);
+        throw err;
+      }
+      return reply.code(201).send({});
+    });
+
+    app.delete<{ Params: Params }>(item, { preHandler: rejectIfReadOnly }, async (request) => {
+      try {
+        await store.delete(keyFor(descriptor, request.params));
+      } catch (err) {
+        if (isNotFound(err)) throw new HttpError(404, 'Could not delete a resource', `${descriptor.name} "${request.params.name}" not found`);
+        throw err;
+      }
+      return {};
+    });
+  }
+
+  // The reference's request lines spell it `dataplane+insights`, its examples `dataplanes+insights`: serve both.
+  const dataplane = RESOURCE_TYPES.find((d) => d.name === 'Dataplane')!;
+  for (const plural of ['dataplanes+insights', 'dataplane+insights']) {
+    app.get<{ Params: Params; Querystring: Query }>(`/meshes/:mesh/${plural}`, async (request) => {
+      const page = readPage(request.query);
+      const result = await store.list('Dataplane', { mesh: request.params.mesh, ...listFilters(dataplane, request.query), ...page });
+      const items = await Promise.all(result.items.map((r) => overview(store, r)));
+      return pageBody(request, items, result.total, page);
+    });
+    app.get<{ Params: Params }>(`/meshes/:mesh/${plural}/:name`, async (request) => {
+      const found = await store.get(keyFor(dataplane, request.params));
+      if (!found) throw notFound(`Dataplane "${request.params.name}"`);
+      return overview(store, found);
+    });
+  }
+}

@@ -1,0 +1,116 @@
+import {
+  at,
+  Causes,
+  checkKnownFields,
+  checkLabels,
+  checkString,
+  isObject,
+  listAt,
+  objectAt,
+  type Obj,
+} from '../validate.js';
+import { parseDuration } from '../duration.js';
+
+const MESH_FIELDS = ['mtls', 'tracing', 'logging', 'metrics', 'networking', 'routing', 'constraints', 'skipCreatingInitialPolicies', 'meshServices', 'labels'];
+const CA_TYPES = ['builtin', 'provided'];
+const MTLS_MODES = ['STRICT', 'PERMISSIVE'];
+
+/** Kuma 0.3: `mtls: {enabled, ca: {builtin: {}} | {provided: {}}}`. */
+function validateLegacyMtls(mtls: Obj, causes: Causes): void {
+  if (mtls.enabled !== undefined && typeof mtls.enabled !== 'boolean') causes.add('mtls.enabled', 'must be a boolean');
+  const ca = objectAt(mtls, 'ca', 'mtls', causes, mtls.enabled === true);
+  if (!ca) return;
+  const kinds = Object.keys(ca);
+  if (mtls.enabled === true && kinds.length !== 1) causes.add('mtls.ca', 'must have exactly one of builtin or provided');
+  for (const kind of kinds) if (!CA_TYPES.includes(kind)) causes.add(at('mtls.ca', kind), 'unknown CA type: must be builtin or provided');
+}
+
+/** Current Kuma: `mtls: {enabledBackend, backends: [{name, type, mode, dpCert, conf}]}`. */
+function validateBackendMtls(mtls: Obj, causes: Causes): void {
+  const backends = listAt(mtls, 'backends', 'mtls', causes, false) ?? [];
+  const names = new Set<string>();
+  backends.forEach((backend, i) => {
+    const path = `mtls.backends[${i}]`;
+    if (!isObject(backend)) return causes.add(path, 'must be an object');
+    checkKnownFields(backend, ['name', 'type', 'mode', 'dpCert', 'conf', 'rootChain'], path, causes);
+    if (checkString(backend.name, at(path, 'name'), causes)) {
+      if (names.has(backend.name)) causes.add(at(path, 'name'), `"${backend.name}" is already used by another backend`);
+      names.add(backend.name);
+    }
+    if (!CA_TYPES.includes(backend.type as string)) causes.add(at(path, 'type'), 'must be one of: builtin, provided');
+    if (backend.mode !== undefined && !MTLS_MODES.includes(backend.mode as string)) {
+      causes.add(at(path, 'mode'), 'must be one of: STRICT, PERMISSIVE');
+    }
+    const expiration = ((backend.dpCert as Obj | undefined)?.rotation as Obj | undefined)?.expiration;
+    if (expiration !== undefined && (typeof expiration !== 'string' || !parseDuration(expiration))) {
+      causes.add(at(path, 'dpCert.rotation.expiration'), 'must be a duration such as "24h"');
+    }
+    if (backend.type === 'provided') {
+      const conf = objectAt(backend, 'conf', path, causes, true);
+      if (conf) {
+        objectAt(conf, 'cert', at(path, 'conf'), causes, true);
+        objectAt(conf, 'key', at(path, 'conf'), causes, true);
+      }
+    }
+  });
+  if (mtls.enabledBackend !== undefined && mtls.enabledBackend !== '') {
+    if (typeof mtls.enabledBackend !== 'string' || !names.has(mtls.enabledBackend)) {
+      causes.add('mtls.enabledBackend', 'has to be set to one of the backends in the mesh');
+    }
+  }
+}
+
+/** Logging/tracing backends: names unique and non-empty; `defaultBackend` names one of them. */
+function validateBackendList(section: Obj, path: string, causes: Causes): void {
+  const backends = listAt(section, 'backends', path, causes, false) ?? [];
+  const names = new Set<string>();
+  backends.forEach((backend, i) => {
+    const p = `${path}.backends[${i}]`;
+    if (!isObject(backend)) return causes.add(p, 'must be an object');
+    if (checkString(backend.name, at(p, 'name'), causes)) {
+      if (names.has(backend.name)) causes.add(at(p, 'name'), `"${backend.name}" is already used by another backend`);
+      names.add(backend.name);
+    }
+  });
+  const def = section.defaultBackend;
+  if (def !== undefined && def !== '' && (typeof def !== 'string' || !names.has(def))) {
+    causes.add(at(path, 'defaultBackend'), 'has to be set to one of the backends');
+  }
+}
+
+export function validateMesh(spec: Obj, causes: Causes): void {
+  checkKnownFields(spec, MESH_FIELDS, '', causes);
+  checkLabels(spec, causes);
+  const mtls = objectAt(spec, 'mtls', '', causes, false);
+  if (mtls) {
+    const legacy = mtls.ca !== undefined || mtls.enabled !== undefined;
+    const current = mtls.backends !== undefined || mtls.enabledBackend !== undefined;
+    if (legacy && current) causes.add('mtls', 'use either enabled/ca (Kuma 0.3) or enabledBackend/backends, not both');
+    else if (legacy) {
+      checkKnownFields(mtls, ['enabled', 'ca'], 'mtls', causes);
+      validateLegacyMtls(mtls, causes);
+    } else {
+      checkKnownFields(mtls, ['enabledBackend', 'backends', 'skipValidation'], 'mtls', causes);
+      validateBackendMtls(mtls, causes);
+    }
+  }
+  for (const key of ['logging', 'tracing', 'metrics'] as const) {
+    const section = objectAt(spec, key, '', causes, false);
+    if (section) validateBackendList(section, key, causes);
+  }
+}
+
+/** Whether a Mesh spec, in either form, has mTLS on, and with which CA backend. */
+export function meshMtlsBackend(spec: Obj): { name: string; type: string } | undefined {
+  const mtls = spec.mtls as Obj | undefined;
+  if (!mtls) return undefined;
+  if (mtls.enabled === true) {
+    const type = Object.keys((mtls.ca as Obj | undefined) ?? {})[0] ?? 'builtin';
+    return { name: `ca-1`, type };
+  }
+  if (typeof mtls.enabledBackend === 'string' && mtls.enabledBackend !== '') {
+    const backend = ((mtls.backends as Obj[] | undefined) ?? []).find((b) => b.name === mtls.enabledBackend);
+    return backend ? { name: backend.name as string, type: backend.type as string } : undefined;
+  }
+  return undefined;
+}

@@ -1,0 +1,78 @@
+import { AlreadyExistsError, ConflictError, NotFoundError } from '../../core/errors.js';
+import type { Resource, ResourceKey, ResourceTypeName, StoredResource } from '../../core/model.js';
+import { ChangeNotifier, meshMissingError, pageInMemory } from '../common.js';
+import { nowIso, storeMessages, type ChangeListener, type ListOptions, type ListResult, type ResourceStore } from '../store.js';
+
+const keyOf = (mesh: string, name: string) => `${mesh}\u0000${name}`;
+
+/** In-process store for tests and demos: everything is lost when the process exits. */
+export class MemoryStore implements ResourceStore {
+  private readonly byType = new Map<ResourceTypeName, Map<string, StoredResource>>();
+  private readonly notifier = new ChangeNotifier();
+
+  private table(type: ResourceTypeName): Map<string, StoredResource> {
+    let table = this.byType.get(type);
+    if (!table) this.byType.set(type, (table = new Map()));
+    return table;
+  }
+
+  async get(key: ResourceKey): Promise<StoredResource | undefined> {
+    return this.table(key.type).get(keyOf(key.mesh, key.name));
+  }
+
+  async list(type: ResourceTypeName, options: ListOptions = {}): Promise<ListResult> {
+    return pageInMemory(this.table(type).values(), options);
+  }
+
+  async create(resource: Resource): Promise<StoredResource> {
+    const table = this.table(resource.type);
+    const k = keyOf(resource.mesh, resource.name);
+    if (table.has(k)) throw new AlreadyExistsError(storeMessages.exists(resource));
+    if (resource.mesh !== '' && !this.table('Mesh').has(keyOf('', resource.mesh))) throw meshMissingError(resource.mesh);
+    const now = nowIso();
+    const stored: StoredResource = { ...resource, spec: structuredClone(resource.spec), version: 1, creationTime: now, modificationTime: now };
+    table.set(k, stored);
+    this.notifier.emit({ action: 'create', type: resource.type, mesh: resource.mesh, name: resource.name });
+    return stored;
+  }
+
+  async update(resource: Resource, expectedVersion: number): Promise<StoredResource> {
+    const table = this.table(resource.type);
+    const k = keyOf(resource.mesh, resource.name);
+    const current = table.get(k);
+    if (!current) throw new NotFoundError(storeMessages.notFound(resource));
+    if (current.version !== expectedVersion) throw new ConflictError(storeMessages.conflict(resource));
+    const stored: StoredResource = {
+      ...current,
+      spec: structuredClone(resource.spec),
+      version: current.version + 1,
+      modificationTime: nowIso(),
+    };
+    table.set(k, stored);
+    this.notifier.emit({ action: 'update', type: resource.type, mesh: resource.mesh, name: resource.name });
+    return stored;
+  }
+
+  async delete(key: ResourceKey): Promise<void> {
+    if (!this.table(key.type).delete(keyOf(key.mesh, key.name))) throw new NotFoundError(storeMessages.notFound(key));
+    const removed: ResourceKey[] = [key];
+    if (key.type === 'Mesh') {
+      for (const [type, table] of this.byType) {
+        for (const [k, r] of table) {
+          if (r.mesh === key.name) {
+            table.delete(k);
+            removed.push({ type, mesh: r.mesh, name: r.name });
+          }
+        }
+      }
+    }
+    for (const r of removed) this.notifier.emit({ action: 'delete', ...r });
+  }
+
+  subscribe(listener: ChangeListener): () => void {
+    return this.notifier.subscribe(listener);
+  }
+
+  async ping(): Promise<void> {}
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,68 @@
+import type pg from 'pg';
+
+/**
+ * Numbered PostgreSQL migrations, applied by `skiff-cp migrate up`. The table follows Kuma's
+ * Postgres schema (`resources` keyed by name, mesh and type) so operators find what they know.
+ * Append only: never edit a migration that has shipped.
+ */
+export const POSTGRES_MIGRATIONS: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS resources (
+     name text NOT NULL,
+     mesh text NOT NULL,
+     type text NOT NULL,
+     version integer NOT NULL,
+     spec text NOT NULL,
+     creation_time timestamptz NOT NULL,
+     modification_time timestamptz NOT NULL,
+     owner_name text,
+     owner_mesh text,
+     owner_type text,
+     labels jsonb NOT NULL DEFAULT '{}'::jsonb,
+     PRIMARY KEY (name, mesh, type)
+   );
+   CREATE INDEX IF NOT EXISTS resources_type_mesh_name ON resources (type, mesh, name);`,
+];
+
+export const LATEST_POSTGRES_SCHEMA = POSTGRES_MIGRATIONS.length;
+
+const ENSURE_TABLE = 'CREATE TABLE IF NOT EXISTS schema_migrations (version bigint PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())';
+
+/** Current schema version, 0 for an empty database. */
+export async function schemaVersion(client: pg.Pool | pg.PoolClient): Promise<number> {
+  const exists = await client.query<{ present: boolean }>("SELECT to_regclass('schema_migrations') IS NOT NULL AS present");
+  if (!exists.rows[0]?.present) return 0;
+  const result = await client.query<{ version: string | null }>('SELECT max(version) AS version FROM schema_migrations');
+  return Number(result.rows[0]?.version ?? 0);
+}
+
+/**
+ * Applies every pending migration, each in its own transaction, under an advisory lock so two
+ * control planes migrating at once do not race. Returns the versions applied.
+ */
+export async function migrateUp(pool: pg.Pool): Promise<number[]> {
+  const client = await pool.connect();
+  const applied: number[] = [];
+  try {
+    await client.query('SELECT pg_advisory_lock(5681001)');
+    await client.query(ENSURE_TABLE);
+    const current = await schemaVersion(client);
+    for (const [index, sql] of POSTGRES_MIGRATIONS.entries()) {
+      const version = index + 1;
+      if (version <= current) continue;
+      await client.query('BEGIN');
+      try {
+        await client.query(sql);
+        await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [version]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK');
+        throw err;
+      }
+      applied.push(version);
+    }
+  } finally {
+    await client.query('SELECT pg_advisory_unlock(5681001)').catch(() => {});
+    client.release();
+  }
+  return applied;
+}

@@ -1,0 +1,249 @@
+import pg from 'pg';
+import { AlreadyExistsError, ConflictError, NotFoundError } from '../../core/errors.js';
+import type { Resource, ResourceKey, ResourceTypeName, StoredResource } from '../../core/model.js';
+import { ChangeNotifier, meshMissingError, pageInMemory } from '../common.js';
+import { storeMessages, type ChangeListener, type ListOptions, type ListResult, type ResourceStore } from '../store.js';
+import { LATEST_POSTGRES_SCHEMA, schemaVersion } from './migrations.js';
+
+export interface PostgresOptions {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  dbName: string;
+  /** Seconds to wait for a connection. */
+  connectionTimeout: number;
+  maxOpenConnections: number;
+  /** Schema to use instead of `public` (tests isolate themselves this way). */
+  schema?: string;
+}
+
+interface Row {
+  type: ResourceTypeName;
+  mesh: string;
+  name: string;
+  version: number;
+  spec: string;
+  creation_time: Date;
+  modification_time: Date;
+}
+
+const fromRow = (row: Row): StoredResource => ({
+  type: row.type,
+  mesh: row.mesh,
+  name: row.name,
+  version: row.version,
+  spec: JSON.parse(row.spec) as Record<string, unknown>,
+  creationTime: row.creation_time.toISOString(),
+  modificationTime: row.modification_time.toISOString(),
+});
+
+const likeContains = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
+/** The error a caller sees when PostgreSQL cannot be reached: where, as whom, why; never the password. */
+export class PostgresConnectionError extends Error {
+  constructor(options: PostgresOptions, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(`cannot connect to PostgreSQL at ${options.host}:${options.port} (database "${options.dbName}", user "${options.user}"): ${reason}`);
+    this.name = 'PostgresConnectionError';
+  }
+}
+
+export function createPool(options: PostgresOptions, onError: (err: Error) => void): pg.Pool {
+  const pool = new pg.Pool({
+    host: options.host,
+    port: options.port,
+    user: options.user,
+    password: options.password,
+    database: options.dbName,
+    max: options.maxOpenConnections,
+    connectionTimeoutMillis: options.connectionTimeout * 1000,
+    ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+  });
+  // An idle client losing its server emits here; without a handler node would crash the process.
+  // The pool drops that client and the next query opens a fresh connection, so we only report it.
+  pool.on('error', onError);
+  return pool;
+}
+
+/**
+ * PostgreSQL store over a `pg` pool. A dropped connection costs only the queries in flight on it:
+ * the pool discards broken clients and reconnects on the next query, so no restart is needed.
+ * Writes are single statements (or one transaction for a mesh delete), durable once they resolve.
+ */
+export class PostgresStore implements ResourceStore {
+  private readonly notifier = new ChangeNotifier();
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly options: PostgresOptions,
+  ) {}
+
+  /** Connects and checks the schema is migrated; fails with a message that says what to do. */
+  static async open(options: PostgresOptions, onPoolError: (err: Error) => void = () => {}): Promise<PostgresStore> {
+    const pool = createPool(options, onPoolError);
+    let version: number;
+    try {
+      version = await schemaVersion(pool);
+    } catch (err) {
+      await pool.end().catch(() => {});
+      throw new PostgresConnectionError(options, err);
+    }
+    if (version < LATEST_POSTGRES_SCHEMA) {
+      await pool.end().catch(() => {});
+      throw new Error(
+        `PostgreSQL database "${options.dbName}" is at schema version ${version}, this control plane needs ${LATEST_POSTGRES_SCHEMA}: run "skiff-cp migrate up" first`,
+      );
+    }
+    return new PostgresStore(pool, options);
+  }
+
+  /**
+   * Runs one statement. A read that fails because its pooled connection was dropped (server restart,
+   * pg_terminate_backend, network blip) is retried once on a fresh connection; writes are not
+   * retried, since the caller cannot tell whether the first attempt committed.
+   */
+  private async query<T extends pg.QueryResultRow>(sql: string, params: unknown[], retryable = false): Promise<pg.QueryResult<T>> {
+    try {
+      return await this.pool.query<T>(sql, params);
+    } catch (err) {
+      if (!isConnectionError(err)) throw err;
+      if (retryable) {
+        try {
+          return await this.pool.query<T>(sql, params);
+        } catch (again) {
+          if (!isConnectionError(again)) throw again;
+          throw new PostgresConnectionError(this.options, again);
+        }
+      }
+      throw new PostgresConnectionError(this.options, err);
+    }
+  }
+
+  async get(key: ResourceKey): Promise<StoredResource | undefined> {
+    const result = await this.query<Row>('SELECT * FROM resources WHERE type = $1 AND mesh = $2 AND name = $3', [key.type, key.mesh, key.name], true);
+    return result.rows[0] ? fromRow(result.rows[0]) : undefined;
+  }
+
+  async list(type: ResourceTypeName, options: ListOptions = {}): Promise<ListResult> {
+    const params: unknown[] = [type];
+    const where = ['type = $1'];
+    if (options.mesh !== undefined) {
+      params.push(options.mesh);
+      where.push(`mesh = $${params.length}`);
+    }
+    if (options.nameContains) {
+      params.push(likeContains(options.nameContains));
+      where.push(`name LIKE $${params.length}`);
+    }
+    const clause = where.join(' AND ');
+    if (options.predicate) {
+      const rows = (await this.query<Row>(`SELECT * FROM resources WHERE ${clause}`, params, true)).rows;
+      return pageInMemory(rows.map(fromRow), { offset: options.offset, size: options.size, predicate: options.predicate });
+    }
+    // One round trip: the window count gives the total alongside the page (absent when the page is empty).
+    const paged = [...params, options.size ?? null, options.offset ?? 0];
+    const rows = (
+      await this.query<Row & { total: string }>(
+        `SELECT *, count(*) OVER () AS total FROM resources WHERE ${clause} ORDER BY mesh COLLATE "C", name COLLATE "C" LIMIT $${paged.length - 1} OFFSET $${paged.length}`,
+        paged,
+        true,
+      )
+    ).rows;
+    let total = rows[0] ? Number(rows[0].total) : 0;
+    if (!rows[0] && (options.offset ?? 0) > 0) {
+      total = Number((await this.query<{ n: string }>(`SELECT count(*) AS n FROM resources WHERE ${clause}`, params, true)).rows[0]!.n);
+    }
+    return { total, items: rows.map(fromRow) };
+  }
+
+  async create(resource: Resource): Promise<StoredResource> {
+    const sql = `INSERT INTO resources (type, mesh, name, version, spec, creation_time, modification_time)
+      SELECT $1, $2, $3, 1, $4, now(), now()
+      WHERE $2 = '' OR EXISTS (SELECT 1 FROM resources WHERE type = 'Mesh' AND mesh = '' AND name = $2)
+      ON CONFLICT DO NOTHING RETURNING *`;
+    const result = await this.query<Row>(sql, [resource.type, resource.mesh, resource.name, JSON.stringify(resource.spec)]);
+    if (!result.rows[0]) {
+      if (await this.get(resource)) throw new AlreadyExistsError(storeMessages.exists(resource));
+      throw meshMissingError(resource.mesh);
+    }
+    this.notifier.emit({ action: 'create', type: resource.type, mesh: resource.mesh, name: resource.name });
+    return fromRow(result.rows[0]);
+  }
+
+  async update(resource: Resource, expectedVersion: number): Promise<StoredResource> {
+    const result = await this.query<Row>(
+      `UPDATE resources SET spec = $1, version = version + 1, modification_time = now()
+       WHERE type = $2 AND mesh = $3 AND name = $4 AND version = $5 RETURNING *`,
+      [JSON.stringify(resource.spec), resource.type, resource.mesh, resource.name, expectedVersion],
+    );
+    if (!result.rows[0]) {
+      if (await this.get(resource)) throw new ConflictError(storeMessages.conflict(resource));
+      throw new NotFoundError(storeMessages.notFound(resource));
+    }
+    this.notifier.emit({ action: 'update', type: resource.type, mesh: resource.mesh, name: resource.name });
+    return fromRow(result.rows[0]);
+  }
+
+  async delete(key: ResourceKey): Promise<void> {
+    let removed: Array<{ type: ResourceTypeName; mesh: string; name: string }> = [];
+    if (key.type === 'Mesh') {
+      removed = await this.transaction(async (client) => {
+        const hit = await client.query("DELETE FROM resources WHERE type = 'Mesh' AND mesh = '' AND name = $1", [key.name]);
+        if (hit.rowCount === 0) throw new NotFoundError(storeMessages.notFound(key));
+        return (await client.query<{ type: ResourceTypeName; mesh: string; name: string }>(
+          'DELETE FROM resources WHERE mesh = $1 RETURNING type, mesh, name',
+          [key.name],
+        )).rows;
+      });
+    } else {
+      const result = await this.query('DELETE FROM resources WHERE type = $1 AND mesh = $2 AND name = $3', [key.type, key.mesh, key.name]);
+      if (result.rowCount === 0) throw new NotFoundError(storeMessages.notFound(key));
+    }
+    this.notifier.emit({ action: 'delete', type: key.type, mesh: key.mesh, name: key.name });
+    for (const r of removed) this.notifier.emit({ action: 'delete', ...r });
+  }
+
+  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw new PostgresConnectionError(this.options, err);
+    }
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      if (isConnectionError(err)) throw new PostgresConnectionError(this.options, err);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  subscribe(listener: ChangeListener): () => void {
+    return this.notifier.subscribe(listener);
+  }
+
+  async ping(): Promise<void> {
+    await this.query('SELECT 1', [], true);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE'].includes(code) ||
+    code.startsWith('08') || // SQLSTATE class 08: connection exception
+    code === '57P01' || // admin_shutdown (e.g. pg_terminate_backend)
+    /Connection terminated|timeout exceeded when trying to connect/i.test((err as Error).message ?? '')
+  );
+}
