@@ -43,28 +43,28 @@ export class CheckedStore implements ResourceStore {
     }
   }
 
-  get(key: ResourceKey): Promise<StoredResource | undefined> {
+  async get(key: ResourceKey): Promise<StoredResource | undefined> {
     checkKey(key);
     return this.timed('get', key.type, () => this.inner.get(key));
   }
 
-  list(type: ResourceTypeName, options: ListOptions = {}): Promise<ListResult> {
+  async list(type: ResourceTypeName, options: ListOptions = {}): Promise<ListResult> {
     checkListOptions(type, options);
     return this.timed('list', type, () => this.inner.list(type, options));
   }
 
-  create(resource: Resource): Promise<StoredResource> {
+  async create(resource: Resource): Promise<StoredResource> {
     checkKey(resource);
     return this.timed('create', resource.type, () => this.inner.create(resource));
   }
 
-  update(resource: Resource, expectedVersion: number): Promise<StoredResource> {
+  async update(resource: Resource, expectedVersion: number): Promise<StoredResource> {
     checkKey(resource);
     if (!Number.isInteger(expectedVersion) || expectedVersion < 1) fail('expected version must be a positive integer');
     return this.timed('update', resource.type, () => this.inner.update(resource, expectedVersion));
   }
 
-  delete(key: ResourceKey): Promise<void> {
+  async delete(key: ResourceKey): Promise<void> {
     checkKey(key);
     return this.timed('delete', key.type, () => this.inner.delete(key));
   }

@@ -1,0 +1,27 @@
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import type { TestContext } from 'node:test';
+import { buildApiApp } from '../../src/api/app.js';
+import { loadConfig } from '../../src/config/load.js';
+import { Metrics } from '../../src/observability/metrics.js';
+import { MemoryStore } from '../../src/store/memory/memory-store.js';
+import { CheckedStore } from '../../src/store/decorators.js';
+import type { ResourceStore } from '../../src/store/store.js';
+
+/** An API app on a fresh memory store with the `default` mesh, closed when the test ends. */
+export async function buildApi(t: TestContext, env: Record<string, string> = {}): Promise<{ app: FastifyInstance; store: ResourceStore }> {
+  const { config } = loadConfig({ env: { KUMA_STORE_TYPE: 'memory', ...env } });
+  const store = new CheckedStore(new MemoryStore());
+  await store.create({ type: 'Mesh', mesh: '', name: 'default', spec: {} });
+  const app = await buildApiApp({
+    config,
+    store,
+    logger: pino({ level: 'silent' }),
+    metrics: new Metrics(),
+    version: 'test',
+    instanceId: 'test-instance',
+    hostname: 'test-host',
+  });
+  t.after(() => app.close());
+  return { app, store };
+}
