@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import type { Config } from '../config/schema.js';
@@ -31,6 +31,7 @@ const STATUS_TITLES: Record<number, string> = {
   406: 'Not Acceptable',
   409: 'Conflict',
   413: 'Payload Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
 };
 
@@ -55,8 +56,14 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
     // Per-request lines are logged once, at debug, in onResponse below: never bodies, so no secrets.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
-    // Kuma accepts `/meshes/` as `/meshes`.
-    routerOptions: { ignoreTrailingSlash: true },
+    // Kuma accepts `/meshes/` as `/meshes`. Names may be 253 characters; longer path segments still
+    // reach our validation (and its 400) up to this limit, and a 414 envelope past it.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1024 },
+    // Errors fastify raises before routing (malformed URL, over-long segment) get the envelope too.
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      const status = error.statusCode ?? 400;
+      void reply.code(status).send(envelope(status, STATUS_TITLES[status] ?? 'Bad Request', error.message));
+    },
   });
 
   app.addContentTypeParser(YAML_TYPES, { parseAs: 'string' }, (_request, body, done) => {

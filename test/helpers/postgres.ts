@@ -25,7 +25,7 @@ let availability: Promise<string | undefined> | undefined;
  */
 export function postgresUnavailable(): Promise<string | undefined> {
   availability ??= (async () => {
-    const client = new pg.Client({ ...toClientConfig(testPostgresOptions()), connectionTimeoutMillis: 3000 });
+    const client = new pg.Client({ ...toClientConfig(testPostgresOptions()), connectionTimeoutMillis: 5000 });
     try {
       await client.connect();
       await client.query('SELECT 1');

@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseDuration } from '../../src/core/duration.js';
+import { checkName } from '../../src/core/names.js';
+import { RESOURCE_TYPES, validateResource } from '../../src/core/registry.js';
+import { normalizeDataplane } from '../../src/core/resources/dataplane.js';
+import { meshMtlsBackend } from '../../src/core/resources/mesh.js';
+import { matchesSelector, serviceOf } from '../../src/core/tags.js';
+
+const descriptor = (name: string) => RESOURCE_TYPES.find((d) => d.name === name)!;
+
+describe('core', () => {
+  it('parses Go-style durations and rejects the rest', () => {
+    assert.equal(parseDuration('10s'), 10_000);
+    assert.equal(parseDuration('1m30s'), 90_000);
+    assert.equal(parseDuration('250ms'), 250);
+    assert.equal(parseDuration('1.5h'), 5_400_000);
+    for (const bad of ['', '10', '10 s', '-1s', 's', '1d', '1s '] as const) assert.equal(parseDuration(bad), undefined, bad);
+  });
+
+  it('checks names with Kuma’s rule', () => {
+    for (const ok of ['a', 'backend-1', 'web.v2', 'a_b', '0x']) assert.equal(checkName(ok), undefined, ok);
+    for (const bad of ['', 'Backend', '-a', 'a b', 'a/b', 'ä', 'x'.repeat(254)]) assert.notEqual(checkName(bad), undefined, bad);
+  });
+
+  it('matches selectors with wildcards and both service tag spellings', () => {
+    const tags = { service: 'web', version: 'v1' };
+    assert.equal(serviceOf(tags), 'web');
+    assert.equal(serviceOf({ 'kuma.io/service': 'db', service: 'x' }), 'db');
+    assert.ok(matchesSelector({ 'kuma.io/service': 'web' }, tags));
+    assert.ok(matchesSelector({ service: '*', version: 'v1' }, tags));
+    assert.ok(!matchesSelector({ service: 'web', version: 'v2' }, tags));
+    assert.ok(!matchesSelector({ region: '*' }, tags));
+  });
+
+  it('normalises the 0.3 interface form and the current form to one shape', () => {
+    const legacy = normalizeDataplane({
+      networking: {
+        inbound: [{ interface: '127.0.0.1:9000:6379', tags: { service: 'redis' } }],
+        outbound: [{ interface: ':10000', service: 'backend' }],
+      },
+    });
+    const current = normalizeDataplane({
+      networking: {
+        address: '127.0.0.1',
+        inbound: [{ port: 9000, servicePort: 6379, tags: { 'kuma.io/service': 'redis' } }],
+        outbound: [{ port: 10000, tags: { 'kuma.io/service': 'backend' } }],
+      },
+    });
+    assert.deepEqual(legacy.inbound.map(({ tags: _t, ...rest }) => rest), current.inbound.map(({ tags: _t, ...rest }) => rest));
+    assert.deepEqual(legacy.inbound[0], { address: '127.0.0.1', port: 9000, servicePort: 6379, serviceAddress: '127.0.0.1', tags: { service: 'redis' }, service: 'redis' });
+    assert.deepEqual(legacy.outbound, [{ address: '127.0.0.1', port: 10000, service: 'backend', tags: {} }]);
+    assert.equal(current.outbound[0]!.service, 'backend');
+    assert.equal(legacy.address, '127.0.0.1');
+    const ipv6 = normalizeDataplane({ networking: { inbound: [{ interface: '[::1]:9000:80', tags: { service: 'a' } }] } });
+    assert.equal(ipv6.inbound[0]!.address, '::1');
+  });
+
+  it('reads the mTLS backend from both Mesh forms', () => {
+    assert.deepEqual(meshMtlsBackend({ mtls: { enabled: true, ca: { builtin: {} } } }), { name: 'ca-1', type: 'builtin' });
+    assert.equal(meshMtlsBackend({ mtls: { enabled: false, ca: { builtin: {} } } }), undefined);
+    assert.deepEqual(meshMtlsBackend({ mtls: { enabledBackend: 'p', backends: [{ name: 'p', type: 'provided' }] } }), { name: 'p', type: 'provided' });
+    assert.equal(meshMtlsBackend({}), undefined);
+  });
+
+  it('collects every problem of a resource at once, with precise paths', () => {
+    const result = validateResource(descriptor('Dataplane'), { mesh: 'default', name: 'dp' }, {
+      networking: {
+        address: '10.0.0.1',
+        inbound: [{ port: 70000, tags: {} }, { port: 80, tags: { 'kuma.io/service': 'ok' } }],
+        outbound: [{ port: 10000 }],
+      },
+    });
+    assert.equal(result.ok, false);
+    const fields = result.ok ? [] : result.causes.map((c) => c.field);
+    assert.deepEqual(fields, ['networking.inbound[0].port', 'networking.inbound[0].tags["kuma.io/service"]', 'networking.outbound[0].service']);
+  });
+
+  it('accepts the current TrafficRoute and HealthCheck forms too', () => {
+    const tr = validateResource(descriptor('TrafficRoute'), { mesh: 'm', name: 'r' }, {
+      sources: [{ match: { 'kuma.io/service': '*' } }],
+      destinations: [{ match: { 'kuma.io/service': '*' } }],
+      conf: { split: [{ weight: 1, destination: { 'kuma.io/service': 'b' } }], loadBalancer: { roundRobin: {} } },
+    });
+    assert.ok(tr.ok, JSON.stringify(tr));
+    const hc = validateResource(descriptor('HealthCheck'), { mesh: 'm', name: 'h' }, {
+      sources: [{ match: { 'kuma.io/service': '*' } }],
+      destinations: [{ match: { 'kuma.io/service': '*' } }],
+      conf: { interval: '10s', timeout: '2s', unhealthyThreshold: 3, healthyThreshold: 1 },
+    });
+    assert.ok(hc.ok, JSON.stringify(hc));
+  });
+});
