@@ -3,13 +3,15 @@ import type pg from 'pg';
 /**
  * Numbered PostgreSQL migrations, applied by `skiff-cp migrate up`. The table follows Kuma's
  * Postgres schema (`resources` keyed by name, mesh and type) so operators find what they know.
+ * Keys use the "C" collation: lists are ordered bytewise (as on SQLite and in memory) and the
+ * (type, mesh, name) index serves that order, so a page never sorts the whole table.
  * Append only: never edit a migration that has shipped.
  */
 export const POSTGRES_MIGRATIONS: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS resources (
-     name text NOT NULL,
-     mesh text NOT NULL,
-     type text NOT NULL,
+     name text COLLATE "C" NOT NULL,
+     mesh text COLLATE "C" NOT NULL,
+     type text COLLATE "C" NOT NULL,
      version integer NOT NULL,
      spec text NOT NULL,
      creation_time timestamptz NOT NULL,

@@ -141,19 +141,15 @@ export class PostgresStore implements ResourceStore {
       const rows = (await this.query<Row>(`SELECT * FROM resources WHERE ${clause}`, params, true)).rows;
       return pageInMemory(rows.map(fromRow), { offset: options.offset, size: options.size, predicate: options.predicate });
     }
-    // One round trip: the window count gives the total alongside the page (absent when the page is empty).
+    // The count and the page run in parallel on two pooled connections; the page walks the
+    // (type, mesh, name) index, so neither reads the spec of rows outside the page.
     const paged = [...params, options.size ?? null, options.offset ?? 0];
-    const rows = (
-      await this.query<Row & { total: string }>(
-        `SELECT *, count(*) OVER () AS total FROM resources WHERE ${clause} ORDER BY mesh COLLATE "C", name COLLATE "C" LIMIT $${paged.length - 1} OFFSET $${paged.length}`,
-        paged,
-        true,
-      )
-    ).rows;
-    let total = rows[0] ? Number(rows[0].total) : 0;
-    if (!rows[0] && (options.offset ?? 0) > 0) {
-      total = Number((await this.query<{ n: string }>(`SELECT count(*) AS n FROM resources WHERE ${clause}`, params, true)).rows[0]!.n);
-    }
+    const [count, page] = await Promise.all([
+      this.query<{ n: string }>(`SELECT count(*) AS n FROM resources WHERE ${clause}`, params, true),
+      this.query<Row>(`SELECT * FROM resources WHERE ${clause} ORDER BY mesh, name LIMIT $${paged.length - 1} OFFSET $${paged.length}`, paged, true),
+    ]);
+    const total = Number(count.rows[0]!.n);
+    const rows = page.rows;
     return { total, items: rows.map(fromRow) };
   }
 
