@@ -165,8 +165,9 @@ export function storeConformance(backend: string, factory: StoreFactory, skipRea
       assert.equal((await store.list('TrafficRoute')).total, 0);
     });
 
-    it('filters by name substring, treating LIKE wildcards literally', async () => {
+    it('filters by name substring, case-sensitively, treating LIKE wildcards literally', async () => {
       for (const name of ['web-1', 'web-2', 'backend-1', 'a_b', 'axb']) await store.create(dataplane('default', name));
+      assert.deepEqual((await store.list('Dataplane', { nameContains: 'WEB' })).items, []);
       assert.deepEqual((await store.list('Dataplane', { nameContains: 'web' })).items.map((r) => r.name), ['web-1', 'web-2']);
       assert.deepEqual((await store.list('Dataplane', { nameContains: '_' })).items.map((r) => r.name), ['a_b']);
       assert.deepEqual((await store.list('Dataplane', { nameContains: '%' })).items, []);

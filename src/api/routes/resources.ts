@@ -101,8 +101,12 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
       if (!result.ok) throw new HttpError(400, 'Could not process a resource', 'Resource is not valid', result.causes);
       const existing = await store.get(key);
       if (existing) {
-        await store.update(result.resource, existing.version);
-        return reply.code(200).send({});
+        try {
+          await store.update(result.resource, existing.version);
+          return reply.code(200).send({});
+        } catch (err) {
+          if (!isNotFound(err)) throw err; // deleted since we read it: create it below
+        }
       }
       try {
         await store.create(result.resource);

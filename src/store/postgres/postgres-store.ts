@@ -38,8 +38,6 @@ const fromRow = (row: Row): StoredResource => ({
   modificationTime: row.modification_time.toISOString(),
 });
 
-const likeContains = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-
 /** The error a caller sees when PostgreSQL cannot be reached: where, as whom, why; never the password. */
 export class PostgresConnectionError extends Error {
   constructor(options: PostgresOptions, cause: unknown) {
@@ -133,8 +131,8 @@ export class PostgresStore implements ResourceStore {
       where.push(`mesh = $${params.length}`);
     }
     if (options.nameContains) {
-      params.push(likeContains(options.nameContains));
-      where.push(`name LIKE $${params.length}`);
+      params.push(options.nameContains);
+      where.push(`strpos(name, $${params.length}) > 0`);
     }
     const clause = where.join(' AND ');
     if (options.predicate) {

@@ -27,9 +27,6 @@ const fromRow = (row: Row): StoredResource => ({
   modificationTime: row.modification_time,
 });
 
-/** Escapes LIKE wildcards so a `name` filter is a plain substring match. */
-const likeContains = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-
 /**
  * The embedded default store: one SQLite file in WAL mode. better-sqlite3 is synchronous, so each
  * call runs to completion on the event loop and every write is its own transaction.
@@ -98,8 +95,9 @@ export class SqliteStore implements ResourceStore {
       params.push(options.mesh);
     }
     if (options.nameContains) {
-      where.push("name LIKE ? ESCAPE '\\'");
-      params.push(likeContains(options.nameContains));
+      // instr, not LIKE: LIKE is case-insensitive in SQLite and treats % and _ as wildcards.
+      where.push('instr(name, ?) > 0');
+      params.push(options.nameContains);
     }
     const clause = where.join(' AND ');
     if (options.predicate) {
