@@ -70,12 +70,12 @@ export function validateResource(
   const nameProblem = checkName(expected.name);
   if (nameProblem) causes.add('name', nameProblem);
   if (body.name !== undefined && body.name !== expected.name) causes.add('name', 'name from the URL has to be the same as in the body');
-  if (descriptor.scope === 'mesh') {
-    if (body.mesh !== undefined && body.mesh !== expected.mesh) causes.add('mesh', 'mesh from the URL has to be the same as in the body');
-  } else if (body.mesh !== undefined && descriptor.name !== 'Mesh') {
-    causes.add('mesh', `${descriptor.name} is not scoped to a mesh`);
-  } else if (body.mesh !== undefined && body.mesh !== expected.name) {
-    causes.add('mesh', 'must be the mesh name or absent');
+  if (body.mesh !== undefined) {
+    // A Mesh may name itself as its mesh (Kuma's internal meta does); other global types have none.
+    const allowed = descriptor.scope === 'mesh' ? expected.mesh : descriptor.name === 'Mesh' ? expected.name : undefined;
+    if (body.mesh !== allowed) {
+      causes.add('mesh', allowed === undefined ? `${descriptor.name} is not scoped to a mesh` : 'mesh from the URL has to be the same as in the body');
+    }
   }
 
   const spec: Obj = {};
