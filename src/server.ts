@@ -9,12 +9,14 @@ import { Metrics } from './observability/metrics.js';
 import { ensureDefaultMesh, openStore } from './store/open.js';
 import type { ResourceStore } from './store/store.js';
 import { VERSION } from './version.js';
+import { startXdsServer, type XdsServer } from './xds/xds-server.js';
 
 /** A running control plane: the bound ports and a graceful stop. */
 export interface ControlPlane {
   store: ResourceStore;
   apiPort: number;
   diagnosticsPort: number;
+  xds: XdsServer;
   /** Stops accepting connections, lets in-flight requests finish, then closes the store. */
   close(): Promise<void>;
 }
@@ -27,13 +29,14 @@ async function listen(app: FastifyInstance, host: string, port: number, what: st
 }
 
 /**
- * Starts the store and the HTTP servers of this issue's scope (REST API on apiServer.http,
- * diagnostics). xDS, SDS, the token server and the GUI join here as they are built.
+ * Starts the store, the REST API (apiServer.http), diagnostics and the xDS server. SDS, the token
+ * server and the GUI join here as they are built.
  */
 export async function startControlPlane(config: Config, logger: Logger): Promise<ControlPlane> {
   const metrics = new Metrics({ processMetrics: true });
   const store = await openStore(config, logger.child({ component: 'store' }), metrics.storeLatency);
   const apps: FastifyInstance[] = [];
+  let xds: XdsServer | undefined;
   try {
     await ensureDefaultMesh(store, config, logger);
     const api = await buildApiApp({ config, store, logger, metrics, version: VERSION, instanceId: randomUUID(), hostname: hostname() });
@@ -42,17 +45,20 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     apps.push(diagnostics);
     const apiPort = await listen(api, config.apiServer.http.interface, config.apiServer.http.port, 'API server (HTTP)');
     const diagnosticsPort = await listen(diagnostics, '0.0.0.0', config.diagnostics.serverPort, 'diagnostics server');
+    xds = await startXdsServer(config, store, logger);
+    const started = xds;
     return {
       store,
       apiPort,
       diagnosticsPort,
+      xds: started,
       async close() {
-        await Promise.allSettled(apps.map((app) => app.close()));
+        await Promise.allSettled([started.close(), ...apps.map((app) => app.close())]);
         await store.close();
       },
     };
   } catch (err) {
-    await Promise.allSettled(apps.map((app) => app.close()));
+    await Promise.allSettled([xds?.close(), ...apps.map((app) => app.close())]);
     await store.close();
     throw err;
   }

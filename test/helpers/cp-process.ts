@@ -8,6 +8,8 @@ export interface RunningCp {
   proc: ChildProcess;
   apiUrl: string;
   diagnosticsUrl: string;
+  /** `host:port` of the xDS gRPC server. */
+  xdsAddress: string;
   /** Everything the process wrote so far (stdout and stderr). */
   output(): string;
   /** SIGTERM and wait for exit; resolves with the exit code. */
@@ -27,6 +29,7 @@ export async function startCpProcess(env: Record<string, string>, args: string[]
       KUMA_API_SERVER_HTTP_PORT: '0',
       KUMA_API_SERVER_HTTP_INTERFACE: '127.0.0.1',
       KUMA_DIAGNOSTICS_SERVER_PORT: '0',
+      KUMA_XDS_SERVER_GRPC_PORT: '0',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -39,7 +42,8 @@ export async function startCpProcess(env: Record<string, string>, args: string[]
   const deadline = Date.now() + 15_000;
   let apiUrl: string | undefined;
   let diagnosticsUrl: string | undefined;
-  while (!apiUrl || !diagnosticsUrl) {
+  let xdsAddress: string | undefined;
+  while (!apiUrl || !diagnosticsUrl || !xdsAddress) {
     if (proc.exitCode !== null) throw new Error(`skiff-cp exited with ${proc.exitCode}:\n${output}`);
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');
@@ -47,12 +51,15 @@ export async function startCpProcess(env: Record<string, string>, args: string[]
     }
     apiUrl ??= /API server \(HTTP\) listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
     diagnosticsUrl ??= /diagnostics server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
+    const xdsPort = /xDS server listening at grpcs?:\/\/0\.0\.0\.0:(\d+)/.exec(output)?.[1];
+    xdsAddress ??= xdsPort ? `127.0.0.1:${xdsPort}` : undefined;
     await new Promise((r) => setTimeout(r, 25));
   }
   return {
     proc,
     apiUrl,
     diagnosticsUrl,
+    xdsAddress,
     output: () => output,
     stop: async () => {
       if (proc.exitCode === null) proc.kill('SIGTERM');

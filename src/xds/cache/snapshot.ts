@@ -1,0 +1,90 @@
+import { createHash } from 'node:crypto';
+import { encodeResource } from '../protos.js';
+import { TYPE_URLS, type TypeUrl } from '../resources.js';
+import type { GeneratedResource } from '../generators/types.js';
+
+/** A resource ready to send: encoded once, versioned by the hash of its bytes. */
+export interface EncodedResource {
+  name: string;
+  /** Content hash: equal bytes, equal version, on every control plane. */
+  version: string;
+  /** The `google.protobuf.Any` as sent on the wire. */
+  any: { type_url: string; value: Buffer };
+  /** The readable object it was encoded from (inspect endpoint, tests). */
+  source: Record<string, unknown>;
+}
+
+/** Everything one proxy may be sent, per type URL and resource name. Immutable once built. */
+export interface Snapshot {
+  resources: ReadonlyMap<TypeUrl, ReadonlyMap<string, EncodedResource>>;
+}
+
+const hash = (data: Uint8Array | string): string => createHash('sha256').update(data).digest('base64url').slice(0, 22);
+
+/**
+ * Encodes generated resources, remembering the result per object: resources shared by many
+ * proxies (a service's cluster and endpoints) are the same object in every proxy's output, so
+ * they are serialised and hashed once per mesh snapshot, not once per proxy.
+ */
+export class ResourceEncoder {
+  private readonly cache = new WeakMap<object, EncodedResource>();
+
+  encode(generated: GeneratedResource): EncodedResource {
+    let encoded = this.cache.get(generated.resource);
+    if (!encoded) {
+      const value = Buffer.from(encodeResource(generated.typeUrl, generated.resource));
+      encoded = { name: generated.name, version: hash(value), any: { type_url: generated.typeUrl, value }, source: generated.resource };
+      this.cache.set(generated.resource, encoded);
+    }
+    return encoded;
+  }
+
+  snapshot(generated: readonly GeneratedResource[]): Snapshot {
+    const resources = new Map<TypeUrl, Map<string, EncodedResource>>();
+    for (const g of generated) {
+      let byName = resources.get(g.typeUrl);
+      if (!byName) resources.set(g.typeUrl, (byName = new Map()));
+      byName.set(g.name, this.encode(g));
+    }
+    return { resources };
+  }
+}
+
+/** The version of a set of resources as a whole: the hash of their sorted names and versions. */
+export function versionOf(resources: readonly EncodedResource[]): string {
+  const parts = resources.map((r) => `${r.name}\u0000${r.version}`).sort();
+  return hash(parts.join('\u0001'));
+}
+
+/**
+ * Names a snapshot references but does not contain: EDS clusters without endpoints, listeners
+ * whose RDS route is missing. Such a snapshot would leave Envoy waiting; callers log it.
+ */
+export function inconsistencies(snapshot: Snapshot): string[] {
+  const problems: string[] = [];
+  const has = (type: TypeUrl, name: string) => snapshot.resources.get(type)?.has(name) ?? false;
+  for (const cluster of snapshot.resources.get(TYPE_URLS.cluster)?.values() ?? []) {
+    if (cluster.source.type === 'EDS' && !has(TYPE_URLS.endpoint, cluster.name)) problems.push(`cluster ${cluster.name} has no ClusterLoadAssignment`);
+  }
+  for (const listener of snapshot.resources.get(TYPE_URLS.listener)?.values() ?? []) {
+    for (const route of routeNamesOf(listener.source)) {
+      if (!has(TYPE_URLS.route, route)) problems.push(`listener ${listener.name} references missing route ${route}`);
+    }
+  }
+  return problems;
+}
+
+function routeNamesOf(listener: Record<string, unknown>): string[] {
+  const names: string[] = [];
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) value.forEach(visit);
+    else if (value && typeof value === 'object') {
+      const obj = value as Record<string, unknown>;
+      const rds = obj.rds as { route_config_name?: string } | undefined;
+      if (rds?.route_config_name) names.push(rds.route_config_name);
+      Object.values(obj).forEach(visit);
+    }
+  };
+  visit(listener);
+  return names;
+}

@@ -1,0 +1,52 @@
+import { ANY_TYPES } from '../resources.js';
+import type { Protocol } from '../../core/mesh-snapshot.js';
+
+/** Small builders for the Envoy shapes every generator uses, so each stays about its own concern. */
+
+export const ADS_CONFIG_SOURCE = { ads: {}, resource_api_version: 'V3' } as const;
+
+export function socketAddress(address: string, port: number) {
+  return { socket_address: { address, port_value: port } };
+}
+
+export const isHttp = (protocol: Protocol): boolean => protocol !== 'tcp';
+export const isHttp2 = (protocol: Protocol): boolean => protocol === 'http2' || protocol === 'grpc';
+
+/** Upstream HTTP/2 (needed for gRPC and h2 services), via the typed protocol options extension. */
+export function http2UpstreamOptions() {
+  return {
+    'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+      '@type': ANY_TYPES.httpProtocolOptions,
+      explicit_http_config: { http2_protocol_options: {} },
+    },
+  };
+}
+
+export function tcpProxyFilter(statPrefix: string, cluster: string) {
+  return { name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': ANY_TYPES.tcpProxy, stat_prefix: statPrefix, cluster } };
+}
+
+export function httpConnectionManager(statPrefix: string, routeConfigName: string) {
+  return {
+    '@type': ANY_TYPES.hcm,
+    stat_prefix: statPrefix,
+    codec_type: 'AUTO',
+    rds: { config_source: ADS_CONFIG_SOURCE, route_config_name: routeConfigName },
+    http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': ANY_TYPES.router } }],
+  };
+}
+
+export function hcmFilter(statPrefix: string, routeConfigName: string) {
+  return { name: 'envoy.filters.network.http_connection_manager', typed_config: httpConnectionManager(statPrefix, routeConfigName) };
+}
+
+/** A route configuration sending everything to one cluster. `prefix` is '/' for Envoy, '' for gRPC clients. */
+export function singleClusterRoute(name: string, virtualHost: string, cluster: string, prefix: '/' | '') {
+  return {
+    name,
+    virtual_hosts: [{ name: virtualHost, domains: ['*'], routes: [{ match: { prefix }, route: { cluster } }] }],
+  };
+}
+
+/** Envoy stat prefixes may not contain ':' usefully; Kuma replaces separators with '_'. */
+export const statPrefix = (name: string): string => name.replace(/[^a-zA-Z0-9_-]/g, '_');

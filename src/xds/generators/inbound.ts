@@ -1,0 +1,58 @@
+import { protocolOf } from '../../core/mesh-snapshot.js';
+import { TYPE_URLS } from '../resources.js';
+import { hcmFilter, http2UpstreamOptions, isHttp, isHttp2, singleClusterRoute, socketAddress, statPrefix, tcpProxyFilter } from './envoy.js';
+import type { GeneratedResource, Generator } from './types.js';
+
+export const localClusterName = (servicePort: number) => `localhost:${servicePort}`;
+export const inboundListenerName = (address: string, port: number) => `inbound:${address}:${port}`;
+
+/**
+ * Per inbound: a listener on the dataplane's address and port forwarding to a static cluster of
+ * the local service (TCP proxy, or an HTTP connection manager with its route when the inbound's
+ * protocol tag is http, http2 or grpc).
+ */
+export const inboundGenerator: Generator = {
+  name: 'inbound',
+  generate(proxy) {
+    if (proxy.proxyless) return [];
+    const out: GeneratedResource[] = [];
+    const seenClusters = new Set<string>();
+    for (const inbound of proxy.dataplane.dataplane.inbound) {
+      const protocol = protocolOf(inbound.tags);
+      const cluster = localClusterName(inbound.servicePort);
+      const listenerName = inboundListenerName(inbound.address, inbound.port);
+      if (!seenClusters.has(cluster)) {
+        seenClusters.add(cluster);
+        out.push({
+          typeUrl: TYPE_URLS.cluster,
+          name: cluster,
+          resource: {
+            name: cluster,
+            type: 'STATIC',
+            connect_timeout: { seconds: 10 },
+            load_assignment: {
+              cluster_name: cluster,
+              endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(inbound.serviceAddress, inbound.servicePort) } }] }],
+            },
+            ...(isHttp2(protocol) ? { typed_extension_protocol_options: http2UpstreamOptions() } : {}),
+          },
+        });
+      }
+      const filter = isHttp(protocol) ? hcmFilter(statPrefix(cluster), listenerName) : tcpProxyFilter(statPrefix(cluster), cluster);
+      out.push({
+        typeUrl: TYPE_URLS.listener,
+        name: listenerName,
+        resource: {
+          name: listenerName,
+          address: socketAddress(inbound.address, inbound.port),
+          traffic_direction: 'INBOUND',
+          filter_chains: [{ filters: [filter] }],
+        },
+      });
+      if (isHttp(protocol)) {
+        out.push({ typeUrl: TYPE_URLS.route, name: listenerName, resource: singleClusterRoute(listenerName, inbound.service, cluster, '/') });
+      }
+    }
+    return out;
+  },
+};

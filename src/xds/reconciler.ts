@@ -1,0 +1,135 @@
+import { status } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { buildMeshSnapshot, type MeshSnapshot } from '../core/mesh-snapshot.js';
+import type { ChangeEvent, ResourceStore } from '../store/store.js';
+import type { SnapshotCache } from './cache/snapshot-cache.js';
+import { inconsistencies, ResourceEncoder } from './cache/snapshot.js';
+import { generateProxyResources } from './generators/index.js';
+import { StreamRefused, type ProxyRegistry } from './server/ads-service.js';
+import type { ProxyIdentity } from './server/identity.js';
+
+interface ConnectedProxy {
+  identity: ProxyIdentity;
+  streams: number;
+}
+
+/**
+ * Keeps every connected proxy's snapshot current. Store changes mark their mesh dirty; after a short
+ * debounce the mesh snapshot is rebuilt once and each connected proxy of that mesh regenerated and
+ * published (the protocol layer then sends only what changed). Status writes (DataplaneInsight)
+ * and global resources never trigger recomputation. All work runs one job at a time, in order.
+ */
+export class Reconciler implements ProxyRegistry {
+  private readonly meshes = new Map<string, MeshSnapshot>();
+  private readonly proxies = new Map<string, ConnectedProxy>();
+  private readonly dirty = new Set<string>();
+  private readonly encoder = new ResourceEncoder();
+  private timer: NodeJS.Timeout | undefined;
+  private queue: Promise<void> = Promise.resolve();
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly store: ResourceStore,
+    private readonly cache: SnapshotCache,
+    private readonly logger: Logger,
+    private readonly debounceMs = 10,
+  ) {
+    this.unsubscribe = store.subscribe((event) => this.onChange(event));
+  }
+
+  /** Runs `job` after every job queued before it; a failing job is logged and does not stop later ones. */
+  private enqueue<T>(job: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(job);
+    this.queue = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  async connect(identity: ProxyIdentity): Promise<void> {
+    const dataplane = await this.store.get({ type: 'Dataplane', mesh: identity.mesh, name: identity.name });
+    if (!dataplane) {
+      throw new StreamRefused(status.NOT_FOUND, `Dataplane "${identity.name}" not found in mesh "${identity.mesh}": create it before starting the proxy`);
+    }
+    const known = this.proxies.get(identity.nodeId);
+    if (known) known.streams++;
+    else this.proxies.set(identity.nodeId, { identity, streams: 1 });
+    await this.enqueue(async () => {
+      const mesh = this.meshes.get(identity.mesh) ?? (await this.rebuildMesh(identity.mesh));
+      if (mesh) this.publish(identity, mesh);
+    });
+  }
+
+  disconnect(identity: ProxyIdentity): void {
+    const known = this.proxies.get(identity.nodeId);
+    if (!known) return;
+    if (--known.streams > 0) return;
+    this.proxies.delete(identity.nodeId);
+    this.cache.clear(identity.nodeId);
+  }
+
+  private onChange(event: ChangeEvent): void {
+    if (event.type === 'DataplaneInsight' || event.type === 'GlobalSecret') return;
+    const mesh = event.type === 'Mesh' ? event.name : event.mesh;
+    if (!this.meshes.has(mesh) && ![...this.proxies.values()].some((p) => p.identity.mesh === mesh)) return;
+    this.dirty.add(mesh);
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      const meshes = [...this.dirty];
+      this.dirty.clear();
+      for (const mesh of meshes) {
+        void this.enqueue(() => this.refreshMesh(mesh)).catch((err: unknown) => this.logger.error({ err, mesh }, 'reconcile failed'));
+      }
+    }, this.debounceMs);
+  }
+
+  private async refreshMesh(meshName: string): Promise<void> {
+    const mesh = await this.rebuildMesh(meshName);
+    for (const { identity } of this.proxies.values()) {
+      if (identity.mesh === meshName && mesh) this.publish(identity, mesh);
+    }
+  }
+
+  private async rebuildMesh(meshName: string): Promise<MeshSnapshot | undefined> {
+    const mesh = await this.store.get({ type: 'Mesh', mesh: '', name: meshName });
+    if (!mesh) {
+      this.meshes.delete(meshName);
+      return undefined;
+    }
+    const dataplanes = await this.store.list('Dataplane', { mesh: meshName });
+    const snapshot = buildMeshSnapshot(mesh, dataplanes.items, this.meshes.get(meshName));
+    this.meshes.set(meshName, snapshot);
+    return snapshot;
+  }
+
+  private publish(identity: ProxyIdentity, mesh: MeshSnapshot): void {
+    const entry = mesh.dataplanes.get(identity.name);
+    if (!entry) {
+      // The Dataplane was deleted while its proxy is connected: it keeps its last configuration.
+      this.logger.warn({ node: identity.nodeId }, 'Dataplane of a connected proxy no longer exists; its configuration is frozen');
+      return;
+    }
+    try {
+      const generated = generateProxyResources({ nodeId: identity.nodeId, dataplane: entry, proxyless: identity.proxyless }, mesh);
+      const snapshot = this.encoder.snapshot(generated);
+      const problems = inconsistencies(snapshot);
+      if (problems.length > 0) this.logger.warn({ node: identity.nodeId, problems }, 'inconsistent snapshot');
+      this.cache.set(identity.nodeId, snapshot);
+    } catch (err) {
+      // One proxy's bad configuration never blocks the others.
+      this.logger.error({ err, node: identity.nodeId }, 'generating configuration failed; the proxy keeps its last configuration');
+    }
+  }
+
+  /** Resolves when every change seen so far has been published (tests, benchmarks). */
+  async settled(): Promise<void> {
+    while (this.timer || this.dirty.size > 0) await new Promise((r) => setTimeout(r, this.debounceMs));
+    await this.enqueue(async () => {});
+  }
+
+  close(): void {
+    this.unsubscribe();
+    if (this.timer) clearTimeout(this.timer);
+  }
+}

@@ -1,0 +1,128 @@
+import { status, type Metadata, type ServerDuplexStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { SnapshotCache } from '../cache/snapshot-cache.js';
+import { credentialOf, identify, type NodeInfo, type ProxyIdentity } from './identity.js';
+import { SotwStream, type DiscoveryRequest, type DiscoveryResponse, type StreamHooks } from './sotw-stream.js';
+
+/** A refusal with the gRPC status the proxy sees. */
+export class StreamRefused extends Error {
+  constructor(
+    readonly code: status,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'StreamRefused';
+  }
+}
+
+/** The pluggable authentication step (`dpServer.authn.dpProxy.type`), run before anything is served. */
+export interface ProxyAuthenticator {
+  /** Resolves when `credential` proves the proxy is `identity`; throws StreamRefused otherwise. */
+  authenticate(identity: ProxyIdentity, credential: string | undefined, node: NodeInfo): Promise<void>;
+}
+
+/** `dpServer.authn.dpProxy.type: none`: every proxy is who its node id says. */
+export const noAuthentication: ProxyAuthenticator = { authenticate: async () => {} };
+
+/**
+ * The mesh-aware side of a stream, implemented by the reconciler: admit a proxy (its Dataplane must
+ * exist; its snapshot is built before this resolves) and forget it when its last stream ends.
+ */
+export interface ProxyRegistry {
+  connect(identity: ProxyIdentity): Promise<void>;
+  disconnect(identity: ProxyIdentity): void;
+}
+
+export interface AdsServiceDeps {
+  cache: SnapshotCache;
+  registry: ProxyRegistry;
+  authenticator: ProxyAuthenticator;
+  logger: Logger;
+  hooks?: StreamHooks;
+}
+
+type AdsCall = ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>;
+
+function refuse(call: AdsCall, code: status, details: string): void {
+  call.emit('error', { code, details });
+}
+
+/**
+ * `AggregatedDiscoveryService`: state-of-the-world ADS on `StreamAggregatedResources`. Each stream is
+ * independent: a proxy sending garbage or NACKing is answered or closed on its own stream only.
+ */
+export function adsService(deps: AdsServiceDeps): UntypedServiceImplementation {
+  let streamCounter = 0;
+
+  const streamAggregatedResources = (call: AdsCall) => {
+    const streamId = ++streamCounter;
+    let logger = deps.logger.child({ stream: streamId });
+    let session: { identity: ProxyIdentity; protocol: SotwStream } | undefined;
+    let opening: Promise<void> | undefined;
+    const queued: DiscoveryRequest[] = [];
+    let closed = false;
+
+    const cleanup = () => {
+      if (closed) return;
+      closed = true;
+      if (session) {
+        session.protocol.close();
+        deps.registry.disconnect(session.identity);
+        logger.info('stream closed');
+      }
+    };
+    call.on('end', () => {
+      cleanup();
+      call.end();
+    });
+    call.on('error', (err) => {
+      logger.debug({ err: err.message }, 'stream error');
+      cleanup();
+    });
+    call.on('cancelled', cleanup);
+    call.on('close', cleanup);
+
+    const open = async (first: DiscoveryRequest, metadata: Metadata) => {
+      const result = identify(first.node);
+      if (!result.ok) throw new StreamRefused(status.INVALID_ARGUMENT, result.message);
+      const { identity } = result;
+      logger = logger.child({ node: identity.nodeId });
+      await deps.authenticator.authenticate(identity, credentialOf(metadata, first.node), first.node ?? {});
+      await deps.registry.connect(identity);
+      if (closed) {
+        deps.registry.disconnect(identity);
+        return;
+      }
+      const protocol = new SotwStream(identity, deps.cache, (response) => call.write(response), logger, deps.hooks);
+      session = { identity, protocol };
+      logger.info({ proxyless: identity.proxyless }, 'proxy connected');
+    };
+
+    call.on('data', (request: DiscoveryRequest) => {
+      if (closed) return;
+      if (session) {
+        session.protocol.handle(request);
+        return;
+      }
+      queued.push(request);
+      opening ??= open(request, call.metadata).then(
+        () => {
+          for (const r of queued.splice(0)) session?.protocol.handle(r);
+        },
+        (err: unknown) => {
+          const code = err instanceof StreamRefused ? err.code : status.INTERNAL;
+          const details = err instanceof StreamRefused ? err.message : 'could not serve this proxy; see the control plane log';
+          if (!(err instanceof StreamRefused)) logger.error({ err }, 'opening stream failed');
+          else logger.warn({ code: status[code], details }, 'stream refused');
+          closed = true;
+          refuse(call, code, details);
+        },
+      );
+    });
+  };
+
+  return {
+    StreamAggregatedResources: streamAggregatedResources,
+    DeltaAggregatedResources: (call: AdsCall) => refuse(call, status.UNIMPLEMENTED, 'incremental (delta) xDS is not served yet; use state-of-the-world ADS'),
+  };
+}

@@ -1,0 +1,137 @@
+import type { Logger } from 'pino';
+import type { SnapshotCache } from '../cache/snapshot-cache.js';
+import { versionOf, type EncodedResource, type Snapshot } from '../cache/snapshot.js';
+import { isTypeUrl, PUSH_ORDER, SHORT_NAMES, WILDCARD_TYPES, type TypeUrl } from '../resources.js';
+import type { NodeInfo, ProxyIdentity } from './identity.js';
+
+/** `envoy.service.discovery.v3.DiscoveryRequest` as decoded (keepCase, arrays). */
+export interface DiscoveryRequest {
+  version_info?: string;
+  node?: NodeInfo;
+  resource_names?: string[];
+  type_url?: string;
+  response_nonce?: string;
+  error_detail?: { code?: number; message?: string } | null;
+}
+
+export interface DiscoveryResponse {
+  version_info: string;
+  resources: Array<{ type_url: string; value: Buffer }>;
+  type_url: string;
+  nonce: string;
+}
+
+/** Observers of a stream (DataplaneInsight, metrics, logs). Every method is optional. */
+export interface StreamHooks {
+  onResponse?(identity: ProxyIdentity, typeUrl: TypeUrl, version: string, names: string[]): void;
+  onAck?(identity: ProxyIdentity, typeUrl: TypeUrl, version: string): void;
+  onNack?(identity: ProxyIdentity, typeUrl: TypeUrl, version: string, message: string): void;
+}
+
+interface TypeState {
+  /** `wildcard`, or the names the proxy asked for. */
+  subscription: 'wildcard' | Set<string>;
+  /** A request is waiting for an answer (SotW allows one response in flight per type). */
+  waiting: boolean;
+  /** Nonce of the last response; a request carrying another one is stale and ignored. */
+  nonce: string | undefined;
+  /** version_info of the last response (or of what the proxy already had when it reconnected). */
+  sentVersion: string | undefined;
+}
+
+/**
+ * The state-of-the-world protocol for one ADS stream, following Envoy's xds_protocol: one
+ * subscription per type URL, responses carry every subscribed resource of their type, nonces tie
+ * ACK/NACK to a response, stale nonces are ignored, a NACK keeps the last config and is not
+ * answered with the same config again, and a reconnecting proxy that already has the current
+ * version is sent nothing. It knows nothing of meshes: it reads snapshots from the cache.
+ */
+export class SotwStream {
+  private readonly types = new Map<TypeUrl, TypeState>();
+  private nonceCounter = 0;
+  private snapshot: Snapshot | undefined;
+  private readonly stopWatching: () => void;
+
+  constructor(
+    private readonly identity: ProxyIdentity,
+    cache: SnapshotCache,
+    private readonly send: (response: DiscoveryResponse) => void,
+    private readonly logger: Logger,
+    private readonly hooks: StreamHooks = {},
+  ) {
+    this.snapshot = cache.get(identity.nodeId);
+    this.stopWatching = cache.watch(identity.nodeId, (snapshot) => {
+      this.snapshot = snapshot;
+      for (const typeUrl of PUSH_ORDER) this.respondIfChanged(typeUrl);
+    });
+  }
+
+  close(): void {
+    this.stopWatching();
+  }
+
+  handle(request: DiscoveryRequest): void {
+    const typeUrl = request.type_url ?? '';
+    if (!isTypeUrl(typeUrl)) {
+      this.logger.debug({ typeUrl }, 'request for a type this control plane does not serve; ignored');
+      return;
+    }
+    let state = this.types.get(typeUrl);
+    const nonce = request.response_nonce ?? '';
+    if (state && nonce !== '' && nonce !== state.nonce) {
+      this.logger.debug({ typeUrl, nonce, expected: state.nonce }, 'stale nonce; request ignored');
+      return;
+    }
+    if (state && nonce !== '') {
+      if (request.error_detail) {
+        const message = request.error_detail.message ?? '';
+        this.logger.warn({ type: SHORT_NAMES[typeUrl], rejected: state.sentVersion, keeps: request.version_info, error: message }, 'proxy rejected configuration (NACK)');
+        this.hooks.onNack?.(this.identity, typeUrl, state.sentVersion ?? '', message);
+      } else {
+        this.hooks.onAck?.(this.identity, typeUrl, request.version_info ?? '');
+      }
+    }
+    if (!state) {
+      // A reconnecting proxy names the version it has; if that is still current, it gets nothing.
+      state = { subscription: new Set(), waiting: false, nonce: undefined, sentVersion: request.version_info || undefined };
+      this.types.set(typeUrl, state);
+    }
+    state.subscription = this.subscriptionOf(typeUrl, request.resource_names ?? [], state);
+    state.waiting = true;
+    this.respondIfChanged(typeUrl);
+  }
+
+  private subscriptionOf(typeUrl: TypeUrl, names: string[], state: TypeState): 'wildcard' | Set<string> {
+    if (names.includes('*')) return 'wildcard';
+    // Envoy's legacy wildcard: an empty list for LDS/CDS, on the first request or while wildcard.
+    if (names.length === 0 && WILDCARD_TYPES.has(typeUrl) && (state.nonce === undefined || state.subscription === 'wildcard')) return 'wildcard';
+    return new Set(names);
+  }
+
+  /** The subscribed resources of a type in the current snapshot (names not yet there are left out). */
+  private selected(typeUrl: TypeUrl, subscription: 'wildcard' | Set<string>): EncodedResource[] {
+    const all = this.snapshot?.resources.get(typeUrl);
+    if (!all) return [];
+    if (subscription === 'wildcard') return [...all.values()];
+    const out: EncodedResource[] = [];
+    for (const name of subscription) {
+      const resource = all.get(name);
+      if (resource) out.push(resource);
+    }
+    return out;
+  }
+
+  private respondIfChanged(typeUrl: TypeUrl): void {
+    const state = this.types.get(typeUrl);
+    if (!state || !state.waiting || !this.snapshot) return;
+    const resources = this.selected(typeUrl, state.subscription);
+    const version = versionOf(resources);
+    if (version === state.sentVersion) return;
+    const nonce = String(++this.nonceCounter);
+    state.waiting = false;
+    state.nonce = nonce;
+    state.sentVersion = version;
+    this.send({ version_info: version, resources: resources.map((r) => r.any), type_url: typeUrl, nonce });
+    this.hooks.onResponse?.(this.identity, typeUrl, version, resources.map((r) => r.name));
+  }
+}

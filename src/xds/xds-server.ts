@@ -1,0 +1,68 @@
+import { resolve } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { loadOrCreateServerCertificate } from '../auth/server-cert.js';
+import type { Config } from '../config/schema.js';
+import type { ResourceStore } from '../store/store.js';
+import { SnapshotCache } from './cache/snapshot-cache.js';
+import { grpcDefinitions, PROTO_LOAD_MS } from './protos.js';
+import { Reconciler } from './reconciler.js';
+import { adsService, noAuthentication, type ProxyAuthenticator } from './server/ads-service.js';
+
+export interface XdsServer {
+  port: number;
+  cache: SnapshotCache;
+  reconciler: Reconciler;
+  close(): Promise<void>;
+}
+
+const ADS = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
+
+function authenticatorFor(config: Config): ProxyAuthenticator {
+  const type = config.dpServer.authn.dpProxy.type;
+  if (type === 'none') return noAuthentication;
+  throw new Error(`dpServer.authn.dpProxy.type "${type}" is not available yet; set it to "none" (KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE=none)`);
+}
+
+/** TLS credentials from the configured files, or from a certificate generated at first start. */
+async function credentialsFor(config: Config, logger: Logger): Promise<grpc.ServerCredentials> {
+  const { tlsEnabled, tlsCertFile, tlsKeyFile } = config.xdsServer;
+  if (!tlsEnabled) return grpc.ServerCredentials.createInsecure();
+  const workDir = config.general.workDir;
+  const certFile = tlsCertFile || resolve(workDir, 'certs', 'xds-server.crt');
+  const keyFile = tlsKeyFile || resolve(workDir, 'certs', 'xds-server.key');
+  const hostnames = [...new Set([config.general.advertisedHostname, 'localhost', '127.0.0.1', '::1'])];
+  const pair = await loadOrCreateServerCertificate(certFile, keyFile, hostnames);
+  if (pair.created) logger.info({ certFile }, 'generated the xDS server certificate');
+  return grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(pair.certPem), private_key: Buffer.from(pair.keyPem) }], false);
+}
+
+/** The xDS gRPC server on `xdsServer.grpcPort`: ADS backed by a snapshot cache kept current by the reconciler. */
+export async function startXdsServer(config: Config, store: ResourceStore, logger: Logger): Promise<XdsServer> {
+  const xdsLogger = logger.child({ component: 'xds' });
+  const authenticator = authenticatorFor(config);
+  const cache = new SnapshotCache();
+  const reconciler = new Reconciler(store, cache, xdsLogger);
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  const definition = (grpcDefinitions[ADS] as grpc.ServiceDefinition | undefined) ?? (() => {
+    throw new Error(`${ADS} missing from the loaded protos`);
+  })();
+  server.addService(definition, adsService({ cache, registry: reconciler, authenticator, logger: xdsLogger }));
+  const credentials = await credentialsFor(config, xdsLogger);
+  const port = await new Promise<number>((done, fail) =>
+    server.bindAsync(`0.0.0.0:${config.xdsServer.grpcPort}`, credentials, (err, bound) => (err ? fail(err) : done(bound))),
+  );
+  xdsLogger.info({ port, tls: config.xdsServer.tlsEnabled, protoLoadMs: Math.round(PROTO_LOAD_MS) }, `xDS server listening at ${config.xdsServer.tlsEnabled ? 'grpcs' : 'grpc'}://0.0.0.0:${port}`);
+  return {
+    port,
+    cache,
+    reconciler,
+    close: () =>
+      new Promise<void>((done) => {
+        reconciler.close();
+        server.tryShutdown(() => done());
+        // Streams are long-lived: give them a moment, then cut them.
+        setTimeout(() => server.forceShutdown(), 2000).unref();
+      }),
+  };
+}
