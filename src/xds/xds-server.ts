@@ -47,7 +47,8 @@ export async function startXdsServer(config: Config, store: ResourceStore, logge
   const definition = (grpcDefinitions[ADS] as grpc.ServiceDefinition | undefined) ?? (() => {
     throw new Error(`${ADS} missing from the loaded protos`);
   })();
-  server.addService(definition, adsService({ cache, registry: reconciler, authenticator, logger: xdsLogger }));
+  const ads = adsService({ cache, registry: reconciler, authenticator, logger: xdsLogger });
+  server.addService(definition, ads.implementation);
   const credentials = await credentialsFor(config, xdsLogger);
   const port = await new Promise<number>((done, fail) =>
     server.bindAsync(`0.0.0.0:${config.xdsServer.grpcPort}`, credentials, (err, bound) => (err ? fail(err) : done(bound))),
@@ -60,9 +61,16 @@ export async function startXdsServer(config: Config, store: ResourceStore, logge
     close: () =>
       new Promise<void>((done) => {
         reconciler.close();
-        server.tryShutdown(() => done());
-        // Streams are long-lived: give them a moment, then cut them.
-        setTimeout(() => server.forceShutdown(), 2000).unref();
+        ads.closeAll();
+        // Streams are long-lived and a client may not leave: wait briefly, then cut what remains.
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          done();
+        }, 1000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          done();
+        });
       }),
   };
 }

@@ -51,8 +51,9 @@ function refuse(call: AdsCall, code: status, details: string): void {
  * `AggregatedDiscoveryService`: state-of-the-world ADS on `StreamAggregatedResources`. Each stream is
  * independent: a proxy sending garbage or NACKing is answered or closed on its own stream only.
  */
-export function adsService(deps: AdsServiceDeps): UntypedServiceImplementation {
+export function adsService(deps: AdsServiceDeps): { implementation: UntypedServiceImplementation; closeAll(): void } {
   let streamCounter = 0;
+  const open = new Set<AdsCall>();
 
   const streamAggregatedResources = (call: AdsCall) => {
     const streamId = ++streamCounter;
@@ -62,7 +63,9 @@ export function adsService(deps: AdsServiceDeps): UntypedServiceImplementation {
     const queued: DiscoveryRequest[] = [];
     let closed = false;
 
+    open.add(call);
     const cleanup = () => {
+      open.delete(call);
       if (closed) return;
       closed = true;
       if (session) {
@@ -82,7 +85,7 @@ export function adsService(deps: AdsServiceDeps): UntypedServiceImplementation {
     call.on('cancelled', cleanup);
     call.on('close', cleanup);
 
-    const open = async (first: DiscoveryRequest, metadata: Metadata) => {
+    const admit = async (first: DiscoveryRequest, metadata: Metadata) => {
       const result = identify(first.node);
       if (!result.ok) throw new StreamRefused(status.INVALID_ARGUMENT, result.message);
       const { identity } = result;
@@ -105,7 +108,7 @@ export function adsService(deps: AdsServiceDeps): UntypedServiceImplementation {
         return;
       }
       queued.push(request);
-      opening ??= open(request, call.metadata).then(
+      opening ??= admit(request, call.metadata).then(
         () => {
           for (const r of queued.splice(0)) session?.protocol.handle(r);
         },
@@ -122,7 +125,13 @@ export function adsService(deps: AdsServiceDeps): UntypedServiceImplementation {
   };
 
   return {
-    StreamAggregatedResources: streamAggregatedResources,
-    DeltaAggregatedResources: (call: AdsCall) => refuse(call, status.UNIMPLEMENTED, 'incremental (delta) xDS is not served yet; use state-of-the-world ADS'),
+    implementation: {
+      StreamAggregatedResources: streamAggregatedResources,
+      DeltaAggregatedResources: (call: AdsCall) => refuse(call, status.UNIMPLEMENTED, 'incremental (delta) xDS is not served yet; use state-of-the-world ADS'),
+    },
+    /** Ends every stream with UNAVAILABLE, so proxies reconnect (to another instance) at once. */
+    closeAll() {
+      for (const call of [...open]) refuse(call, status.UNAVAILABLE, 'control plane is shutting down');
+    },
   };
 }
