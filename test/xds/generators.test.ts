@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { parse as parseYaml } from 'yaml';
+import { buildMeshSnapshot, type MeshSnapshot } from '../../src/core/mesh-snapshot.js';
+import type { StoredResource } from '../../src/core/model.js';
+import { descriptorOf, validateResource } from '../../src/core/registry.js';
+import { GENERATORS, generateProxyResources } from '../../src/xds/generators/index.js';
+import { inboundGenerator } from '../../src/xds/generators/inbound.js';
+import { outboundGenerator } from '../../src/xds/generators/outbound.js';
+import { proxylessGenerator } from '../../src/xds/generators/proxyless.js';
+import type { GeneratedResource, Generator } from '../../src/xds/generators/types.js';
+import { decodeResource, encodeResource } from '../../src/xds/protos.js';
+import { SHORT_NAMES, TYPE_URLS } from '../../src/xds/resources.js';
+import { pgvViolations } from '../helpers/pgv.js';
+
+/**
+ * Golden tests: testdata/<generator>/NN.<case>.input.yaml → NN.<case>.golden.json, the decoded
+ * Envoy resources. Rewrite with UPDATE_GOLDEN_FILES=true and review the diff like code.
+ */
+const TESTDATA = new URL('../../../test/xds/testdata/', import.meta.url);
+const UPDATE = process.env.UPDATE_GOLDEN_FILES === 'true';
+const BY_FOLDER: Record<string, readonly Generator[]> = {
+  inbound: [inboundGenerator],
+  outbound: [outboundGenerator],
+  proxyless: [proxylessGenerator],
+  all: GENERATORS,
+};
+
+interface Input {
+  proxy: string;
+  proxyless?: boolean;
+  mesh: Record<string, unknown>;
+  dataplanes: Array<Record<string, unknown>>;
+}
+
+function stored(body: Record<string, unknown>): StoredResource {
+  const type = body.type as 'Mesh' | 'Dataplane';
+  const result = validateResource(descriptorOf(type), { mesh: String(body.mesh ?? ''), name: String(body.name) }, body);
+  assert.ok(result.ok, `test input ${String(body.name)} is not a valid ${type}: ${JSON.stringify(!result.ok && result.causes)}`);
+  return { ...result.resource, version: 1, creationTime: '2026-01-01T00:00:00.000Z', modificationTime: '2026-01-01T00:00:00.000Z' };
+}
+
+function meshOf(input: Input): MeshSnapshot {
+  return buildMeshSnapshot(stored(input.mesh), input.dataplanes.map(stored));
+}
+
+/** Paths of the source object that did not survive encoding: fields the proto does not have. */
+function lostFields(source: unknown, decoded: unknown, path = ''): string[] {
+  if (source === null || typeof source !== 'object') return [];
+  if (Array.isArray(source)) return source.flatMap((item, i) => lostFields(item, (decoded as unknown[] | undefined)?.[i], `${path}[${i}]`));
+  const out: string[] = [];
+  for (const [key, value] of Object.entries(source as Record<string, unknown>)) {
+    const there = (decoded as Record<string, unknown> | undefined)?.[key];
+    const empty = value === '' || value === 0 || value === false || (Array.isArray(value) && value.length === 0);
+    if (there === undefined && !empty && !(typeof value === 'object' && value !== null && Object.keys(value).length === 0)) out.push(`${path}.${key}`);
+    else out.push(...lostFields(value, there, `${path}.${key}`));
+  }
+  return out;
+}
+
+function checkEncodable(resources: GeneratedResource[]): Record<string, Record<string, unknown>> {
+  const golden: Record<string, Record<string, unknown>> = {};
+  for (const r of [...resources].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const bytes = encodeResource(r.typeUrl, r.resource);
+    const decoded = decodeResource(r.typeUrl, bytes);
+    assert.deepEqual(lostFields(r.resource, decoded), [], `${r.typeUrl} ${r.name} has fields its proto does not`);
+    assert.deepEqual(pgvViolations(r.typeUrl, bytes), [], `${r.typeUrl} ${r.name} violates Envoy's validate.rules`);
+    const short = SHORT_NAMES[r.typeUrl];
+    (golden[short] ??= {})[r.name] = decoded;
+  }
+  return golden;
+}
+
+describe('xDS generators (golden files)', () => {
+  for (const folder of readdirSync(TESTDATA)) {
+    for (const file of readdirSync(new URL(`${folder}/`, TESTDATA)).filter((f) => f.endsWith('.input.yaml')).sort()) {
+      it(`${folder}/${file}`, () => {
+        const input = parseYaml(readFileSync(new URL(`${folder}/${file}`, TESTDATA), 'utf8')) as Input;
+        const mesh = meshOf(input);
+        const proxy = { nodeId: `default.${input.proxy}`, dataplane: mesh.dataplanes.get(input.proxy)!, proxyless: input.proxyless ?? false };
+        assert.ok(proxy.dataplane, `proxy ${input.proxy} is not among the dataplanes`);
+        const resources = generateProxyResources(proxy, mesh, BY_FOLDER[folder]);
+        assert.ok(resources.length > 0, 'generated nothing');
+        const actual = checkEncodable(resources);
+        const goldenUrl = new URL(`${folder}/${file.replace('.input.yaml', '.golden.json')}`, TESTDATA);
+        const text = JSON.stringify(actual, null, 2) + '\n';
+        if (UPDATE) writeFileSync(goldenUrl, text);
+        assert.ok(existsSync(goldenUrl), `missing golden file ${goldenUrl.pathname}: run with UPDATE_GOLDEN_FILES=true and review it`);
+        assert.deepEqual(actual, JSON.parse(readFileSync(goldenUrl, 'utf8')));
+        // Pure: the same input gives the same output.
+        assert.deepEqual(checkEncodable(generateProxyResources(proxy, meshOf(input), BY_FOLDER[folder])), actual);
+      });
+    }
+  }
+
+  it('hands every proxy of a mesh the same cluster and endpoint objects for a service', () => {
+    const input = parseYaml(readFileSync(new URL('outbound/01.backend-1.input.yaml', TESTDATA), 'utf8')) as Input;
+    input.dataplanes.push({ ...input.dataplanes[0]!, name: 'backend-2' });
+    const mesh = meshOf(input);
+    const a = generateProxyResources({ nodeId: 'default.backend-1', dataplane: mesh.dataplanes.get('backend-1')!, proxyless: false }, mesh);
+    const b = generateProxyResources({ nodeId: 'default.backend-2', dataplane: mesh.dataplanes.get('backend-2')!, proxyless: false }, mesh);
+    const pick = (list: GeneratedResource[]) => list.find((r) => r.typeUrl === TYPE_URLS.endpoint && r.name === 'redis')!.resource;
+    assert.equal(pick(a), pick(b));
+  });
+
+  it('names the generator that failed', () => {
+    const input = parseYaml(readFileSync(new URL('all/01.web-01.input.yaml', TESTDATA), 'utf8')) as Input;
+    const mesh = meshOf(input);
+    const broken: Generator = { name: 'broken', generate: () => { throw new Error('boom'); } };
+    assert.throws(() => generateProxyResources({ nodeId: 'default.web-01', dataplane: mesh.dataplanes.get('web-01')!, proxyless: false }, mesh, [broken]), /generator "broken" failed for default\.web-01: boom/);
+  });
+
+  it('the validate.rules checker catches violations (it can fail)', () => {
+    const bad = encodeResource(TYPE_URLS.cluster, { name: 'x', type: 'EDS', connect_timeout: { seconds: 0 }, eds_cluster_config: { eds_config: { ads: {} } } });
+    assert.ok(pgvViolations(TYPE_URLS.cluster, bad).some((v) => v.startsWith('connect_timeout')));
+    const noName = encodeResource(TYPE_URLS.endpoint, { endpoints: [] });
+    assert.ok(pgvViolations(TYPE_URLS.endpoint, noName).some((v) => v.startsWith('cluster_name')));
+    const badListener = encodeResource(TYPE_URLS.listener, {
+      name: 'l',
+      address: { socket_address: { address: '', port_value: 70000 } },
+      filter_chains: [{ filters: [{ name: 't', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', cluster: 'c' } }] }],
+    });
+    const found = pgvViolations(TYPE_URLS.listener, badListener);
+    assert.ok(found.some((v) => v.includes('socket_address.address')), found.join('; '));
+    assert.ok(found.some((v) => v.includes('port_value')), found.join('; '));
+    assert.ok(found.some((v) => v.includes('stat_prefix')), found.join('; '));
+  });
+});
