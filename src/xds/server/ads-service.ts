@@ -2,6 +2,7 @@ import { status, type Metadata, type ServerDuplexStream, type UntypedServiceImpl
 import type { Logger } from 'pino';
 import type { SnapshotCache } from '../cache/snapshot-cache.js';
 import { credentialOf, identify, type NodeInfo, type ProxyIdentity } from './identity.js';
+import { DeltaStream, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta-stream.js';
 import { SotwStream, type DiscoveryRequest, type DiscoveryResponse, type StreamHooks } from './sotw-stream.js';
 
 /** A refusal with the gRPC status the proxy sees. */
@@ -41,26 +42,34 @@ export interface AdsServiceDeps {
   hooks?: StreamHooks;
 }
 
-type AdsCall = ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>;
+/** One protocol variant's state for one stream (state of the world or delta). */
+interface ProtocolSession<Req> {
+  handle(request: Req): void;
+  close(): void;
+}
 
-function refuse(call: AdsCall, code: status, details: string): void {
+type AnyCall = ServerDuplexStream<any, any>;
+
+function refuse(call: AnyCall, code: status, details: string): void {
   call.emit('error', { code, details });
 }
 
 /**
- * `AggregatedDiscoveryService`: state-of-the-world ADS on `StreamAggregatedResources`. Each stream is
- * independent: a proxy sending garbage or NACKing is answered or closed on its own stream only.
+ * `AggregatedDiscoveryService`: state-of-the-world ADS on `StreamAggregatedResources`, incremental on
+ * `DeltaAggregatedResources`. Each stream is admitted on its first request (node identity,
+ * authentication, Dataplane lookup) and is independent of every other: a proxy sending garbage
+ * or NACKing is answered or closed on its own stream only.
  */
 export function adsService(deps: AdsServiceDeps): { implementation: UntypedServiceImplementation; closeAll(): void } {
   let streamCounter = 0;
-  const open = new Set<AdsCall>();
+  const open = new Set<AnyCall>();
 
-  const streamAggregatedResources = (call: AdsCall) => {
+  function serve<Req extends { node?: NodeInfo }>(call: AnyCall, kind: string, createSession: (identity: ProxyIdentity, logger: Logger) => ProtocolSession<Req>) {
     const streamId = ++streamCounter;
-    let logger = deps.logger.child({ stream: streamId });
-    let session: { identity: ProxyIdentity; protocol: SotwStream } | undefined;
+    let logger = deps.logger.child({ stream: streamId, protocol: kind });
+    let session: { identity: ProxyIdentity; protocol: ProtocolSession<Req> } | undefined;
     let opening: Promise<void> | undefined;
-    const queued: DiscoveryRequest[] = [];
+    const queued: Req[] = [];
     let closed = false;
 
     open.add(call);
@@ -78,14 +87,14 @@ export function adsService(deps: AdsServiceDeps): { implementation: UntypedServi
       cleanup();
       call.end();
     });
-    call.on('error', (err) => {
+    call.on('error', (err: Error) => {
       logger.debug({ err: err.message }, 'stream error');
       cleanup();
     });
     call.on('cancelled', cleanup);
     call.on('close', cleanup);
 
-    const admit = async (first: DiscoveryRequest, metadata: Metadata) => {
+    const admit = async (first: Req, metadata: Metadata) => {
       const result = identify(first.node);
       if (!result.ok) throw new StreamRefused(status.INVALID_ARGUMENT, result.message);
       const { identity } = result;
@@ -96,12 +105,11 @@ export function adsService(deps: AdsServiceDeps): { implementation: UntypedServi
         deps.registry.disconnect(identity);
         return;
       }
-      const protocol = new SotwStream(identity, deps.cache, (response) => call.write(response), logger, deps.hooks);
-      session = { identity, protocol };
+      session = { identity, protocol: createSession(identity, logger) };
       logger.info({ proxyless: identity.proxyless }, 'proxy connected');
     };
 
-    call.on('data', (request: DiscoveryRequest) => {
+    call.on('data', (request: Req) => {
       if (closed) return;
       if (session) {
         session.protocol.handle(request);
@@ -118,16 +126,19 @@ export function adsService(deps: AdsServiceDeps): { implementation: UntypedServi
           if (!(err instanceof StreamRefused)) logger.error({ err }, 'opening stream failed');
           else logger.warn({ code: status[code], details }, 'stream refused');
           closed = true;
+          open.delete(call);
           refuse(call, code, details);
         },
       );
     });
-  };
+  }
 
   return {
     implementation: {
-      StreamAggregatedResources: streamAggregatedResources,
-      DeltaAggregatedResources: (call: AdsCall) => refuse(call, status.UNIMPLEMENTED, 'incremental (delta) xDS is not served yet; use state-of-the-world ADS'),
+      StreamAggregatedResources: (call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) =>
+        serve<DiscoveryRequest>(call, 'sotw', (identity, logger) => new SotwStream(identity, deps.cache, (r) => call.write(r), logger, deps.hooks)),
+      DeltaAggregatedResources: (call: ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) =>
+        serve<DeltaDiscoveryRequest>(call, 'delta', (identity, logger) => new DeltaStream(identity, deps.cache, (r) => call.write(r), logger, deps.hooks)),
     },
     /** Ends every stream with UNAVAILABLE, so proxies reconnect (to another instance) at once. */
     closeAll() {

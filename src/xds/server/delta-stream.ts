@@ -1,0 +1,148 @@
+import type { Logger } from 'pino';
+import type { SnapshotCache } from '../cache/snapshot-cache.js';
+import type { EncodedResource, Snapshot } from '../cache/snapshot.js';
+import { versionOf } from '../cache/snapshot.js';
+import { isTypeUrl, PUSH_ORDER, SHORT_NAMES, WILDCARD_TYPES, type TypeUrl } from '../resources.js';
+import type { NodeInfo, ProxyIdentity } from './identity.js';
+import type { StreamHooks } from './sotw-stream.js';
+
+/** `envoy.service.discovery.v3.DeltaDiscoveryRequest` as decoded (keepCase, arrays). */
+export interface DeltaDiscoveryRequest {
+  node?: NodeInfo;
+  type_url?: string;
+  resource_names_subscribe?: string[];
+  resource_names_unsubscribe?: string[];
+  initial_resource_versions?: Record<string, string>;
+  response_nonce?: string;
+  error_detail?: { code?: number; message?: string } | null;
+}
+
+export interface DeltaDiscoveryResponse {
+  system_version_info: string;
+  resources: Array<{ name: string; version: string; resource: { type_url: string; value: Buffer } }>;
+  type_url: string;
+  removed_resources: string[];
+  nonce: string;
+}
+
+interface DeltaTypeState {
+  wildcard: boolean;
+  names: Set<string>;
+  /** What the proxy has, name → version (as it told us, or as we sent it). */
+  known: Map<string, string>;
+  nonce: string | undefined;
+  /** The first request of the type has been answered (or needed no answer). */
+  started: boolean;
+}
+
+/**
+ * Incremental xDS for one stream (Envoy's xds_protocol, "Incremental xDS"): subscriptions change by
+ * `resource_names_subscribe` / `_unsubscribe` (honoured whatever the nonce), the proxy's
+ * `initial_resource_versions` say what it already has, responses carry only resources whose
+ * version differs from what the proxy has, and `removed_resources` names what went away.
+ */
+export class DeltaStream {
+  private readonly types = new Map<TypeUrl, DeltaTypeState>();
+  private nonceCounter = 0;
+  private snapshot: Snapshot | undefined;
+  private readonly stopWatching: () => void;
+
+  constructor(
+    private readonly identity: ProxyIdentity,
+    cache: SnapshotCache,
+    private readonly send: (response: DeltaDiscoveryResponse) => void,
+    private readonly logger: Logger,
+    private readonly hooks: StreamHooks = {},
+  ) {
+    this.snapshot = cache.get(identity.nodeId);
+    this.stopWatching = cache.watch(identity.nodeId, (snapshot) => {
+      this.snapshot = snapshot;
+      for (const typeUrl of PUSH_ORDER) this.respond(typeUrl);
+    });
+  }
+
+  close(): void {
+    this.stopWatching();
+  }
+
+  handle(request: DeltaDiscoveryRequest): void {
+    const typeUrl = request.type_url ?? '';
+    if (!isTypeUrl(typeUrl)) {
+      this.logger.debug({ typeUrl }, 'delta request for a type this control plane does not serve; ignored');
+      return;
+    }
+    let state = this.types.get(typeUrl);
+    const subscribe = request.resource_names_subscribe ?? [];
+    const unsubscribe = request.resource_names_unsubscribe ?? [];
+    if (!state) {
+      state = {
+        // Legacy wildcard: the first LDS/CDS request subscribing to nothing in particular.
+        wildcard: subscribe.includes('*') || (subscribe.length === 0 && WILDCARD_TYPES.has(typeUrl)),
+        names: new Set(),
+        known: new Map(Object.entries(request.initial_resource_versions ?? {})),
+        nonce: undefined,
+        started: false,
+      };
+      this.types.set(typeUrl, state);
+    }
+    const nonce = request.response_nonce ?? '';
+    if (nonce !== '' && nonce === state.nonce) {
+      if (request.error_detail) {
+        const message = request.error_detail.message ?? '';
+        this.logger.warn({ type: SHORT_NAMES[typeUrl], error: message }, 'proxy rejected configuration (delta NACK)');
+        this.hooks.onNack?.(this.identity, typeUrl, state.nonce ?? '', message);
+      } else {
+        this.hooks.onAck?.(this.identity, typeUrl, state.nonce ?? '');
+      }
+    }
+    // Subscription changes apply even when the nonce is stale.
+    for (const name of subscribe) {
+      if (name === '*') state.wildcard = true;
+      else state.names.add(name);
+    }
+    for (const name of unsubscribe) {
+      if (name === '*') state.wildcard = false;
+      else {
+        state.names.delete(name);
+        state.known.delete(name);
+      }
+    }
+    this.respond(typeUrl);
+  }
+
+  private wanted(typeUrl: TypeUrl, state: DeltaTypeState): Map<string, EncodedResource> {
+    const all = this.snapshot?.resources.get(typeUrl) ?? new Map<string, EncodedResource>();
+    if (state.wildcard) return new Map(all);
+    const out = new Map<string, EncodedResource>();
+    for (const name of state.names) {
+      const r = all.get(name);
+      if (r) out.set(name, r);
+    }
+    return out;
+  }
+
+  private respond(typeUrl: TypeUrl): void {
+    const state = this.types.get(typeUrl);
+    if (!state || !this.snapshot) return;
+    const wanted = this.wanted(typeUrl, state);
+    const changed = [...wanted.values()].filter((r) => state.known.get(r.name) !== r.version);
+    // What the proxy has (or subscribed to and was told exists) that is no longer there.
+    const removed = [...state.known.keys()].filter((name) => !wanted.has(name) && (state.wildcard || state.names.has(name)));
+    const first = !state.started;
+    state.started = true;
+    if (changed.length === 0 && removed.length === 0 && !(first && state.known.size === 0)) return;
+    for (const r of changed) state.known.set(r.name, r.version);
+    for (const name of removed) state.known.delete(name);
+    const nonce = String(++this.nonceCounter);
+    state.nonce = nonce;
+    const version = versionOf([...wanted.values()]);
+    this.send({
+      system_version_info: version,
+      resources: changed.map((r) => ({ name: r.name, version: r.version, resource: r.any })),
+      type_url: typeUrl,
+      removed_resources: removed,
+      nonce,
+    });
+    this.hooks.onResponse?.(this.identity, typeUrl, version, changed.map((r) => r.name));
+  }
+}

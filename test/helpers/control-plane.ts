@@ -1,0 +1,37 @@
+import { pino } from 'pino';
+import type { TestContext } from 'node:test';
+import { loadConfig } from '../../src/config/load.js';
+import { startControlPlane, type ControlPlane } from '../../src/server.js';
+
+export interface TestControlPlane {
+  cp: ControlPlane;
+  api: string;
+  xdsAddress: string;
+  put(path: string, body: unknown): Promise<number>;
+  del(path: string): Promise<number>;
+}
+
+/** A whole control plane in this process on ephemeral ports (memory store unless overridden), closed after the test. */
+export async function startTestControlPlane(t: TestContext | undefined, env: Record<string, string> = {}): Promise<TestControlPlane> {
+  const { config } = loadConfig({
+    env: {
+      KUMA_STORE_TYPE: 'memory',
+      KUMA_API_SERVER_HTTP_PORT: '0',
+      KUMA_API_SERVER_HTTP_INTERFACE: '127.0.0.1',
+      KUMA_DIAGNOSTICS_SERVER_PORT: '0',
+      KUMA_XDS_SERVER_GRPC_PORT: '0',
+      KUMA_XDS_SERVER_TLS_ENABLED: 'false',
+      ...env,
+    },
+  });
+  const cp = await startControlPlane(config, pino({ level: process.env.SKIFF_TEST_LOG ?? 'silent' }));
+  t?.after(() => cp.close());
+  const api = `http://127.0.0.1:${cp.apiPort}`;
+  return {
+    cp,
+    api,
+    xdsAddress: `127.0.0.1:${cp.xds.port}`,
+    put: (path, body) => fetch(api + path, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.status),
+    del: (path) => fetch(api + path, { method: 'DELETE' }).then((r) => r.status),
+  };
+}
