@@ -39,13 +39,15 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   let xds: XdsServer | undefined;
   try {
     await ensureDefaultMesh(store, config, logger);
-    const api = await buildApiApp({ config, store, logger, metrics, version: VERSION, instanceId: randomUUID(), hostname: hostname() });
+    const instanceId = randomUUID();
+    xds = await startXdsServer(config, store, logger, instanceId);
+    const inspector = xds;
+    const api = await buildApiApp({ config, store, logger, metrics, version: VERSION, instanceId, hostname: hostname(), inspector });
     apps.push(api);
     const diagnostics = await buildDiagnosticsApp({ store, metrics, logger });
     apps.push(diagnostics);
     const apiPort = await listen(api, config.apiServer.http.interface, config.apiServer.http.port, 'API server (HTTP)');
     const diagnosticsPort = await listen(diagnostics, '0.0.0.0', config.diagnostics.serverPort, 'diagnostics server');
-    xds = await startXdsServer(config, store, logger);
     const started = xds;
     return {
       store,

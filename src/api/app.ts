@@ -6,7 +6,7 @@ import { isAlreadyExists, isConflict, isInvalid, isNotFound } from '../core/erro
 import type { Metrics } from '../observability/metrics.js';
 import type { ResourceStore } from '../store/store.js';
 import { envelope, HttpError } from './envelope.js';
-import { resourceRoutes } from './routes/resources.js';
+import { resourceRoutes, type XdsInspector } from './routes/resources.js';
 import { systemRoutes } from './routes/system.js';
 
 export interface ApiDeps {
@@ -17,6 +17,8 @@ export interface ApiDeps {
   version: string;
   instanceId: string;
   hostname: string;
+  /** The xDS server's view of each proxy, for `GET /meshes/{m}/dataplanes/{n}/xds`. */
+  inspector?: XdsInspector;
 }
 
 /** Largest request body accepted; larger ones get 413 before they are read into memory. */
@@ -91,6 +93,6 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
   });
 
   await app.register(systemRoutes, { config: deps.config, version: deps.version, instanceId: deps.instanceId, hostname: deps.hostname });
-  await app.register(resourceRoutes, { store: deps.store, readOnly: deps.config.apiServer.readOnly });
+  await app.register(resourceRoutes, { store: deps.store, readOnly: deps.config.apiServer.readOnly, inspector: deps.inspector });
   return app;
 }

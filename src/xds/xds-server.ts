@@ -5,7 +5,10 @@ import { loadOrCreateServerCertificate } from '../auth/server-cert.js';
 import type { Config } from '../config/schema.js';
 import type { ResourceStore } from '../store/store.js';
 import { SnapshotCache } from './cache/snapshot-cache.js';
-import { grpcDefinitions, PROTO_LOAD_MS } from './protos.js';
+import { parseDuration } from '../core/duration.js';
+import { InsightRecorder } from './insights.js';
+import { decodeResource, grpcDefinitions, PROTO_LOAD_MS } from './protos.js';
+import { SHORT_NAMES } from './resources.js';
 import { Reconciler } from './reconciler.js';
 import { adsService, noAuthentication, type ProxyAuthenticator } from './server/ads-service.js';
 
@@ -13,6 +16,9 @@ export interface XdsServer {
   port: number;
   cache: SnapshotCache;
   reconciler: Reconciler;
+  insights: InsightRecorder;
+  /** What is served to `{mesh}.{name}` right now (decoded from the bytes sent), for the inspect endpoint. */
+  inspect(mesh: string, name: string): Record<string, unknown> | undefined;
   close(): Promise<void>;
 }
 
@@ -38,16 +44,17 @@ async function credentialsFor(config: Config, logger: Logger): Promise<grpc.Serv
 }
 
 /** The xDS gRPC server on `xdsServer.grpcPort`: ADS backed by a snapshot cache kept current by the reconciler. */
-export async function startXdsServer(config: Config, store: ResourceStore, logger: Logger): Promise<XdsServer> {
+export async function startXdsServer(config: Config, store: ResourceStore, logger: Logger, instanceId: string): Promise<XdsServer> {
   const xdsLogger = logger.child({ component: 'xds' });
   const authenticator = authenticatorFor(config);
   const cache = new SnapshotCache();
   const reconciler = new Reconciler(store, cache, xdsLogger);
+  const insights = new InsightRecorder(store, instanceId, parseDuration(config.xdsServer.dataplaneStatusFlushInterval) ?? 1000, xdsLogger);
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
   const definition = (grpcDefinitions[ADS] as grpc.ServiceDefinition | undefined) ?? (() => {
     throw new Error(`${ADS} missing from the loaded protos`);
   })();
-  const ads = adsService({ cache, registry: reconciler, authenticator, logger: xdsLogger });
+  const ads = adsService({ cache, registry: reconciler, authenticator, logger: xdsLogger, hooks: insights });
   server.addService(definition, ads.implementation);
   const credentials = await credentialsFor(config, xdsLogger);
   const port = await new Promise<number>((done, fail) =>
@@ -58,10 +65,22 @@ export async function startXdsServer(config: Config, store: ResourceStore, logge
     port,
     cache,
     reconciler,
-    close: () =>
-      new Promise<void>((done) => {
-        reconciler.close();
-        ads.closeAll();
+    insights,
+    inspect(mesh, name) {
+      const nodeId = `${mesh}.${name}`;
+      const snapshot = cache.get(nodeId);
+      if (!snapshot) return undefined;
+      const resources: Record<string, Record<string, unknown>> = {};
+      for (const [typeUrl, byName] of snapshot.resources) {
+        const group: Record<string, unknown> = (resources[SHORT_NAMES[typeUrl]] = {});
+        for (const [resourceName, r] of byName) group[resourceName] = { version: r.version, resource: decodeResource(typeUrl, r.any.value) };
+      }
+      return { nodeId, resources, streams: insights.streamsOf(nodeId) };
+    },
+    close: async () => {
+      reconciler.close();
+      ads.closeAll();
+      await new Promise<void>((done) => {
         // Streams are long-lived and a client may not leave: wait briefly, then cut what remains.
         const force = setTimeout(() => {
           server.forceShutdown();
@@ -71,6 +90,8 @@ export async function startXdsServer(config: Config, store: ResourceStore, logge
           clearTimeout(force);
           done();
         });
-      }),
+      });
+      await insights.close();
+    },
   };
 }

@@ -3,15 +3,23 @@ import { isAlreadyExists, isNotFound } from '../../core/errors.js';
 import { toApiObject, type ResourceKey, type StoredResource } from '../../core/model.js';
 import { RESOURCE_TYPES, validateResource, type ResourceTypeDescriptor } from '../../core/registry.js';
 import { normalizeDataplane } from '../../core/resources/dataplane.js';
+import { isOnline } from '../../core/resources/insight.js';
 import { matchesSelector } from '../../core/tags.js';
 import type { ResourceStore } from '../../store/store.js';
 import { HttpError } from '../envelope.js';
 import { nextPageUrl, readPage } from '../paging.js';
 
+/** What the xDS server currently serves a dataplane; implemented by the xDS layer, injected by server.ts. */
+export interface XdsInspector {
+  /** The resources served to `{mesh}.{name}` with versions and per-stream ACK/NACK state, or undefined when no proxy is connected. */
+  inspect(mesh: string, name: string): Record<string, unknown> | undefined;
+}
+
 export interface ResourceRoutesOptions {
   store: ResourceStore;
   /** `apiServer.readOnly`: every write answers 405. */
   readOnly: boolean;
+  inspector?: XdsInspector;
 }
 
 type Params = { mesh?: string; name?: string };
@@ -61,6 +69,8 @@ async function overview(store: ResourceStore, dataplane: StoredResource) {
     modificationTime: dataplane.modificationTime,
     dataplane: dataplane.spec,
     dataplaneInsight: insight?.spec ?? { subscriptions: [] },
+    // Derived, not stored: whether the latest xDS subscription is still open.
+    online: isOnline(insight?.spec),
   };
 }
 
@@ -71,6 +81,7 @@ async function overview(store: ResourceStore, dataplane: StoredResource) {
 export async function resourceRoutes(app: FastifyInstance, options: ResourceRoutesOptions): Promise<void> {
   const { store } = options;
 
+  const dataplane = RESOURCE_TYPES.find((d) => d.name === 'Dataplane')!;
   const rejectIfReadOnly = async () => {
     if (options.readOnly) throw new HttpError(405, 'Method Not Allowed', 'the API server is read-only (apiServer.readOnly)');
   };
@@ -128,8 +139,14 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
     });
   }
 
+  app.get<{ Params: Params }>('/meshes/:mesh/dataplanes/:name/xds', async (request) => {
+    const found = await store.get(keyFor(dataplane, request.params));
+    if (!found) throw notFound(`Dataplane "${request.params.name}"`);
+    const served = options.inspector?.inspect(found.mesh, found.name);
+    return served ? { connected: true, ...served } : { connected: false, resources: {}, streams: [] };
+  });
+
   // The reference's request lines spell it `dataplane+insights`, its examples `dataplanes+insights`: serve both.
-  const dataplane = RESOURCE_TYPES.find((d) => d.name === 'Dataplane')!;
   for (const plural of ['dataplanes+insights', 'dataplane+insights']) {
     app.get<{ Params: Params; Querystring: Query }>(`/meshes/:mesh/${plural}`, async (request) => {
       const page = readPage(request.query);

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { SnapshotCache } from '../cache/snapshot-cache.js';
 import { credentialOf, identify, type NodeInfo, type ProxyIdentity } from './identity.js';
 import { DeltaStream, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta-stream.js';
-import { SotwStream, type DiscoveryRequest, type DiscoveryResponse, type StreamHooks } from './sotw-stream.js';
+import { SotwStream, type DiscoveryRequest, type DiscoveryResponse, type StreamHooks, type StreamInfo } from './sotw-stream.js';
 
 /** A refusal with the gRPC status the proxy sees. */
 export class StreamRefused extends Error {
@@ -64,10 +64,10 @@ export function adsService(deps: AdsServiceDeps): { implementation: UntypedServi
   let streamCounter = 0;
   const open = new Set<AnyCall>();
 
-  function serve<Req extends { node?: NodeInfo }>(call: AnyCall, kind: string, createSession: (identity: ProxyIdentity, logger: Logger) => ProtocolSession<Req>) {
+  function serve<Req extends { node?: NodeInfo }>(call: AnyCall, kind: StreamInfo['protocol'], createSession: (stream: StreamInfo, logger: Logger) => ProtocolSession<Req>) {
     const streamId = ++streamCounter;
     let logger = deps.logger.child({ stream: streamId, protocol: kind });
-    let session: { identity: ProxyIdentity; protocol: ProtocolSession<Req> } | undefined;
+    let session: { info: StreamInfo; protocol: ProtocolSession<Req> } | undefined;
     let opening: Promise<void> | undefined;
     const queued: Req[] = [];
     let closed = false;
@@ -79,7 +79,8 @@ export function adsService(deps: AdsServiceDeps): { implementation: UntypedServi
       closed = true;
       if (session) {
         session.protocol.close();
-        deps.registry.disconnect(session.identity);
+        deps.registry.disconnect(session.info.identity);
+        deps.hooks?.onStreamClose?.(session.info);
         logger.info('stream closed');
       }
     };
@@ -105,7 +106,9 @@ export function adsService(deps: AdsServiceDeps): { implementation: UntypedServi
         deps.registry.disconnect(identity);
         return;
       }
-      session = { identity, protocol: createSession(identity, logger) };
+      const info: StreamInfo = { id: `${streamId}`, protocol: kind, identity };
+      session = { info, protocol: createSession(info, logger) };
+      deps.hooks?.onStreamOpen?.(info);
       logger.info({ proxyless: identity.proxyless }, 'proxy connected');
     };
 
@@ -136,9 +139,9 @@ export function adsService(deps: AdsServiceDeps): { implementation: UntypedServi
   return {
     implementation: {
       StreamAggregatedResources: (call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) =>
-        serve<DiscoveryRequest>(call, 'sotw', (identity, logger) => new SotwStream(identity, deps.cache, (r) => call.write(r), logger, deps.hooks)),
+        serve<DiscoveryRequest>(call, 'sotw', (info, logger) => new SotwStream(info, deps.cache, (r) => call.write(r), logger, deps.hooks)),
       DeltaAggregatedResources: (call: ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) =>
-        serve<DeltaDiscoveryRequest>(call, 'delta', (identity, logger) => new DeltaStream(identity, deps.cache, (r) => call.write(r), logger, deps.hooks)),
+        serve<DeltaDiscoveryRequest>(call, 'delta', (info, logger) => new DeltaStream(info, deps.cache, (r) => call.write(r), logger, deps.hooks)),
     },
     /** Ends every stream with UNAVAILABLE, so proxies reconnect (to another instance) at once. */
     closeAll() {

@@ -3,8 +3,8 @@ import type { SnapshotCache } from '../cache/snapshot-cache.js';
 import type { EncodedResource, Snapshot } from '../cache/snapshot.js';
 import { versionOf } from '../cache/snapshot.js';
 import { isTypeUrl, PUSH_ORDER, SHORT_NAMES, WILDCARD_TYPES, type TypeUrl } from '../resources.js';
-import type { NodeInfo, ProxyIdentity } from './identity.js';
-import type { StreamHooks } from './sotw-stream.js';
+import type { NodeInfo } from './identity.js';
+import type { StreamHooks, StreamInfo } from './sotw-stream.js';
 
 /** `envoy.service.discovery.v3.DeltaDiscoveryRequest` as decoded (keepCase, arrays). */
 export interface DeltaDiscoveryRequest {
@@ -31,6 +31,8 @@ interface DeltaTypeState {
   /** What the proxy has, name → version (as it told us, or as we sent it). */
   known: Map<string, string>;
   nonce: string | undefined;
+  /** system_version_info of the last response. */
+  version: string | undefined;
   /** The first request of the type has been answered (or needed no answer). */
   started: boolean;
 }
@@ -48,14 +50,14 @@ export class DeltaStream {
   private readonly stopWatching: () => void;
 
   constructor(
-    private readonly identity: ProxyIdentity,
+    private readonly stream: StreamInfo,
     cache: SnapshotCache,
     private readonly send: (response: DeltaDiscoveryResponse) => void,
     private readonly logger: Logger,
     private readonly hooks: StreamHooks = {},
   ) {
-    this.snapshot = cache.get(identity.nodeId);
-    this.stopWatching = cache.watch(identity.nodeId, (snapshot) => {
+    this.snapshot = cache.get(stream.identity.nodeId);
+    this.stopWatching = cache.watch(stream.identity.nodeId, (snapshot) => {
       this.snapshot = snapshot;
       for (const typeUrl of PUSH_ORDER) this.respond(typeUrl);
     });
@@ -81,6 +83,7 @@ export class DeltaStream {
         names: new Set(),
         known: new Map(Object.entries(request.initial_resource_versions ?? {})),
         nonce: undefined,
+        version: undefined,
         started: false,
       };
       this.types.set(typeUrl, state);
@@ -90,9 +93,9 @@ export class DeltaStream {
       if (request.error_detail) {
         const message = request.error_detail.message ?? '';
         this.logger.warn({ type: SHORT_NAMES[typeUrl], error: message }, 'proxy rejected configuration (delta NACK)');
-        this.hooks.onNack?.(this.identity, typeUrl, state.nonce ?? '', message);
+        this.hooks.onNack?.(this.stream, typeUrl, state.version ?? '', message);
       } else {
-        this.hooks.onAck?.(this.identity, typeUrl, state.nonce ?? '');
+        this.hooks.onAck?.(this.stream, typeUrl, state.version ?? '');
       }
     }
     // Subscription changes apply even when the nonce is stale.
@@ -136,6 +139,7 @@ export class DeltaStream {
     const nonce = String(++this.nonceCounter);
     state.nonce = nonce;
     const version = versionOf([...wanted.values()]);
+    state.version = version;
     this.send({
       system_version_info: version,
       resources: changed.map((r) => ({ name: r.name, version: r.version, resource: r.any })),
@@ -143,6 +147,6 @@ export class DeltaStream {
       removed_resources: removed,
       nonce,
     });
-    this.hooks.onResponse?.(this.identity, typeUrl, version, changed.map((r) => r.name));
+    this.hooks.onResponse?.(this.stream, typeUrl, version, changed.map((r) => r.name));
   }
 }

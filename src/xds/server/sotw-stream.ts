@@ -21,11 +21,24 @@ export interface DiscoveryResponse {
   nonce: string;
 }
 
-/** Observers of a stream (DataplaneInsight, metrics, logs). Every method is optional. */
+/** One admitted stream, as hooks see it. */
+export interface StreamInfo {
+  /** Unique in this process. */
+  id: string;
+  protocol: 'sotw' | 'delta';
+  identity: ProxyIdentity;
+}
+
+/**
+ * Observers of streams (DataplaneInsight, metrics, the inspect endpoint). Every method is optional;
+ * hooks run synchronously on the stream's path, so they only record and never block.
+ */
 export interface StreamHooks {
-  onResponse?(identity: ProxyIdentity, typeUrl: TypeUrl, version: string, names: string[]): void;
-  onAck?(identity: ProxyIdentity, typeUrl: TypeUrl, version: string): void;
-  onNack?(identity: ProxyIdentity, typeUrl: TypeUrl, version: string, message: string): void;
+  onStreamOpen?(stream: StreamInfo): void;
+  onStreamClose?(stream: StreamInfo): void;
+  onResponse?(stream: StreamInfo, typeUrl: TypeUrl, version: string, names: string[]): void;
+  onAck?(stream: StreamInfo, typeUrl: TypeUrl, version: string): void;
+  onNack?(stream: StreamInfo, typeUrl: TypeUrl, version: string, message: string): void;
 }
 
 interface TypeState {
@@ -53,14 +66,14 @@ export class SotwStream {
   private readonly stopWatching: () => void;
 
   constructor(
-    private readonly identity: ProxyIdentity,
+    private readonly stream: StreamInfo,
     cache: SnapshotCache,
     private readonly send: (response: DiscoveryResponse) => void,
     private readonly logger: Logger,
     private readonly hooks: StreamHooks = {},
   ) {
-    this.snapshot = cache.get(identity.nodeId);
-    this.stopWatching = cache.watch(identity.nodeId, (snapshot) => {
+    this.snapshot = cache.get(stream.identity.nodeId);
+    this.stopWatching = cache.watch(stream.identity.nodeId, (snapshot) => {
       this.snapshot = snapshot;
       for (const typeUrl of PUSH_ORDER) this.respondIfChanged(typeUrl);
     });
@@ -86,9 +99,9 @@ export class SotwStream {
       if (request.error_detail) {
         const message = request.error_detail.message ?? '';
         this.logger.warn({ type: SHORT_NAMES[typeUrl], rejected: state.sentVersion, keeps: request.version_info, error: message }, 'proxy rejected configuration (NACK)');
-        this.hooks.onNack?.(this.identity, typeUrl, state.sentVersion ?? '', message);
+        this.hooks.onNack?.(this.stream, typeUrl, state.sentVersion ?? '', message);
       } else {
-        this.hooks.onAck?.(this.identity, typeUrl, request.version_info ?? '');
+        this.hooks.onAck?.(this.stream, typeUrl, request.version_info ?? '');
       }
     }
     if (!state) {
@@ -132,6 +145,6 @@ export class SotwStream {
     state.nonce = nonce;
     state.sentVersion = version;
     this.send({ version_info: version, resources: resources.map((r) => r.any), type_url: typeUrl, nonce });
-    this.hooks.onResponse?.(this.identity, typeUrl, version, resources.map((r) => r.name));
+    this.hooks.onResponse?.(this.stream, typeUrl, version, resources.map((r) => r.name));
   }
 }

@@ -1,0 +1,186 @@
+import type { Logger } from 'pino';
+import { isAlreadyExists, isConflict, isNotFound } from '../core/errors.js';
+import type { ResourceStore } from '../store/store.js';
+import { SHORT_NAMES, type TypeUrl } from './resources.js';
+import type { StreamHooks, StreamInfo } from './server/sotw-stream.js';
+
+type Short = 'cds' | 'eds' | 'lds' | 'rds';
+const COUNTED: readonly Short[] = ['cds', 'eds', 'lds', 'rds'];
+/** Kuma keeps a bounded history of subscriptions per dataplane; so do we. */
+const MAX_SUBSCRIPTIONS = 5;
+
+interface Counters {
+  responsesSent: number;
+  responsesAcknowledged: number;
+  responsesRejected: number;
+}
+
+/** What the inspect endpoint shows of one type on one stream. */
+export interface TypeState {
+  lastSentVersion?: string;
+  lastAckedVersion?: string;
+  lastNack?: { version: string; message: string; time: string };
+}
+
+interface Subscription {
+  stream: StreamInfo;
+  connectTime: string;
+  disconnectTime?: string;
+  lastUpdateTime: string;
+  total: Counters;
+  perType: Record<Short, Counters>;
+  types: Partial<Record<string, TypeState>>;
+}
+
+const zero = (): Counters => ({ responsesSent: 0, responsesAcknowledged: 0, responsesRejected: 0 });
+/** Kuma's JSON shows uint64 counters as strings and leaves zero ones out. */
+function countersJson(c: Counters): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (c.responsesSent) out.responsesSent = String(c.responsesSent);
+  if (c.responsesAcknowledged) out.responsesAcknowledged = String(c.responsesAcknowledged);
+  if (c.responsesRejected) out.responsesRejected = String(c.responsesRejected);
+  return out;
+}
+
+/**
+ * Records every ADS subscription as Kuma's DataplaneInsight (connect/disconnect time, the instance
+ * serving it, responses sent/ACKed/NACKed per type) and writes the changed ones to the store at
+ * most once per `flushMs`. Insight writes never trigger configuration recomputation.
+ */
+export class InsightRecorder implements StreamHooks {
+  private readonly subscriptions = new Map<string, Subscription>();
+  private readonly dirty = new Set<string>();
+  private readonly timer: NodeJS.Timeout;
+  private flushing: Promise<void> = Promise.resolve();
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly store: ResourceStore,
+    private readonly instanceId: string,
+    flushMs: number,
+    private readonly logger: Logger,
+  ) {
+    this.timer = setInterval(() => void this.flush(), flushMs);
+    this.timer.unref();
+    // A deleted Dataplane takes its insight with it.
+    this.unsubscribe = store.subscribe((event) => {
+      if (event.type !== 'Dataplane' || event.action !== 'delete') return;
+      this.store.delete({ type: 'DataplaneInsight', mesh: event.mesh, name: event.name }).catch((err: unknown) => {
+        if (!isNotFound(err)) this.logger.warn({ err }, 'could not delete the insight of a deleted dataplane');
+      });
+    });
+  }
+
+  private touch(stream: StreamInfo, update: (s: Subscription) => void): void {
+    const sub = this.subscriptions.get(stream.id);
+    if (!sub) return;
+    update(sub);
+    sub.lastUpdateTime = new Date().toISOString();
+    this.dirty.add(stream.identity.nodeId);
+  }
+
+  private count(stream: StreamInfo, typeUrl: TypeUrl, field: keyof Counters): void {
+    this.touch(stream, (sub) => {
+      sub.total[field]++;
+      const short = SHORT_NAMES[typeUrl];
+      if (short !== 'sds') sub.perType[short][field]++;
+    });
+  }
+
+  private typeState(sub: Subscription, typeUrl: TypeUrl): TypeState {
+    return (sub.types[SHORT_NAMES[typeUrl]] ??= {});
+  }
+
+  onStreamOpen(stream: StreamInfo): void {
+    const now = new Date().toISOString();
+    this.subscriptions.set(stream.id, {
+      stream,
+      connectTime: now,
+      lastUpdateTime: now,
+      total: zero(),
+      perType: { cds: zero(), eds: zero(), lds: zero(), rds: zero() },
+      types: {},
+    });
+    this.dirty.add(stream.identity.nodeId);
+  }
+
+  onStreamClose(stream: StreamInfo): void {
+    this.touch(stream, (sub) => (sub.disconnectTime = new Date().toISOString()));
+  }
+
+  onResponse(stream: StreamInfo, typeUrl: TypeUrl, version: string): void {
+    this.count(stream, typeUrl, 'responsesSent');
+    this.touch(stream, (sub) => (this.typeState(sub, typeUrl).lastSentVersion = version));
+  }
+
+  onAck(stream: StreamInfo, typeUrl: TypeUrl, version: string): void {
+    this.count(stream, typeUrl, 'responsesAcknowledged');
+    this.touch(stream, (sub) => (this.typeState(sub, typeUrl).lastAckedVersion = version));
+  }
+
+  onNack(stream: StreamInfo, typeUrl: TypeUrl, version: string, message: string): void {
+    this.count(stream, typeUrl, 'responsesRejected');
+    this.touch(stream, (sub) => (this.typeState(sub, typeUrl).lastNack = { version, message, time: new Date().toISOString() }));
+  }
+
+  /** Per stream of a node: protocol, connect time and per-type ACK/NACK state (inspect endpoint). */
+  streamsOf(nodeId: string): Array<{ id: string; protocol: string; connectTime: string; types: Partial<Record<string, TypeState>> }> {
+    return [...this.subscriptions.values()]
+      .filter((s) => s.stream.identity.nodeId === nodeId && !s.disconnectTime)
+      .map((s) => ({ id: s.stream.id, protocol: s.stream.protocol, connectTime: s.connectTime, types: s.types }));
+  }
+
+  private subscriptionJson(sub: Subscription): Record<string, unknown> {
+    const status: Record<string, unknown> = { lastUpdateTime: sub.lastUpdateTime, total: countersJson(sub.total) };
+    for (const short of COUNTED) status[short] = countersJson(sub.perType[short]);
+    return {
+      id: `${this.instanceId}-${sub.stream.id}`,
+      controlPlaneInstanceId: this.instanceId,
+      connectTime: sub.connectTime,
+      ...(sub.disconnectTime ? { disconnectTime: sub.disconnectTime } : {}),
+      status,
+    };
+  }
+
+  /** Writes every changed insight; closed subscriptions are dropped from memory once written. */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(() => this.flushNow()).catch((err: unknown) => this.logger.warn({ err }, 'insight flush failed'));
+    return this.flushing;
+  }
+
+  private async flushNow(): Promise<void> {
+    const nodes = [...this.dirty];
+    this.dirty.clear();
+    for (const nodeId of nodes) {
+      const subs = [...this.subscriptions.values()].filter((s) => s.stream.identity.nodeId === nodeId);
+      if (subs.length === 0) continue;
+      const { mesh, name } = subs[0]!.stream.identity;
+      try {
+        await this.write(mesh, name, subs.map((s) => this.subscriptionJson(s)));
+        for (const s of subs) if (s.disconnectTime) this.subscriptions.delete(s.stream.id);
+      } catch (err) {
+        this.dirty.add(nodeId); // retried at the next flush
+        if (!isConflict(err) && !isAlreadyExists(err)) this.logger.warn({ err, node: nodeId }, 'could not write DataplaneInsight');
+      }
+    }
+  }
+
+  private async write(mesh: string, name: string, ours: Array<Record<string, unknown>>): Promise<void> {
+    const key = { type: 'DataplaneInsight' as const, mesh, name };
+    if (!(await this.store.get({ type: 'Dataplane', mesh, name }))) return; // deleted meanwhile
+    const existing = await this.store.get(key);
+    const ids = new Set(ours.map((s) => s.id));
+    const previous = ((existing?.spec.subscriptions as Array<Record<string, unknown>> | undefined) ?? []).filter((s) => !ids.has(s.id));
+    const subscriptions = [...previous, ...ours].slice(-MAX_SUBSCRIPTIONS);
+    const resource = { ...key, spec: { ...(existing?.spec ?? {}), subscriptions } };
+    if (existing) await this.store.update(resource, existing.version);
+    else await this.store.create(resource);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    this.unsubscribe();
+    await this.flush();
+  }
+}
+

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { TYPE_URLS } from '../../src/xds/resources.js';
+import { SotwClient } from '../helpers/ads-client.js';
+import { startTestControlPlane } from '../helpers/control-plane.js';
+
+type Json = Record<string, any>;
+
+const dataplane = (address: string, service: string, outbound: string[] = []) => ({
+  networking: { address, inbound: [{ port: 80, tags: { 'kuma.io/service': service } }], outbound: outbound.map((s, i) => ({ port: 10001 + i, tags: { 'kuma.io/service': s } })) },
+});
+
+async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 3000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (ok(value) || Date.now() > deadline) return value;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('DataplaneInsight and the inspect endpoint', () => {
+  it('records each subscription with per-type counts, shows online/offline, and serves what it sent', async (t) => {
+    const cp = await startTestControlPlane(t, { KUMA_XDS_SERVER_DATAPLANE_STATUS_FLUSH_INTERVAL: '100ms' });
+    await cp.put('/meshes/default/dataplanes/web-1', dataplane('10.0.0.1', 'web', ['backend']));
+    await cp.put('/meshes/default/dataplanes/backend-1', dataplane('10.0.0.2', 'backend'));
+    const get = (path: string) => fetch(cp.api + path).then((r) => r.json() as Promise<Json>);
+
+    const before = await get('/meshes/default/dataplanes+insights/web-1');
+    assert.equal(before.online, false);
+    assert.deepEqual(before.dataplaneInsight, { subscriptions: [] });
+
+    const client = new SotwClient(cp.xdsAddress, 'default.web-1');
+    client.request(TYPE_URLS.cluster);
+    const cds = await client.expect(TYPE_URLS.cluster);
+    client.ack(cds);
+    client.request(TYPE_URLS.endpoint, ['backend']);
+    const eds = await client.expect(TYPE_URLS.endpoint);
+    client.nack(eds, '', ['backend'], 'test says no');
+    client.request(TYPE_URLS.listener);
+    const lds = await client.expect(TYPE_URLS.listener);
+    client.ack(lds);
+
+    const overview = await eventually(
+      () => get('/meshes/default/dataplanes+insights/web-1'),
+      (o) => o.dataplaneInsight.subscriptions[0]?.status?.lds?.responsesAcknowledged === '1' && o.dataplaneInsight.subscriptions[0]?.status?.eds?.responsesRejected === '1',
+    );
+    assert.equal(overview.online, true);
+    const sub = overview.dataplaneInsight.subscriptions[0];
+    assert.match(sub.connectTime, /^\d{4}-/);
+    assert.equal(typeof sub.controlPlaneInstanceId, 'string');
+    assert.equal(sub.disconnectTime, undefined);
+    assert.deepEqual(sub.status.total, { responsesSent: '3', responsesAcknowledged: '2', responsesRejected: '1' });
+    assert.deepEqual(sub.status.cds, { responsesSent: '1', responsesAcknowledged: '1' });
+    assert.deepEqual(sub.status.eds, { responsesSent: '1', responsesRejected: '1' });
+    assert.deepEqual(sub.status.rds, {});
+    const listed = await get('/meshes/default/dataplanes+insights');
+    assert.deepEqual(listed.items.map((i: Json) => [i.name, i.online]), [['backend-1', false], ['web-1', true]]);
+
+    const inspected = await get('/meshes/default/dataplanes/web-1/xds');
+    assert.equal(inspected.connected, true);
+    assert.equal(inspected.resources.cds.backend.resource.type, 'EDS');
+    assert.equal(typeof inspected.resources.cds.backend.version, 'string');
+    assert.equal(inspected.resources.lds['outbound:127.0.0.1:10001'].resource.name, 'outbound:127.0.0.1:10001');
+    assert.equal(inspected.streams.length, 1);
+    assert.equal(inspected.streams[0].types.eds.lastNack.message, 'test says no');
+    assert.equal(inspected.streams[0].types.cds.lastAckedVersion, cds.version_info);
+    assert.equal((await get('/meshes/default/dataplanes/backend-1/xds')).connected, false);
+    assert.equal((await fetch(cp.api + '/meshes/default/dataplanes/ghost/xds')).status, 404);
+
+    client.close();
+    const after = await eventually(() => get('/meshes/default/dataplanes+insights/web-1'), (o) => o.online === false);
+    assert.equal(after.online, false);
+    assert.match(after.dataplaneInsight.subscriptions[0].disconnectTime, /^\d{4}-/);
+
+    // The insight goes with its dataplane.
+    assert.equal(await cp.del('/meshes/default/dataplanes/web-1'), 200);
+    const gone = await eventually(() => cp.cp.store.get({ type: 'DataplaneInsight', mesh: 'default', name: 'web-1' }), (v) => v === undefined);
+    assert.equal(gone, undefined);
+  });
+});
