@@ -1,8 +1,11 @@
 import type { Metadata } from '@grpc/grpc-js';
 
-/** `google.protobuf.Struct` as proto-loader decodes it (keepCase, oneofs). */
+/**
+ * `google.protobuf.Struct` as decoded. protobufjs defines the well-known types itself, with
+ * camelCase field names whatever `keepCase` says: a string is `stringValue`.
+ */
 export interface Struct {
-  fields?: Record<string, { string_value?: string; kind?: string } | undefined>;
+  fields?: Record<string, { stringValue?: string; kind?: string } | undefined>;
 }
 
 /** The parts of `envoy.config.core.v3.Node` the control plane reads. */
@@ -25,7 +28,7 @@ export interface ProxyIdentity {
 }
 
 export function structString(struct: Struct | undefined, key: string): string | undefined {
-  const value = struct?.fields?.[key]?.string_value;
+  const value = struct?.fields?.[key]?.stringValue;
   return typeof value === 'string' ? value : undefined;
 }
 
