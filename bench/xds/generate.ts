@@ -35,6 +35,7 @@ const dataplanes: StoredResource[] = Array.from({ length: N }, (_, i) => ({
   },
 }));
 
+/** Proxyless clients of a mesh share one snapshot (see Reconciler), so it is generated once. */
 function run(label: string, proxyless: boolean) {
   const t0 = performance.now();
   const snapshot = buildMeshSnapshot(mesh, dataplanes);
@@ -42,18 +43,18 @@ function run(label: string, proxyless: boolean) {
   const encoder = new ResourceEncoder();
   let resources = 0;
   let bytes = 0;
-  for (const [name, entry] of snapshot.dataplanes) {
+  for (const [name, entry] of proxyless ? [...snapshot.dataplanes].slice(0, 1) : snapshot.dataplanes) {
     const generated = generateProxyResources({ nodeId: `default.${name}`, dataplane: entry, proxyless }, snapshot);
     const snap = encoder.snapshot(generated);
     for (const byName of snap.resources.values()) for (const r of byName.values()) { resources++; bytes += r.any.value.length; }
   }
   const t2 = performance.now();
-  return { label, meshSnapshotMs: t1 - t0, generateAndEncodeMs: t2 - t1, perProxyMs: (t2 - t1) / N, resources, bytes };
+  return { label, meshSnapshotMs: t1 - t0, generateAndEncodeMs: t2 - t1, resources, bytes };
 }
 
 run('warm-up', false);
 const envoy = run('Envoy proxies', false);
-const proxyless = run('proxyless clients', true);
+const proxyless = run('proxyless clients (one shared snapshot)', true);
 console.log(`\nxDS config generation: ${N} dataplanes, ${S} services, ${K} outbounds each (proto load ${PROTO_LOAD_MS.toFixed(0)} ms)`);
-console.table([envoy, proxyless].map((r) => ({ case: r.label, 'mesh snapshot ms': r.meshSnapshotMs.toFixed(1), 'generate+encode all ms': r.generateAndEncodeMs.toFixed(1), 'per proxy ms': r.perProxyMs.toFixed(3), resources: r.resources, 'bytes (sum per proxy)': r.bytes })));
+console.table([envoy, proxyless].map((r) => ({ case: r.label, 'mesh snapshot ms': r.meshSnapshotMs.toFixed(1), 'generate+encode ms': r.generateAndEncodeMs.toFixed(1), resources: r.resources, bytes: r.bytes })));
 console.log(JSON.stringify({ n: N, services: S, outbounds: K, protoLoadMs: Math.round(PROTO_LOAD_MS), envoyMs: Math.round(envoy.meshSnapshotMs + envoy.generateAndEncodeMs), proxylessMs: Math.round(proxyless.meshSnapshotMs + proxyless.generateAndEncodeMs) }));

@@ -38,6 +38,8 @@ export interface MeshSnapshot {
   endpoints: ReadonlyMap<string, readonly Endpoint[]>;
   /** The protocol of each service: the one all its inbounds agree on, tcp if they disagree. */
   protocols: ReadonlyMap<string, Protocol>;
+  /** Per service, a string that changes exactly when its endpoints or protocol change. */
+  serviceSignatures: ReadonlyMap<string, string>;
 }
 
 /**
@@ -61,5 +63,37 @@ export function buildMeshSnapshot(mesh: StoredResource, dataplanes: readonly Sto
       protocols.set(inbound.service, known === undefined || known === protocol ? protocol : 'tcp');
     }
   }
-  return { mesh: mesh.name, meshSpec: mesh.spec, dataplanes: entries, endpoints, protocols };
+  const serviceSignatures = new Map<string, string>();
+  for (const [service, list] of endpoints) {
+    serviceSignatures.set(service, `${protocols.get(service)}|${list.map((e) => `${e.dataplane} ${e.address}:${e.port} ${JSON.stringify(e.tags)}`).join(';')}`);
+  }
+  return { mesh: mesh.name, meshSpec: mesh.spec, dataplanes: entries, endpoints, protocols, serviceSignatures };
+}
+
+/** What differs between two snapshots of one mesh: the input of incremental recomputation. */
+export interface MeshDelta {
+  /** The Mesh resource itself changed: every proxy is affected. */
+  mesh: boolean;
+  /** Services whose endpoints or protocol changed (or that appeared or vanished). */
+  services: Set<string>;
+  /** Dataplanes added, removed or changed. */
+  dataplanes: Set<string>;
+}
+
+export function diffMeshSnapshots(previous: MeshSnapshot, next: MeshSnapshot): MeshDelta {
+  const services = new Set<string>();
+  for (const [service, signature] of next.serviceSignatures) if (previous.serviceSignatures.get(service) !== signature) services.add(service);
+  for (const service of previous.serviceSignatures.keys()) if (!next.serviceSignatures.has(service)) services.add(service);
+  const dataplanes = new Set<string>();
+  // Unchanged dataplanes keep their entry object across snapshots (see buildMeshSnapshot).
+  for (const [name, entry] of next.dataplanes) if (previous.dataplanes.get(name) !== entry) dataplanes.add(name);
+  for (const name of previous.dataplanes.keys()) if (!next.dataplanes.has(name)) dataplanes.add(name);
+  return { mesh: JSON.stringify(previous.meshSpec) !== JSON.stringify(next.meshSpec), services, dataplanes };
+}
+
+/** Whether a proxy's configuration can depend on anything in `delta`. */
+export function affects(delta: MeshDelta, entry: DataplaneEntry, proxyless: boolean): boolean {
+  if (delta.mesh || delta.dataplanes.has(entry.name)) return true;
+  if (proxyless) return delta.services.size > 0;
+  return entry.dataplane.outbound.some((o) => delta.services.has(o.service));
 }

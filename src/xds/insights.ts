@@ -49,6 +49,8 @@ function countersJson(c: Counters): Record<string, string> {
  */
 export class InsightRecorder implements StreamHooks {
   private readonly subscriptions = new Map<string, Subscription>();
+  /** Stream ids per node, so a flush or an inspect looks at one node's streams only. */
+  private readonly byNode = new Map<string, Set<string>>();
   private readonly dirty = new Set<string>();
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
@@ -91,8 +93,22 @@ export class InsightRecorder implements StreamHooks {
     return (sub.types[SHORT_NAMES[typeUrl]] ??= {});
   }
 
+  private streams(nodeId: string): Subscription[] {
+    return [...(this.byNode.get(nodeId) ?? [])].map((id) => this.subscriptions.get(id)!);
+  }
+
+  private forget(sub: Subscription): void {
+    this.subscriptions.delete(sub.stream.id);
+    const ids = this.byNode.get(sub.stream.identity.nodeId);
+    ids?.delete(sub.stream.id);
+    if (ids?.size === 0) this.byNode.delete(sub.stream.identity.nodeId);
+  }
+
   onStreamOpen(stream: StreamInfo): void {
     const now = new Date().toISOString();
+    let ids = this.byNode.get(stream.identity.nodeId);
+    if (!ids) this.byNode.set(stream.identity.nodeId, (ids = new Set()));
+    ids.add(stream.id);
     this.subscriptions.set(stream.id, {
       stream,
       connectTime: now,
@@ -125,8 +141,8 @@ export class InsightRecorder implements StreamHooks {
 
   /** Per stream of a node: protocol, connect time and per-type ACK/NACK state (inspect endpoint). */
   streamsOf(nodeId: string): Array<{ id: string; protocol: string; connectTime: string; types: Partial<Record<string, TypeState>> }> {
-    return [...this.subscriptions.values()]
-      .filter((s) => s.stream.identity.nodeId === nodeId && !s.disconnectTime)
+    return this.streams(nodeId)
+      .filter((s) => !s.disconnectTime)
       .map((s) => ({ id: s.stream.id, protocol: s.stream.protocol, connectTime: s.connectTime, types: s.types }));
   }
 
@@ -151,13 +167,16 @@ export class InsightRecorder implements StreamHooks {
   private async flushNow(): Promise<void> {
     const nodes = [...this.dirty];
     this.dirty.clear();
-    for (const nodeId of nodes) {
-      const subs = [...this.subscriptions.values()].filter((s) => s.stream.identity.nodeId === nodeId);
+    for (const [i, nodeId] of nodes.entries()) {
+      // Embedded SQLite writes block the event loop (fsync per write); yield between them so a
+      // flush of thousands of insights never delays configuration pushes queued behind it.
+      if (i > 0 && i % 16 === 0) await new Promise((r) => setImmediate(r));
+      const subs = this.streams(nodeId);
       if (subs.length === 0) continue;
       const { mesh, name } = subs[0]!.stream.identity;
       try {
         await this.write(mesh, name, subs.map((s) => this.subscriptionJson(s)));
-        for (const s of subs) if (s.disconnectTime) this.subscriptions.delete(s.stream.id);
+        for (const s of subs) if (s.disconnectTime) this.forget(s);
       } catch (err) {
         this.dirty.add(nodeId); // retried at the next flush
         if (!isConflict(err) && !isAlreadyExists(err)) this.logger.warn({ err, node: nodeId }, 'could not write DataplaneInsight');

@@ -1,9 +1,9 @@
 import { status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { buildMeshSnapshot, type MeshSnapshot } from '../core/mesh-snapshot.js';
+import { affects, buildMeshSnapshot, diffMeshSnapshots, type MeshSnapshot } from '../core/mesh-snapshot.js';
 import type { ChangeEvent, ResourceStore } from '../store/store.js';
 import type { SnapshotCache } from './cache/snapshot-cache.js';
-import { inconsistencies, ResourceEncoder } from './cache/snapshot.js';
+import { inconsistencies, ResourceEncoder, type Snapshot } from './cache/snapshot.js';
 import { generateProxyResources } from './generators/index.js';
 import { StreamRefused, type ProxyRegistry } from './server/ads-service.js';
 import type { ProxyIdentity } from './server/identity.js';
@@ -15,7 +15,8 @@ interface ConnectedProxy {
 
 /**
  * Keeps every connected proxy's snapshot current. Store changes mark their mesh dirty; after a short
- * debounce the mesh snapshot is rebuilt once and each connected proxy of that mesh regenerated and
+ * debounce the mesh snapshot is rebuilt once, diffed against the previous one, and only the proxies
+ * the difference can affect (their own Dataplane, or a service they consume) are regenerated and
  * published (the protocol layer then sends only what changed). Status writes (DataplaneInsight)
  * and global resources never trigger recomputation. All work runs one job at a time, in order.
  */
@@ -24,6 +25,7 @@ export class Reconciler implements ProxyRegistry {
   private readonly proxies = new Map<string, ConnectedProxy>();
   private readonly dirty = new Set<string>();
   private readonly encoder = new ResourceEncoder();
+  private readonly proxyless = new WeakMap<MeshSnapshot, Snapshot>();
   private timer: NodeJS.Timeout | undefined;
   private queue: Promise<void> = Promise.resolve();
   private readonly unsubscribe: () => void;
@@ -84,10 +86,16 @@ export class Reconciler implements ProxyRegistry {
     }, this.debounceMs);
   }
 
+  /** Rebuilds a mesh and republishes only the proxies whose configuration the change can touch. */
   private async refreshMesh(meshName: string): Promise<void> {
+    const previous = this.meshes.get(meshName);
     const mesh = await this.rebuildMesh(meshName);
+    if (!mesh) return;
+    const delta = previous ? diffMeshSnapshots(previous, mesh) : undefined;
     for (const { identity } of this.proxies.values()) {
-      if (identity.mesh === meshName && mesh) this.publish(identity, mesh);
+      if (identity.mesh !== meshName) continue;
+      const entry = mesh.dataplanes.get(identity.name);
+      if (!delta || !entry || affects(delta, entry, identity.proxyless)) this.publish(identity, mesh);
     }
   }
 
@@ -111,8 +119,7 @@ export class Reconciler implements ProxyRegistry {
       return;
     }
     try {
-      const generated = generateProxyResources({ nodeId: identity.nodeId, dataplane: entry, proxyless: identity.proxyless }, mesh);
-      const snapshot = this.encoder.snapshot(generated);
+      const snapshot = identity.proxyless ? this.proxylessSnapshot(identity, mesh) : this.encoder.snapshot(generateProxyResources({ nodeId: identity.nodeId, dataplane: entry, proxyless: false }, mesh));
       const problems = inconsistencies(snapshot);
       if (problems.length > 0) this.logger.warn({ node: identity.nodeId, problems }, 'inconsistent snapshot');
       this.cache.set(identity.nodeId, snapshot);
@@ -120,6 +127,20 @@ export class Reconciler implements ProxyRegistry {
       // One proxy's bad configuration never blocks the others.
       this.logger.error({ err, node: identity.nodeId }, 'generating configuration failed; the proxy keeps its last configuration');
     }
+  }
+
+  /**
+   * Every proxyless client of a mesh is served the same resources (one listener, route, cluster and
+   * endpoints per service; each client subscribes by name), so they share one snapshot object.
+   */
+  private proxylessSnapshot(identity: ProxyIdentity, mesh: MeshSnapshot): Snapshot {
+    let snapshot = this.proxyless.get(mesh);
+    if (!snapshot) {
+      const entry = mesh.dataplanes.get(identity.name)!;
+      snapshot = this.encoder.snapshot(generateProxyResources({ nodeId: identity.nodeId, dataplane: entry, proxyless: true }, mesh));
+      this.proxyless.set(mesh, snapshot);
+    }
+    return snapshot;
   }
 
   /** Resolves when every change seen so far has been published (tests, benchmarks). */

@@ -91,3 +91,36 @@ describe('core', () => {
     assert.ok(hc.ok, JSON.stringify(hc));
   });
 });
+
+describe('mesh snapshot diff', () => {
+  const now = '2026-01-01T00:00:00.000Z';
+  const mesh = { type: 'Mesh' as const, mesh: '', name: 'default', spec: {}, version: 1, creationTime: now, modificationTime: now };
+  const dp = (name: string, version: number, service: string, address: string, outbound: string[] = []) => ({
+    type: 'Dataplane' as const,
+    mesh: 'default',
+    name,
+    version,
+    creationTime: now,
+    modificationTime: now,
+    spec: { networking: { address, inbound: [{ port: 80, tags: { 'kuma.io/service': service } }], outbound: outbound.map((s, i) => ({ port: 10000 + i, tags: { 'kuma.io/service': s } })) } },
+  });
+
+  it('finds the services and dataplanes that changed, and which proxies that can affect', async () => {
+    const { buildMeshSnapshot, diffMeshSnapshots, affects } = await import('../../src/core/mesh-snapshot.js');
+    const before = buildMeshSnapshot(mesh, [dp('web-1', 1, 'web', '10.0.0.1', ['backend']), dp('db-client', 1, 'x', '10.0.0.9', ['db']), dp('backend-1', 1, 'backend', '10.0.0.2')]);
+    const after = buildMeshSnapshot(mesh, [dp('web-1', 1, 'web', '10.0.0.1', ['backend']), dp('db-client', 1, 'x', '10.0.0.9', ['db']), dp('backend-1', 2, 'backend', '10.0.0.3')], before);
+    const delta = diffMeshSnapshots(before, after);
+    assert.deepEqual([...delta.services], ['backend']);
+    assert.deepEqual([...delta.dataplanes], ['backend-1']);
+    assert.equal(delta.mesh, false);
+    assert.equal(after.dataplanes.get('web-1'), before.dataplanes.get('web-1'), 'unchanged dataplanes are reused');
+    assert.ok(affects(delta, after.dataplanes.get('web-1')!, false), 'web-1 consumes backend');
+    assert.ok(!affects(delta, after.dataplanes.get('db-client')!, false), 'db-client does not');
+    assert.ok(affects(delta, after.dataplanes.get('backend-1')!, false), 'backend-1 itself changed');
+    assert.ok(affects(delta, after.dataplanes.get('db-client')!, true), 'proxyless clients see every service');
+    const same = diffMeshSnapshots(after, buildMeshSnapshot(mesh, [dp('web-1', 1, 'web', '10.0.0.1', ['backend']), dp('db-client', 1, 'x', '10.0.0.9', ['db']), dp('backend-1', 2, 'backend', '10.0.0.3')], after));
+    assert.deepEqual([same.services.size, same.dataplanes.size, same.mesh], [0, 0, false]);
+    const meshChanged = diffMeshSnapshots(after, buildMeshSnapshot({ ...mesh, spec: { mtls: {} } }, [], after));
+    assert.equal(meshChanged.mesh, true);
+  });
+});
