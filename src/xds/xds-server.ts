@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -34,11 +35,22 @@ function authenticatorFor(config: Config): ProxyAuthenticator {
 async function credentialsFor(config: Config, logger: Logger): Promise<grpc.ServerCredentials> {
   const { tlsEnabled, tlsCertFile, tlsKeyFile } = config.xdsServer;
   if (!tlsEnabled) return grpc.ServerCredentials.createInsecure();
+  if (tlsCertFile || tlsKeyFile) {
+    // Configured files must exist: a typo must not silently become a generated certificate.
+    if (!tlsCertFile || !tlsKeyFile) throw new Error('xdsServer.tlsCertFile and xdsServer.tlsKeyFile must be set together');
+    const read = (path: string, key: string) => {
+      try {
+        return readFileSync(path);
+      } catch (err) {
+        throw new Error(`${key} ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      }
+    };
+    return grpc.ServerCredentials.createSsl(null, [{ cert_chain: read(tlsCertFile, 'xdsServer.tlsCertFile'), private_key: read(tlsKeyFile, 'xdsServer.tlsKeyFile') }], false);
+  }
   const workDir = config.general.workDir;
-  const certFile = tlsCertFile || resolve(workDir, 'certs', 'xds-server.crt');
-  const keyFile = tlsKeyFile || resolve(workDir, 'certs', 'xds-server.key');
   const hostnames = [...new Set([config.general.advertisedHostname, 'localhost', '127.0.0.1', '::1'])];
-  const pair = await loadOrCreateServerCertificate(certFile, keyFile, hostnames);
+  const certFile = resolve(workDir, 'certs', 'xds-server.crt');
+  const pair = await loadOrCreateServerCertificate(certFile, resolve(workDir, 'certs', 'xds-server.key'), hostnames);
   if (pair.created) logger.info({ certFile }, 'generated the xDS server certificate');
   return grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(pair.certPem), private_key: Buffer.from(pair.keyPem) }], false);
 }
@@ -47,6 +59,7 @@ async function credentialsFor(config: Config, logger: Logger): Promise<grpc.Serv
 export async function startXdsServer(config: Config, store: ResourceStore, logger: Logger, instanceId: string): Promise<XdsServer> {
   const xdsLogger = logger.child({ component: 'xds' });
   const authenticator = authenticatorFor(config);
+  const credentials = await credentialsFor(config, xdsLogger);
   const cache = new SnapshotCache();
   const reconciler = new Reconciler(store, cache, xdsLogger);
   const insights = new InsightRecorder(store, instanceId, parseDuration(config.xdsServer.dataplaneStatusFlushInterval) ?? 1000, xdsLogger);
@@ -56,7 +69,6 @@ export async function startXdsServer(config: Config, store: ResourceStore, logge
   })();
   const ads = adsService({ cache, registry: reconciler, authenticator, logger: xdsLogger, hooks: insights });
   server.addService(definition, ads.implementation);
-  const credentials = await credentialsFor(config, xdsLogger);
   const port = await new Promise<number>((done, fail) =>
     server.bindAsync(`0.0.0.0:${config.xdsServer.grpcPort}`, credentials, (err, bound) => (err ? fail(err) : done(bound))),
   );

@@ -43,6 +43,13 @@ describe('xDS server', () => {
     }
   });
 
+  it('refuses to start when configured TLS files are missing, naming the key', async () => {
+    await assert.rejects(
+      startTestControlPlane(undefined, { KUMA_XDS_SERVER_TLS_ENABLED: 'true', KUMA_XDS_SERVER_TLS_CERT_FILE: '/nonexistent/cert.pem', KUMA_XDS_SERVER_TLS_KEY_FILE: '/nonexistent/key.pem' }),
+      /xdsServer\.tlsCertFile \/nonexistent\/cert\.pem: ENOENT/,
+    );
+  });
+
   it('reads the node identity and the credential as Envoy and proxyless clients send them', () => {
     const envoy = identify({ id: 'default.web-1.v2', user_agent_name: 'envoy' });
     assert.deepEqual(envoy, { ok: true, identity: { nodeId: 'default.web-1.v2', mesh: 'default', name: 'web-1.v2', proxyless: false } });
