@@ -9,6 +9,7 @@ import { Metrics } from './observability/metrics.js';
 import { ensureDefaultMesh, openStore } from './store/open.js';
 import type { ResourceStore } from './store/store.js';
 import { VERSION } from './version.js';
+import { UserTokens } from './auth/user-tokens.js';
 import { startXdsServer, type XdsServer } from './xds/xds-server.js';
 
 /** A running control plane: the bound ports and a graceful stop. */
@@ -39,10 +40,14 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   let xds: XdsServer | undefined;
   try {
     await ensureDefaultMesh(store, config, logger);
+    const userTokens = new UserTokens(store, config.apiServer.authn.tokens);
+    const boot = await userTokens.bootstrap();
+    if (boot.keyCreated) logger.info('created user token signing key 1 (global secret user-token-signing-key-1)');
+    if (boot.adminTokenCreated) logger.info('stored an admin user token in the global secret admin-user-token');
     const instanceId = randomUUID();
     xds = await startXdsServer(config, store, logger, instanceId);
     const inspector = xds;
-    const api = await buildApiApp({ config, store, logger, metrics, version: VERSION, instanceId, hostname: hostname(), inspector });
+    const api = await buildApiApp({ config, store, logger, metrics, version: VERSION, instanceId, hostname: hostname(), inspector, userTokens });
     apps.push(api);
     const diagnostics = await buildDiagnosticsApp({ store, metrics, logger });
     apps.push(diagnostics);

@@ -7,6 +7,9 @@ import type { Metrics } from '../observability/metrics.js';
 import type { ResourceStore } from '../store/store.js';
 import { envelope, HttpError } from './envelope.js';
 import { resourceRoutes, type XdsInspector } from './routes/resources.js';
+import { tokenRoutes } from './routes/tokens.js';
+import { installAuth } from './auth-hooks.js';
+import type { UserTokens } from '../auth/user-tokens.js';
 import { systemRoutes } from './routes/system.js';
 
 export interface ApiDeps {
@@ -17,6 +20,8 @@ export interface ApiDeps {
   version: string;
   instanceId: string;
   hostname: string;
+  /** User tokens: validation of every request's bearer token, and issuing. */
+  userTokens: UserTokens;
   /** The xDS server's view of each proxy, for `GET /meshes/{m}/dataplanes/{n}/xds`. */
   inspector?: XdsInspector;
 }
@@ -28,6 +33,8 @@ const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text
 
 const STATUS_TITLES: Record<number, string> = {
   400: 'Bad Request',
+  401: 'Unauthenticated',
+  403: 'Access Denied',
   404: 'Not Found',
   405: 'Method Not Allowed',
   406: 'Not Acceptable',
@@ -92,6 +99,8 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
     request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
   });
 
+  installAuth(app, deps.config, deps.userTokens);
+  await app.register(tokenRoutes, { tokens: deps.userTokens });
   await app.register(systemRoutes, { config: deps.config, version: deps.version, instanceId: deps.instanceId, hostname: deps.hostname });
   await app.register(resourceRoutes, { store: deps.store, readOnly: deps.config.apiServer.readOnly, inspector: deps.inspector });
   return app;

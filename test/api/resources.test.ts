@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { buildApiApp } from '../../src/api/app.js';
+import { UserTokens } from '../../src/auth/user-tokens.js';
 import { loadConfig } from '../../src/config/load.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
@@ -57,7 +58,9 @@ describe('resource API', () => {
   });
 
   it('pages lists with total and a next link that keeps the filters, to the end', async (t) => {
-    const { app } = await buildApi(t);
+    const { app, store } = await buildApi(t);
+    const adminSecret = await store.get({ type: 'GlobalSecret', mesh: '', name: 'admin-user-token' });
+    const admin = Buffer.from(String(adminSecret!.spec.data), 'base64').toString();
     for (let i = 0; i < 7; i++) {
       const body = { networking: { inbound: [{ interface: `127.0.0.1:${9000 + i}:80`, tags: { service: i < 5 ? 'web' : 'db' } }] } };
       await app.inject({ method: 'PUT', url: `/meshes/default/dataplanes/${i < 5 ? 'web' : 'db'}-${i}`, payload: body, headers: JSON_HEADERS });
@@ -66,7 +69,7 @@ describe('resource API', () => {
     let url: string | null = '/meshes/default/dataplanes?name=web&size=2';
     let pages = 0;
     while (url) {
-      const response = await app.inject({ method: 'GET', url, headers: { host: 'cp.example:5681' } });
+      const response = await app.inject({ method: 'GET', url, headers: { host: 'cp.example:5681', authorization: `Bearer ${admin}` } });
       const body = response.json() as { total: number; items: Json[]; next: string | null };
       assert.equal(body.total, 5);
       names.push(...body.items.map((i) => String(i.name)));
@@ -143,7 +146,9 @@ describe('resource API', () => {
     const { config } = loadConfig({ env: { KUMA_STORE_TYPE: 'memory', KUMA_STORE_POSTGRES_PASSWORD: 'pg-password-xyz' } });
     const store = new MemoryStore();
     await store.create({ type: 'Mesh', mesh: '', name: 'default', spec: {} });
-    const app = await buildApiApp({ config, store, logger: pino({ level: 'debug' }, sink), metrics: new Metrics(), version: 't', instanceId: 'i', hostname: 'h' });
+    const userTokens = new UserTokens(store, config.apiServer.authn.tokens);
+    await userTokens.bootstrap();
+    const app = await buildApiApp({ config, store, userTokens, logger: pino({ level: 'debug' }, sink), metrics: new Metrics(), version: 't', instanceId: 'i', hostname: 'h' });
     t.after(() => app.close());
     const secret = Buffer.from('top-secret-value').toString('base64');
     await app.inject({ method: 'PUT', url: '/meshes/default/secrets/s-1', payload: { data: secret }, headers: JSON_HEADERS });

@@ -7,15 +7,19 @@ import { Metrics } from '../../src/observability/metrics.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { CheckedStore } from '../../src/store/decorators.js';
 import type { ResourceStore } from '../../src/store/store.js';
+import { UserTokens } from '../../src/auth/user-tokens.js';
 
 /** An API app on a fresh memory store with the `default` mesh, closed when the test ends. */
-export async function buildApi(t: TestContext, env: Record<string, string> = {}): Promise<{ app: FastifyInstance; store: ResourceStore }> {
+export async function buildApi(t: TestContext, env: Record<string, string> = {}): Promise<{ app: FastifyInstance; store: ResourceStore; userTokens: UserTokens }> {
   const { config } = loadConfig({ env: { KUMA_STORE_TYPE: 'memory', ...env } });
   const store = new CheckedStore(new MemoryStore());
   await store.create({ type: 'Mesh', mesh: '', name: 'default', spec: {} });
+  const userTokens = new UserTokens(store, config.apiServer.authn.tokens);
+  await userTokens.bootstrap();
   const app = await buildApiApp({
     config,
     store,
+    userTokens,
     logger: pino({ level: 'silent' }),
     metrics: new Metrics(),
     version: 'test',
@@ -23,5 +27,5 @@ export async function buildApi(t: TestContext, env: Record<string, string> = {})
     hostname: 'test-host',
   });
   t.after(() => app.close());
-  return { app, store };
+  return { app, store, userTokens };
 }

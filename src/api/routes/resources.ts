@@ -6,6 +6,7 @@ import { normalizeDataplane } from '../../core/resources/dataplane.js';
 import { isOnline } from '../../core/resources/insight.js';
 import { matchesSelector } from '../../core/tags.js';
 import type { ResourceStore } from '../../store/store.js';
+import { AUTHENTICATED, permission } from '../auth-hooks.js';
 import { HttpError } from '../envelope.js';
 import { nextPageUrl, readPage } from '../paging.js';
 
@@ -90,23 +91,26 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
     if (descriptor.systemOwned) continue;
     const collection = descriptor.scope === 'mesh' ? `/meshes/:mesh/${descriptor.plural}` : `/${descriptor.plural}`;
     const item = `${collection}/:name`;
+    // Secrets are admin resources even to read; other resources need an authenticated reader.
+    const read = { config: { access: descriptor.sensitive ? permission('adminResources') : AUTHENTICATED } };
+    const write = { config: { access: permission('adminResources') }, preHandler: rejectIfReadOnly };
 
     const list = async (request: FastifyRequest<{ Params: Params; Querystring: Query }>) => {
       const page = readPage(request.query);
       const result = await store.list(descriptor.name, { mesh: request.params.mesh, ...listFilters(descriptor, request.query), ...page });
       return pageBody(request, result.items.map((r) => toApiObject(r, descriptor.scope)), result.total, page);
     };
-    app.get(collection, list);
+    app.get(collection, read, list);
     // Kuma also lists a mesh-scoped type across every mesh at `/{plural}`.
-    if (descriptor.scope === 'mesh') app.get(`/${descriptor.plural}`, list);
+    if (descriptor.scope === 'mesh') app.get(`/${descriptor.plural}`, read, list);
 
-    app.get<{ Params: Params }>(item, async (request) => {
+    app.get<{ Params: Params }>(item, read, async (request) => {
       const found = await store.get(keyFor(descriptor, request.params));
       if (!found) throw notFound(`${descriptor.name} "${request.params.name}"`);
       return toApiObject(found, descriptor.scope);
     });
 
-    app.put<{ Params: Params; Body: unknown }>(item, { preHandler: rejectIfReadOnly }, async (request, reply: FastifyReply) => {
+    app.put<{ Params: Params; Body: unknown }>(item, write, async (request, reply: FastifyReply) => {
       const key = keyFor(descriptor, request.params);
       const result = validateResource(descriptor, { mesh: key.mesh, name: key.name }, request.body);
       if (!result.ok) throw new HttpError(400, 'Could not process a resource', 'Resource is not valid', result.causes);
@@ -128,7 +132,7 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
       return reply.code(201).send({});
     });
 
-    app.delete<{ Params: Params }>(item, { preHandler: rejectIfReadOnly }, async (request) => {
+    app.delete<{ Params: Params }>(item, write, async (request) => {
       try {
         await store.delete(keyFor(descriptor, request.params));
       } catch (err) {
@@ -139,7 +143,7 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
     });
   }
 
-  app.get<{ Params: Params }>('/meshes/:mesh/dataplanes/:name/xds', async (request) => {
+  app.get<{ Params: Params }>('/meshes/:mesh/dataplanes/:name/xds', { config: { access: AUTHENTICATED } }, async (request) => {
     const found = await store.get(keyFor(dataplane, request.params));
     if (!found) throw notFound(`Dataplane "${request.params.name}"`);
     const served = options.inspector?.inspect(found.mesh, found.name);
@@ -148,13 +152,13 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
 
   // The reference's request lines spell it `dataplane+insights`, its examples `dataplanes+insights`: serve both.
   for (const plural of ['dataplanes+insights', 'dataplane+insights']) {
-    app.get<{ Params: Params; Querystring: Query }>(`/meshes/:mesh/${plural}`, async (request) => {
+    app.get<{ Params: Params; Querystring: Query }>(`/meshes/:mesh/${plural}`, { config: { access: AUTHENTICATED } }, async (request) => {
       const page = readPage(request.query);
       const result = await store.list('Dataplane', { mesh: request.params.mesh, ...listFilters(dataplane, request.query), ...page });
       const items = await Promise.all(result.items.map((r) => overview(store, r)));
       return pageBody(request, items, result.total, page);
     });
-    app.get<{ Params: Params }>(`/meshes/:mesh/${plural}/:name`, async (request) => {
+    app.get<{ Params: Params }>(`/meshes/:mesh/${plural}/:name`, { config: { access: AUTHENTICATED } }, async (request) => {
       const found = await store.get(keyFor(dataplane, request.params));
       if (!found) throw notFound(`Dataplane "${request.params.name}"`);
       return overview(store, found);

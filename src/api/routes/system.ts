@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { redactConfig } from '../../config/redact.js';
 import type { Config } from '../../config/schema.js';
+import { PUBLIC, permission } from '../auth-hooks.js';
 
 export interface SystemRoutesOptions {
   config: Config;
@@ -12,7 +13,7 @@ export interface SystemRoutesOptions {
 /** `GET /` (who is answering) and `GET /config` (the effective configuration, secrets masked). */
 export async function systemRoutes(app: FastifyInstance, options: SystemRoutesOptions): Promise<void> {
   const redacted = redactConfig(options.config);
-  app.get('/', async () => ({
+  app.get('/', { config: { access: PUBLIC } }, async () => ({
     product: 'Skiff',
     tagline: 'Skiff',
     version: options.version,
@@ -22,5 +23,5 @@ export async function systemRoutes(app: FastifyInstance, options: SystemRoutesOp
     environment: options.config.environment,
     storeType: options.config.store.type,
   }));
-  app.get('/config', async () => redacted);
+  app.get('/config', { config: { access: permission('viewConfigDump') } }, async () => redacted);
 }

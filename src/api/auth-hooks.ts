@@ -1,0 +1,63 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { isAllowed, type Permission } from '../auth/access.js';
+import { InvalidTokenError, MAX_TOKEN_BYTES } from '../auth/jwt.js';
+import { isLocalCaller } from '../auth/localhost.js';
+import { ADMIN_USER, ANONYMOUS_USER, UNAUTHENTICATED, type User, type UserTokens } from '../auth/user-tokens.js';
+import type { Config } from '../config/schema.js';
+import { HttpError } from './envelope.js';
+
+/** What a route needs from its caller; routes declare it in `config.access` (default: authenticated). */
+export type AccessRule = { kind: 'public' } | { kind: 'authenticated' } | { kind: 'permission'; permission: Permission };
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: AccessRule;
+  }
+  interface FastifyRequest {
+    user: User;
+  }
+}
+
+export const PUBLIC: AccessRule = { kind: 'public' };
+export const AUTHENTICATED: AccessRule = { kind: 'authenticated' };
+export const permission = (name: Permission): AccessRule => ({ kind: 'permission', permission: name });
+
+const unauthenticated = (reason: string) => new HttpError(401, 'Unauthenticated', reason);
+
+/**
+ * Authenticates every API request (a `Bearer` user token; else, if allowed, a real local caller is
+ * admin; else anonymous) and enforces each route's access rule. A token that is present but
+ * invalid is a 401 even from localhost: a caller who sends credentials means them.
+ */
+export function installAuth(app: FastifyInstance, config: Config, tokens: UserTokens): void {
+  app.decorateRequest('user', null as unknown as User); // set for every request in onRequest below
+  const authn = config.apiServer.authn;
+
+  app.addHook('onRequest', async (request: FastifyRequest) => {
+    const header = request.headers.authorization;
+    if (header !== undefined) {
+      if (header.length > MAX_TOKEN_BYTES + 16) throw unauthenticated('authorization header is too large');
+      const match = /^Bearer ([^\s]+)$/i.exec(header.trim());
+      if (!match) throw unauthenticated('authorization header must be "Bearer <user token>"');
+      try {
+        request.user = await tokens.validate(match[1]!);
+      } catch (err) {
+        if (err instanceof InvalidTokenError) throw unauthenticated(`invalid user token: ${err.reason}`);
+        throw err;
+      }
+      return;
+    }
+    request.user = authn.localhostIsAdmin && isLocalCaller({ remoteAddress: request.socket.remoteAddress, headers: request.headers }) ? ADMIN_USER : ANONYMOUS_USER;
+  });
+
+  app.addHook('preHandler', async (request: FastifyRequest) => {
+    const rule = request.routeOptions.config?.access ?? AUTHENTICATED;
+    if (rule.kind === 'public') return;
+    if (request.user.groups.includes(UNAUTHENTICATED)) {
+      throw unauthenticated('this endpoint needs an authenticated user: send "Authorization: Bearer <user token>"');
+    }
+    if (rule.kind === 'permission' && !isAllowed(config.access.static, request.user, rule.permission)) {
+      throw new HttpError(403, 'Access Denied', `user "${request.user.name}" does not have the "${rule.permission}" permission (access.static.${rule.permission})`);
+    }
+  });
+}
