@@ -53,10 +53,11 @@ export function installAuth(app: FastifyInstance, config: Config, tokens: UserTo
   app.addHook('preHandler', async (request: FastifyRequest) => {
     const rule = request.routeOptions.config?.access ?? AUTHENTICATED;
     if (rule.kind === 'public') return;
-    if (request.user.groups.includes(UNAUTHENTICATED)) {
-      throw unauthenticated('this endpoint needs an authenticated user: send "Authorization: Bearer <user token>"');
-    }
-    if (rule.kind === 'permission' && !isAllowed(config.access.static, request.user, rule.permission)) {
+    const anonymous = request.user.groups.includes(UNAUTHENTICATED);
+    // A permission may be granted to mesh-system:unauthenticated (viewConfigDump is, by default).
+    if (rule.kind === 'permission' && isAllowed(config.access.static, request.user, rule.permission)) return;
+    if (anonymous) throw unauthenticated('this endpoint needs an authenticated user: send "Authorization: Bearer <user token>"');
+    if (rule.kind === 'permission') {
       throw new HttpError(403, 'Access Denied', `user "${request.user.name}" does not have the "${rule.permission}" permission (access.static.${rule.permission})`);
     }
   });

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import type { TestContext } from 'node:test';
 import { buildApiApp } from '../../src/api/app.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -10,7 +10,7 @@ import type { ResourceStore } from '../../src/store/store.js';
 import { UserTokens } from '../../src/auth/user-tokens.js';
 
 /** An API app on a fresh memory store with the `default` mesh, closed when the test ends. */
-export async function buildApi(t: TestContext, env: Record<string, string> = {}): Promise<{ app: FastifyInstance; store: ResourceStore; userTokens: UserTokens }> {
+export async function buildApi(t: TestContext, env: Record<string, string> = {}, logger: Logger = pino({ level: 'silent' })): Promise<{ app: FastifyInstance; store: ResourceStore; userTokens: UserTokens }> {
   const { config } = loadConfig({ env: { KUMA_STORE_TYPE: 'memory', ...env } });
   const store = new CheckedStore(new MemoryStore());
   await store.create({ type: 'Mesh', mesh: '', name: 'default', spec: {} });
@@ -20,7 +20,7 @@ export async function buildApi(t: TestContext, env: Record<string, string> = {})
     config,
     store,
     userTokens,
-    logger: pino({ level: 'silent' }),
+    logger,
     metrics: new Metrics(),
     version: 'test',
     instanceId: 'test-instance',
