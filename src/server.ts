@@ -10,12 +10,16 @@ import { ensureDefaultMesh, openStore } from './store/open.js';
 import type { ResourceStore } from './store/store.js';
 import { VERSION } from './version.js';
 import { UserTokens } from './auth/user-tokens.js';
+import { AdminClientCerts } from './auth/client-certs.js';
+import { controlPlaneHostnames, serverTlsMaterial } from './auth/server-cert.js';
 import { startXdsServer, type XdsServer } from './xds/xds-server.js';
 
 /** A running control plane: the bound ports and a graceful stop. */
 export interface ControlPlane {
   store: ResourceStore;
   apiPort: number;
+  /** The HTTPS API port (5682 by default). */
+  apiHttpsPort: number;
   diagnosticsPort: number;
   xds: XdsServer;
   /** Stops accepting connections, lets in-flight requests finish, then closes the store. */
@@ -47,16 +51,31 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     const instanceId = randomUUID();
     xds = await startXdsServer(config, store, logger, instanceId);
     const inspector = xds;
-    const api = await buildApiApp({ config, store, logger, metrics, version: VERSION, instanceId, hostname: hostname(), inspector, userTokens });
+    const clientCerts = config.apiServer.authn.type === 'adminClientCerts' ? new AdminClientCerts(config.apiServer.auth.clientCertsDir) : undefined;
+    const apiDeps = { config, store, logger, metrics, version: VERSION, instanceId, hostname: hostname(), inspector, userTokens, clientCerts };
+    const api = await buildApiApp(apiDeps);
     apps.push(api);
+    const tls = await serverTlsMaterial({
+      certFile: config.apiServer.https.tlsCertFile,
+      keyFile: config.apiServer.https.tlsKeyFile,
+      configPath: 'apiServer.https',
+      workDir: config.general.workDir,
+      name: 'api-server',
+      hostnames: controlPlaneHostnames(config.general.advertisedHostname),
+      onGenerated: (certFile) => logger.info({ certFile }, 'generated the HTTPS API server certificate'),
+    });
+    const apiHttps = await buildApiApp(apiDeps, tls);
+    apps.push(apiHttps);
     const diagnostics = await buildDiagnosticsApp({ store, metrics, logger });
     apps.push(diagnostics);
     const apiPort = await listen(api, config.apiServer.http.interface, config.apiServer.http.port, 'API server (HTTP)');
+    const apiHttpsPort = await listen(apiHttps, config.apiServer.https.interface, config.apiServer.https.port, 'API server (HTTPS)');
     const diagnosticsPort = await listen(diagnostics, '0.0.0.0', config.diagnostics.serverPort, 'diagnostics server');
     const started = xds;
     return {
       store,
       apiPort,
+      apiHttpsPort,
       diagnosticsPort,
       xds: started,
       async close() {

@@ -10,6 +10,7 @@ import { resourceRoutes, type XdsInspector } from './routes/resources.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { installAuth } from './auth-hooks.js';
 import type { UserTokens } from '../auth/user-tokens.js';
+import type { AdminClientCerts } from '../auth/client-certs.js';
 import { systemRoutes } from './routes/system.js';
 
 export interface ApiDeps {
@@ -22,6 +23,8 @@ export interface ApiDeps {
   hostname: string;
   /** User tokens: validation of every request's bearer token, and issuing. */
   userTokens: UserTokens;
+  /** Admin client certificates (`apiServer.authn.type: adminClientCerts`). */
+  clientCerts?: AdminClientCerts;
   /** The xDS server's view of each proxy, for `GET /meshes/{m}/dataplanes/{n}/xds`. */
   inspector?: XdsInspector;
 }
@@ -59,8 +62,11 @@ function toEnvelope(error: unknown, logger: Logger) {
 }
 
 /** The REST API as a fastify instance, not yet listening (tests use `inject`, `server.ts` listens). */
-export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
+export async function buildApiApp(deps: ApiDeps, tls?: { cert: string | Buffer; key: string | Buffer }): Promise<FastifyInstance> {
   const app = Fastify({
+    // HTTPS (port 5682): client certificates are asked for but verified by us, per request, so a
+    // caller without one still reaches token authentication.
+    ...(tls ? { https: { cert: tls.cert, key: tls.key, requestCert: deps.config.apiServer.authn.type === 'adminClientCerts', rejectUnauthorized: false } } : {}),
     loggerInstance: deps.logger.child({ component: 'api' }) as FastifyBaseLogger,
     // Per-request lines are logged once, at debug, in onResponse below: never bodies, so no secrets.
     logController: new LogController({ disableRequestLogging: true }),
@@ -99,7 +105,7 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
     request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
   });
 
-  installAuth(app, deps.config, deps.userTokens);
+  installAuth(app, deps.config, deps.userTokens, deps.clientCerts);
   await app.register(tokenRoutes, { tokens: deps.userTokens });
   await app.register(systemRoutes, { config: deps.config, version: deps.version, instanceId: deps.instanceId, hostname: deps.hostname });
   await app.register(resourceRoutes, { store: deps.store, readOnly: deps.config.apiServer.readOnly, inspector: deps.inspector });

@@ -1,4 +1,6 @@
+import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AdminClientCerts } from '../auth/client-certs.js';
 import { isAllowed, type Permission } from '../auth/access.js';
 import { InvalidTokenError, MAX_TOKEN_BYTES } from '../auth/jwt.js';
 import { isLocalCaller } from '../auth/localhost.js';
@@ -29,13 +31,23 @@ const unauthenticated = (reason: string) => new HttpError(401, 'Unauthenticated'
  * admin; else anonymous) and enforces each route's access rule. A token that is present but
  * invalid is a 401 even from localhost: a caller who sends credentials means them.
  */
-export function installAuth(app: FastifyInstance, config: Config, tokens: UserTokens): void {
+export function installAuth(app: FastifyInstance, config: Config, tokens: UserTokens, clientCerts?: AdminClientCerts): void {
   app.decorateRequest('user', null as unknown as User); // set for every request in onRequest below
   const authn = config.apiServer.authn;
 
   app.addHook('onRequest', async (request: FastifyRequest) => {
     const header = request.headers.authorization;
-    if (header !== undefined) {
+    if (authn.type === 'adminClientCerts') {
+      // Over HTTPS a presented certificate decides: one of the configured ones is admin, any other is refused.
+      const socket = request.socket as TLSSocket;
+      const peer = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
+      if (peer && Object.keys(peer).length > 0) {
+        if (!clientCerts?.allows(peer.fingerprint256)) throw unauthenticated('client certificate is not one of the admin client certificates');
+        request.user = ADMIN_USER;
+        return;
+      }
+      if (header !== undefined) throw unauthenticated('user tokens are not accepted: apiServer.authn.type is adminClientCerts');
+    } else if (header !== undefined) {
       if (header.length > MAX_TOKEN_BYTES + 16) throw unauthenticated('authorization header is too large');
       const match = /^Bearer ([^\s]+)$/i.exec(header.trim());
       if (!match) throw unauthenticated('authorization header must be "Bearer <user token>"');

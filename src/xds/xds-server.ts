@@ -1,8 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { loadOrCreateServerCertificate } from '../auth/server-cert.js';
+import { controlPlaneHostnames, serverTlsMaterial } from '../auth/server-cert.js';
 import type { Config } from '../config/schema.js';
 import type { ResourceStore } from '../store/store.js';
 import { SnapshotCache } from './cache/snapshot-cache.js';
@@ -35,24 +33,16 @@ function authenticatorFor(config: Config): ProxyAuthenticator {
 async function credentialsFor(config: Config, logger: Logger): Promise<grpc.ServerCredentials> {
   const { tlsEnabled, tlsCertFile, tlsKeyFile } = config.xdsServer;
   if (!tlsEnabled) return grpc.ServerCredentials.createInsecure();
-  if (tlsCertFile || tlsKeyFile) {
-    // Configured files must exist: a typo must not silently become a generated certificate.
-    if (!tlsCertFile || !tlsKeyFile) throw new Error('xdsServer.tlsCertFile and xdsServer.tlsKeyFile must be set together');
-    const read = (path: string, key: string) => {
-      try {
-        return readFileSync(path);
-      } catch (err) {
-        throw new Error(`${key} ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-      }
-    };
-    return grpc.ServerCredentials.createSsl(null, [{ cert_chain: read(tlsCertFile, 'xdsServer.tlsCertFile'), private_key: read(tlsKeyFile, 'xdsServer.tlsKeyFile') }], false);
-  }
-  const workDir = config.general.workDir;
-  const hostnames = [...new Set([config.general.advertisedHostname, 'localhost', '127.0.0.1', '::1'])];
-  const certFile = resolve(workDir, 'certs', 'xds-server.crt');
-  const pair = await loadOrCreateServerCertificate(certFile, resolve(workDir, 'certs', 'xds-server.key'), hostnames);
-  if (pair.created) logger.info({ certFile }, 'generated the xDS server certificate');
-  return grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(pair.certPem), private_key: Buffer.from(pair.keyPem) }], false);
+  const tls = await serverTlsMaterial({
+    certFile: tlsCertFile,
+    keyFile: tlsKeyFile,
+    configPath: 'xdsServer',
+    workDir: config.general.workDir,
+    name: 'xds-server',
+    hostnames: controlPlaneHostnames(config.general.advertisedHostname),
+    onGenerated: (certFile) => logger.info({ certFile }, 'generated the xDS server certificate'),
+  });
+  return grpc.ServerCredentials.createSsl(null, [{ cert_chain: tls.cert, private_key: tls.key }], false);
 }
 
 /** The xDS gRPC server on `xdsServer.grpcPort`: ADS backed by a snapshot cache kept current by the reconciler. */

@@ -21,6 +21,8 @@ export async function startTestControlPlane(t: TestContext | undefined, env: Rec
       KUMA_DIAGNOSTICS_SERVER_PORT: '0',
       KUMA_XDS_SERVER_GRPC_PORT: '0',
       KUMA_XDS_SERVER_TLS_ENABLED: 'false',
+      KUMA_API_SERVER_HTTPS_PORT: '0',
+      KUMA_API_SERVER_HTTPS_INTERFACE: '127.0.0.1',
       ...env,
     },
   });

@@ -30,6 +30,8 @@ export async function startCpProcess(env: Record<string, string>, args: string[]
       KUMA_API_SERVER_HTTP_INTERFACE: '127.0.0.1',
       KUMA_DIAGNOSTICS_SERVER_PORT: '0',
       KUMA_XDS_SERVER_GRPC_PORT: '0',
+      KUMA_API_SERVER_HTTPS_PORT: '0',
+      KUMA_API_SERVER_HTTPS_INTERFACE: '127.0.0.1',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

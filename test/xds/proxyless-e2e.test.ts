@@ -74,6 +74,7 @@ describe('proxyless gRPC client (@grpc/grpc-js-xds) against Skiff', () => {
         KUMA_DIAGNOSTICS_SERVER_PORT: '0',
         KUMA_XDS_SERVER_GRPC_PORT: '0',
         KUMA_XDS_SERVER_TLS_ENABLED: 'false',
+        KUMA_API_SERVER_HTTPS_PORT: '0',
       },
     });
     cp = await startControlPlane(config, pino({ level: process.env.SKIFF_TEST_LOG ?? 'silent' }));
