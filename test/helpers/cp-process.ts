@@ -8,6 +8,8 @@ export interface RunningCp {
   proc: ChildProcess;
   apiUrl: string;
   diagnosticsUrl: string;
+  /** `https://127.0.0.1:port` of the HTTPS API. */
+  apiHttpsUrl: string;
   /** `host:port` of the xDS gRPC server. */
   xdsAddress: string;
   /** Everything the process wrote so far (stdout and stderr). */
@@ -45,7 +47,8 @@ export async function startCpProcess(env: Record<string, string>, args: string[]
   let apiUrl: string | undefined;
   let diagnosticsUrl: string | undefined;
   let xdsAddress: string | undefined;
-  while (!apiUrl || !diagnosticsUrl || !xdsAddress) {
+  let apiHttpsUrl: string | undefined;
+  while (!apiUrl || !diagnosticsUrl || !xdsAddress || !apiHttpsUrl) {
     if (proc.exitCode !== null) throw new Error(`skiff-cp exited with ${proc.exitCode}:\n${output}`);
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');
@@ -53,6 +56,7 @@ export async function startCpProcess(env: Record<string, string>, args: string[]
     }
     apiUrl ??= /API server \(HTTP\) listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
     diagnosticsUrl ??= /diagnostics server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
+    apiHttpsUrl ??= /API server \(HTTPS\) listening at (https:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
     const xdsPort = /xDS server listening at grpcs?:\/\/0\.0\.0\.0:(\d+)/.exec(output)?.[1];
     xdsAddress ??= xdsPort ? `127.0.0.1:${xdsPort}` : undefined;
     await new Promise((r) => setTimeout(r, 25));
@@ -60,6 +64,7 @@ export async function startCpProcess(env: Record<string, string>, args: string[]
   return {
     proc,
     apiUrl,
+    apiHttpsUrl,
     diagnosticsUrl,
     xdsAddress,
     output: () => output,
