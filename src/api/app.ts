@@ -106,7 +106,7 @@ export async function buildApiApp(deps: ApiDeps, tls?: { cert: string | Buffer; 
   });
 
   installAuth(app, deps.config, deps.userTokens, deps.clientCerts);
-  await app.register(tokenRoutes, { tokens: deps.userTokens });
+  await app.register(tokenRoutes, { tokens: deps.userTokens, maxValidFor: deps.config.apiServer.authn.tokens.maxValidFor });
   await app.register(systemRoutes, { config: deps.config, version: deps.version, instanceId: deps.instanceId, hostname: deps.hostname });
   await app.register(resourceRoutes, { store: deps.store, readOnly: deps.config.apiServer.readOnly, inspector: deps.inspector });
   return app;

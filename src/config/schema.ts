@@ -59,6 +59,8 @@ export const ConfigSchema = section({
       tokens: section({
         bootstrapAdminToken: bool(true),
         enableIssuer: bool(true),
+        // Skiff addition: the longest validFor POST /tokens/user accepts ("" = no limit).
+        maxValidFor: Type.String({ default: '', pattern: '^(([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)?$', description: 'duration' }),
         validator: section({
           useSecrets: bool(true),
           publicKeys: Type.Array(

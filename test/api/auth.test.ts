@@ -162,6 +162,14 @@ describe('API authentication procedures (Kuma’s reference page)', () => {
     assert.equal((await call(app, 'PUT', '/meshes/m-2', REMOTE, john, {})).statusCode, 403);
   });
 
+  it('caps validFor at apiServer.authn.tokens.maxValidFor', async (t) => {
+    const { app } = await setup(t, { KUMA_API_SERVER_AUTHN_TOKENS_MAX_VALID_FOR: '24h' });
+    assert.equal((await call(app, 'POST', '/tokens/user', LOCAL, undefined, { name: 'a', groups: [], validFor: '24h' })).statusCode, 200);
+    const tooLong = await call(app, 'POST', '/tokens/user', LOCAL, undefined, { name: 'a', groups: [], validFor: '25h' });
+    assert.equal(tooLong.statusCode, 400);
+    assert.match(tooLong.json().causes[0].message, /at most 24h/);
+  });
+
   it('checks the /tokens/user request', async (t) => {
     const { app } = await setup(t);
     for (const [body, field] of [
