@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as grpcXds from '@grpc/grpc-js-xds';
-import { pino } from 'pino';
-import { loadConfig } from '../../src/config/load.js';
-import { startControlPlane, type ControlPlane } from '../../src/server.js';
+import type { ControlPlane } from '../../src/server.js';
+import { startTestControlPlane } from '../helpers/control-plane.js';
 
 /**
  * The real, independent xDS client: @grpc/grpc-js-xds resolves `xds:///backend` through Skiff's
@@ -66,18 +65,7 @@ describe('proxyless gRPC client (@grpc/grpc-js-xds) against Skiff', () => {
   }
 
   before(async () => {
-    const { config } = loadConfig({
-      env: {
-        KUMA_STORE_TYPE: 'memory',
-        KUMA_API_SERVER_HTTP_PORT: '0',
-        KUMA_API_SERVER_HTTP_INTERFACE: '127.0.0.1',
-        KUMA_DIAGNOSTICS_SERVER_PORT: '0',
-        KUMA_XDS_SERVER_GRPC_PORT: '0',
-        KUMA_XDS_SERVER_TLS_ENABLED: 'false',
-        KUMA_API_SERVER_HTTPS_PORT: '0',
-      },
-    });
-    cp = await startControlPlane(config, pino({ level: process.env.SKIFF_TEST_LOG ?? 'silent' }));
+    cp = (await startTestControlPlane(undefined)).cp;
     api = `http://127.0.0.1:${cp.apiPort}`;
     backends = [await startBackend('backend-1'), await startBackend('backend-2')];
     assert.equal(await put('/meshes/default/dataplanes/backend-1', backendDataplane(backends[0]!.port)), 201);

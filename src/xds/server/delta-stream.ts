@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import type { SnapshotCache } from '../cache/snapshot-cache.js';
-import type { EncodedResource, Snapshot } from '../cache/snapshot.js';
+import type { EncodedResource } from '../cache/snapshot.js';
 import { versionOf } from '../cache/snapshot.js';
-import { isTypeUrl, PUSH_ORDER, SHORT_NAMES, WILDCARD_TYPES, type TypeUrl } from '../resources.js';
+import { SHORT_NAMES, WILDCARD_TYPES, type TypeUrl } from '../resources.js';
+import { StreamBase } from './stream-base.js';
 import type { NodeInfo } from './identity.js';
 import type { StreamHooks, StreamInfo } from './sotw-stream.js';
 
@@ -43,36 +44,14 @@ interface DeltaTypeState {
  * `initial_resource_versions` say what it already has, responses carry only resources whose
  * version differs from what the proxy has, and `removed_resources` names what went away.
  */
-export class DeltaStream {
+export class DeltaStream extends StreamBase<DeltaDiscoveryRequest> {
   private readonly types = new Map<TypeUrl, DeltaTypeState>();
-  private nonceCounter = 0;
-  private snapshot: Snapshot | undefined;
-  private readonly stopWatching: () => void;
 
-  constructor(
-    private readonly stream: StreamInfo,
-    cache: SnapshotCache,
-    private readonly send: (response: DeltaDiscoveryResponse) => void,
-    private readonly logger: Logger,
-    private readonly hooks: StreamHooks = {},
-  ) {
-    this.snapshot = cache.get(stream.identity.nodeId);
-    this.stopWatching = cache.watch(stream.identity.nodeId, (snapshot) => {
-      this.snapshot = snapshot;
-      for (const typeUrl of PUSH_ORDER) this.respond(typeUrl);
-    });
+  constructor(stream: StreamInfo, cache: SnapshotCache, private readonly send: (response: DeltaDiscoveryResponse) => void, logger: Logger, hooks: StreamHooks = {}) {
+    super(stream, cache, logger, hooks);
   }
 
-  close(): void {
-    this.stopWatching();
-  }
-
-  handle(request: DeltaDiscoveryRequest): void {
-    const typeUrl = request.type_url ?? '';
-    if (!isTypeUrl(typeUrl)) {
-      this.logger.debug({ typeUrl }, 'delta request for a type this control plane does not serve; ignored');
-      return;
-    }
+  protected handleType(typeUrl: TypeUrl, request: DeltaDiscoveryRequest): void {
     let state = this.types.get(typeUrl);
     const subscribe = request.resource_names_subscribe ?? [];
     const unsubscribe = request.resource_names_unsubscribe ?? [];
@@ -124,7 +103,7 @@ export class DeltaStream {
     return out;
   }
 
-  private respond(typeUrl: TypeUrl): void {
+  protected respond(typeUrl: TypeUrl): void {
     const state = this.types.get(typeUrl);
     if (!state || !this.snapshot) return;
     const wanted = this.wanted(typeUrl, state);
@@ -136,7 +115,7 @@ export class DeltaStream {
     if (changed.length === 0 && removed.length === 0 && !(first && state.known.size === 0)) return;
     for (const r of changed) state.known.set(r.name, r.version);
     for (const name of removed) state.known.delete(name);
-    const nonce = String(++this.nonceCounter);
+    const nonce = this.nextNonce();
     state.nonce = nonce;
     const version = versionOf([...wanted.values()]);
     state.version = version;

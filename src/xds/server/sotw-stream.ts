@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { SnapshotCache } from '../cache/snapshot-cache.js';
-import { versionOf, type EncodedResource, type Snapshot } from '../cache/snapshot.js';
-import { isTypeUrl, PUSH_ORDER, SHORT_NAMES, WILDCARD_TYPES, type TypeUrl } from '../resources.js';
+import { versionOf, type EncodedResource } from '../cache/snapshot.js';
+import { SHORT_NAMES, WILDCARD_TYPES, type TypeUrl } from '../resources.js';
+import { StreamBase } from './stream-base.js';
 import type { NodeInfo, ProxyIdentity } from './identity.js';
 
 /** `envoy.service.discovery.v3.DiscoveryRequest` as decoded (keepCase, arrays). */
@@ -59,36 +60,14 @@ interface TypeState {
  * answered with the same config again, and a reconnecting proxy that already has the current
  * version is sent nothing. It knows nothing of meshes: it reads snapshots from the cache.
  */
-export class SotwStream {
+export class SotwStream extends StreamBase<DiscoveryRequest> {
   private readonly types = new Map<TypeUrl, TypeState>();
-  private nonceCounter = 0;
-  private snapshot: Snapshot | undefined;
-  private readonly stopWatching: () => void;
 
-  constructor(
-    private readonly stream: StreamInfo,
-    cache: SnapshotCache,
-    private readonly send: (response: DiscoveryResponse) => void,
-    private readonly logger: Logger,
-    private readonly hooks: StreamHooks = {},
-  ) {
-    this.snapshot = cache.get(stream.identity.nodeId);
-    this.stopWatching = cache.watch(stream.identity.nodeId, (snapshot) => {
-      this.snapshot = snapshot;
-      for (const typeUrl of PUSH_ORDER) this.respondIfChanged(typeUrl);
-    });
+  constructor(stream: StreamInfo, cache: SnapshotCache, private readonly send: (response: DiscoveryResponse) => void, logger: Logger, hooks: StreamHooks = {}) {
+    super(stream, cache, logger, hooks);
   }
 
-  close(): void {
-    this.stopWatching();
-  }
-
-  handle(request: DiscoveryRequest): void {
-    const typeUrl = request.type_url ?? '';
-    if (!isTypeUrl(typeUrl)) {
-      this.logger.debug({ typeUrl }, 'request for a type this control plane does not serve; ignored');
-      return;
-    }
+  protected handleType(typeUrl: TypeUrl, request: DiscoveryRequest): void {
     let state = this.types.get(typeUrl);
     const nonce = request.response_nonce ?? '';
     if (state && nonce !== '' && nonce !== state.nonce) {
@@ -111,7 +90,7 @@ export class SotwStream {
     }
     state.subscription = this.subscriptionOf(typeUrl, request.resource_names ?? [], state);
     state.waiting = true;
-    this.respondIfChanged(typeUrl);
+    this.respond(typeUrl);
   }
 
   private subscriptionOf(typeUrl: TypeUrl, names: string[], state: TypeState): 'wildcard' | Set<string> {
@@ -134,13 +113,13 @@ export class SotwStream {
     return out;
   }
 
-  private respondIfChanged(typeUrl: TypeUrl): void {
+  protected respond(typeUrl: TypeUrl): void {
     const state = this.types.get(typeUrl);
     if (!state || !state.waiting || !this.snapshot) return;
     const resources = this.selected(typeUrl, state.subscription);
     const version = versionOf(resources);
     if (version === state.sentVersion) return;
-    const nonce = String(++this.nonceCounter);
+    const nonce = this.nextNonce();
     state.waiting = false;
     state.nonce = nonce;
     state.sentVersion = version;

@@ -1,0 +1,50 @@
+import type { Logger } from 'pino';
+import type { SnapshotCache } from '../cache/snapshot-cache.js';
+import type { Snapshot } from '../cache/snapshot.js';
+import { isTypeUrl, PUSH_ORDER, type TypeUrl } from '../resources.js';
+import type { StreamHooks, StreamInfo } from './sotw-stream.js';
+
+/**
+ * What both protocol variants share: the node's current snapshot, kept by watching the cache, a
+ * per-stream nonce counter, and the filtering of type URLs this control plane does not serve.
+ * Subclasses answer one type at a time in `respond`, called on requests and, in push order, on
+ * every new snapshot.
+ */
+export abstract class StreamBase<Req extends { type_url?: string }> {
+  protected snapshot: Snapshot | undefined;
+  private nonceCounter = 0;
+  private readonly stopWatching: () => void;
+
+  constructor(
+    protected readonly stream: StreamInfo,
+    cache: SnapshotCache,
+    protected readonly logger: Logger,
+    protected readonly hooks: StreamHooks,
+  ) {
+    this.snapshot = cache.get(stream.identity.nodeId);
+    this.stopWatching = cache.watch(stream.identity.nodeId, (snapshot) => {
+      this.snapshot = snapshot;
+      for (const typeUrl of PUSH_ORDER) this.respond(typeUrl);
+    });
+  }
+
+  close(): void {
+    this.stopWatching();
+  }
+
+  handle(request: Req): void {
+    const typeUrl = request.type_url ?? '';
+    if (!isTypeUrl(typeUrl)) {
+      this.logger.debug({ typeUrl }, 'request for a type this control plane does not serve; ignored');
+      return;
+    }
+    this.handleType(typeUrl, request);
+  }
+
+  protected nextNonce(): string {
+    return String(++this.nonceCounter);
+  }
+
+  protected abstract handleType(typeUrl: TypeUrl, request: Req): void;
+  protected abstract respond(typeUrl: TypeUrl): void;
+}
