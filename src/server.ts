@@ -11,6 +11,8 @@ import type { ResourceStore } from './store/store.js';
 import { VERSION } from './version.js';
 import { UserTokens } from './auth/user-tokens.js';
 import { AdminClientCerts } from './auth/client-certs.js';
+import { DataplaneTokens } from './auth/dataplane-tokens.js';
+import { buildTokenServer } from './api/token-server.js';
 import { controlPlaneHostnames, serverTlsMaterial } from './auth/server-cert.js';
 import { startXdsServer, type XdsServer } from './xds/xds-server.js';
 
@@ -20,6 +22,8 @@ export interface ControlPlane {
   apiPort: number;
   /** The HTTPS API port (5682 by default). */
   apiHttpsPort: number;
+  /** The legacy dataplane token server (5679, localhost), when enabled. */
+  tokenServerPort: number | undefined;
   diagnosticsPort: number;
   xds: XdsServer;
   /** Stops accepting connections, lets in-flight requests finish, then closes the store. */
@@ -52,7 +56,8 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     xds = await startXdsServer(config, store, logger, instanceId);
     const inspector = xds;
     const clientCerts = config.apiServer.authn.type === 'adminClientCerts' ? new AdminClientCerts(config.apiServer.auth.clientCertsDir) : undefined;
-    const apiDeps = { config, store, logger, metrics, version: VERSION, instanceId, hostname: hostname(), inspector, userTokens, clientCerts };
+    const dataplaneTokens = new DataplaneTokens(store);
+    const apiDeps = { config, store, logger, metrics, version: VERSION, instanceId, hostname: hostname(), inspector, userTokens, clientCerts, dataplaneTokens };
     const api = await buildApiApp(apiDeps);
     apps.push(api);
     const tls = await serverTlsMaterial({
@@ -71,12 +76,19 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     const apiPort = await listen(api, config.apiServer.http.interface, config.apiServer.http.port, 'API server (HTTP)');
     const apiHttpsPort = await listen(apiHttps, config.apiServer.https.interface, config.apiServer.https.port, 'API server (HTTPS)');
     const diagnosticsPort = await listen(diagnostics, '0.0.0.0', config.diagnostics.serverPort, 'diagnostics server');
+    let tokenServerPort: number | undefined;
+    if (config.dataplaneTokenServer.enabled) {
+      const tokenServer = await buildTokenServer({ store, dataplaneTokens, logger });
+      apps.push(tokenServer);
+      tokenServerPort = await listen(tokenServer, '127.0.0.1', config.dataplaneTokenServer.local.port, 'dataplane token server');
+    }
     const started = xds;
     return {
       store,
       apiPort,
       apiHttpsPort,
       diagnosticsPort,
+      tokenServerPort,
       xds: started,
       async close() {
         await Promise.allSettled([started.close(), ...apps.map((app) => app.close())]);

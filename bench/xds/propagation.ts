@@ -16,7 +16,8 @@ import { startCpProcess } from '../../test/helpers/cp-process.js';
 const { values } = parseArgs({ options: { proxies: { type: 'string', default: '200' } } });
 const N = Number(values.proxies);
 const dir = mkdtempSync(join(tmpdir(), 'skiff-prop-'));
-const cp = await startCpProcess({ KUMA_GENERAL_WORK_DIR: dir, KUMA_XDS_SERVER_TLS_ENABLED: 'false' });
+// The load generator speaks for 1,000 nodes without tokens: run on a trusted loopback with authentication off.
+const cp = await startCpProcess({ KUMA_GENERAL_WORK_DIR: dir, KUMA_XDS_SERVER_TLS_ENABLED: 'false', KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE: 'none' });
 const put = (path: string, body: unknown) =>
   fetch(cp.apiUrl + path, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.status);
 const dp = (i: number, service: string, outbound: string[]) => ({

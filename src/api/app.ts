@@ -11,6 +11,7 @@ import { tokenRoutes } from './routes/tokens.js';
 import { installAuth } from './auth-hooks.js';
 import type { UserTokens } from '../auth/user-tokens.js';
 import type { AdminClientCerts } from '../auth/client-certs.js';
+import type { DataplaneTokens } from '../auth/dataplane-tokens.js';
 import { systemRoutes } from './routes/system.js';
 
 export interface ApiDeps {
@@ -23,6 +24,8 @@ export interface ApiDeps {
   hostname: string;
   /** User tokens: validation of every request's bearer token, and issuing. */
   userTokens: UserTokens;
+  /** Dataplane token issuing (`POST /tokens/dataplane`). */
+  dataplaneTokens: DataplaneTokens;
   /** Admin client certificates (`apiServer.authn.type: adminClientCerts`). */
   clientCerts?: AdminClientCerts;
   /** The xDS server's view of each proxy, for `GET /meshes/{m}/dataplanes/{n}/xds`. */
@@ -106,7 +109,7 @@ export async function buildApiApp(deps: ApiDeps, tls?: { cert: string | Buffer; 
   });
 
   installAuth(app, deps.config, deps.userTokens, deps.clientCerts);
-  await app.register(tokenRoutes, { tokens: deps.userTokens, maxValidFor: deps.config.apiServer.authn.tokens.maxValidFor });
+  await app.register(tokenRoutes, { tokens: deps.userTokens, maxValidFor: deps.config.apiServer.authn.tokens.maxValidFor, store: deps.store, dataplaneTokens: deps.dataplaneTokens });
   await app.register(systemRoutes, { config: deps.config, version: deps.version, instanceId: deps.instanceId, hostname: deps.hostname });
   await app.register(resourceRoutes, { store: deps.store, readOnly: deps.config.apiServer.readOnly, inspector: deps.inspector });
   return app;

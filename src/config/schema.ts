@@ -99,9 +99,8 @@ export const ConfigSchema = section({
   dpServer: section({
     authn: section({
       dpProxy: section({
-        // `none` until dataplane tokens exist; that issue makes `dpToken` the default, as in Kuma.
         type: Type.Union([Type.Literal('dpToken'), Type.Literal('serviceAccountToken'), Type.Literal('none')], {
-          default: 'none',
+          default: 'dpToken',
         }),
       }),
     }),

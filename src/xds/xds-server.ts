@@ -9,7 +9,9 @@ import { InsightRecorder } from './insights.js';
 import { decodeResource, grpcDefinitions, PROTO_LOAD_MS } from './protos.js';
 import { SHORT_NAMES } from './resources.js';
 import { Reconciler } from './reconciler.js';
-import { adsService, noAuthentication, type ProxyAuthenticator } from './server/ads-service.js';
+import { adsService } from './server/ads-service.js';
+import { proxyAuthenticatorFor } from './authn.js';
+import { DataplaneTokens } from '../auth/dataplane-tokens.js';
 
 export interface XdsServer {
   port: number;
@@ -22,12 +24,6 @@ export interface XdsServer {
 }
 
 const ADS = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
-
-function authenticatorFor(config: Config): ProxyAuthenticator {
-  const type = config.dpServer.authn.dpProxy.type;
-  if (type === 'none') return noAuthentication;
-  throw new Error(`dpServer.authn.dpProxy.type "${type}" is not available yet; set it to "none" (KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE=none)`);
-}
 
 /** TLS credentials from the configured files, or from a certificate generated at first start. */
 async function credentialsFor(config: Config, logger: Logger): Promise<grpc.ServerCredentials> {
@@ -48,7 +44,8 @@ async function credentialsFor(config: Config, logger: Logger): Promise<grpc.Serv
 /** The xDS gRPC server on `xdsServer.grpcPort`: ADS backed by a snapshot cache kept current by the reconciler. */
 export async function startXdsServer(config: Config, store: ResourceStore, logger: Logger, instanceId: string): Promise<XdsServer> {
   const xdsLogger = logger.child({ component: 'xds' });
-  const authenticator = authenticatorFor(config);
+  const dataplaneTokens = new DataplaneTokens(store);
+  const authenticator = proxyAuthenticatorFor(config, store, dataplaneTokens);
   const credentials = await credentialsFor(config, xdsLogger);
   const cache = new SnapshotCache();
   const reconciler = new Reconciler(store, cache, xdsLogger);
@@ -59,6 +56,12 @@ export async function startXdsServer(config: Config, store: ResourceStore, logge
   })();
   const ads = adsService({ cache, registry: reconciler, authenticator, logger: xdsLogger, hooks: insights });
   server.addService(definition, ads.implementation);
+  // A revoked token or a deleted key ends the streams it admitted within moments.
+  const stopRevalidating = store.subscribe((event) => {
+    if (event.type === 'Secret' && event.name.startsWith('dataplane-token-')) {
+      void ads.revalidate(event.mesh).catch((err: unknown) => xdsLogger.error({ err }, 're-checking dataplane tokens failed'));
+    }
+  });
   const port = await new Promise<number>((done, fail) =>
     server.bindAsync(`0.0.0.0:${config.xdsServer.grpcPort}`, credentials, (err, bound) => (err ? fail(err) : done(bound))),
   );
@@ -80,6 +83,7 @@ export async function startXdsServer(config: Config, store: ResourceStore, logge
       return { nodeId, resources, streams: insights.streamsOf(nodeId) };
     },
     close: async () => {
+      stopRevalidating();
       reconciler.close();
       ads.closeAll();
       await new Promise<void>((done) => {

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { buildApiApp } from '../../src/api/app.js';
 import { UserTokens } from '../../src/auth/user-tokens.js';
+import { DataplaneTokens } from '../../src/auth/dataplane-tokens.js';
 import { loadConfig } from '../../src/config/load.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
@@ -148,7 +149,7 @@ describe('resource API', () => {
     await store.create({ type: 'Mesh', mesh: '', name: 'default', spec: {} });
     const userTokens = new UserTokens(store, config.apiServer.authn.tokens);
     await userTokens.bootstrap();
-    const app = await buildApiApp({ config, store, userTokens, logger: pino({ level: 'debug' }, sink), metrics: new Metrics(), version: 't', instanceId: 'i', hostname: 'h' });
+    const app = await buildApiApp({ config, store, userTokens, dataplaneTokens: new DataplaneTokens(store), logger: pino({ level: 'debug' }, sink), metrics: new Metrics(), version: 't', instanceId: 'i', hostname: 'h' });
     t.after(() => app.close());
     const secret = Buffer.from('top-secret-value').toString('base64');
     await app.inject({ method: 'PUT', url: '/meshes/default/secrets/s-1', payload: { data: secret }, headers: JSON_HEADERS });

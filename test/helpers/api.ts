@@ -8,6 +8,7 @@ import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { CheckedStore } from '../../src/store/decorators.js';
 import type { ResourceStore } from '../../src/store/store.js';
 import { UserTokens } from '../../src/auth/user-tokens.js';
+import { DataplaneTokens } from '../../src/auth/dataplane-tokens.js';
 
 /** An API app on a fresh memory store with the `default` mesh, closed when the test ends. */
 export async function buildApi(t: TestContext, env: Record<string, string> = {}, logger: Logger = pino({ level: 'silent' })): Promise<{ app: FastifyInstance; store: ResourceStore; userTokens: UserTokens }> {
@@ -20,6 +21,7 @@ export async function buildApi(t: TestContext, env: Record<string, string> = {},
     config,
     store,
     userTokens,
+    dataplaneTokens: new DataplaneTokens(store),
     logger,
     metrics: new Metrics(),
     version: 'test',

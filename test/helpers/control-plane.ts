@@ -21,7 +21,10 @@ export async function startTestControlPlane(t: TestContext | undefined, env: Rec
       KUMA_DIAGNOSTICS_SERVER_PORT: '0',
       KUMA_XDS_SERVER_GRPC_PORT: '0',
       KUMA_XDS_SERVER_TLS_ENABLED: 'false',
+      // Protocol tests speak for any node; token enforcement has tests of its own.
+      KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE: 'none',
       KUMA_API_SERVER_HTTPS_PORT: '0',
+      KUMA_DATAPLANE_TOKEN_SERVER_LOCAL_PORT: '0',
       KUMA_API_SERVER_HTTPS_INTERFACE: '127.0.0.1',
       ...env,
     },

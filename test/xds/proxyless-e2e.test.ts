@@ -65,7 +65,8 @@ describe('proxyless gRPC client (@grpc/grpc-js-xds) against Skiff', () => {
   }
 
   before(async () => {
-    cp = (await startTestControlPlane(undefined)).cp;
+    // Real dataplane-token enforcement: a proxyless client can only carry its token in node metadata.
+    cp = (await startTestControlPlane(undefined, { KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE: 'dpToken' })).cp;
     api = `http://127.0.0.1:${cp.apiPort}`;
     backends = [await startBackend('backend-1'), await startBackend('backend-2')];
     assert.equal(await put('/meshes/default/dataplanes/backend-1', backendDataplane(backends[0]!.port)), 201);
@@ -75,9 +76,12 @@ describe('proxyless gRPC client (@grpc/grpc-js-xds) against Skiff', () => {
       201,
     );
 
+    const tokenResponse = await fetch(`${api}/tokens/dataplane`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'client-1', mesh: 'default' }) });
+    assert.equal(tokenResponse.status, 200);
+    const token = await tokenResponse.text();
     process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify({
       xds_servers: [{ server_uri: `127.0.0.1:${cp.xds.port}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
-      node: { id: 'default.client-1', locality: {}, metadata: { 'dataplane.proxyType': 'grpc' } },
+      node: { id: 'default.client-1', locality: {}, metadata: { 'dataplane.proxyType': 'grpc', 'dataplane.token': token } },
     });
     grpcXds.register();
     const Client = grpc.makeGenericClientConstructor(WHO_SERVICE, 'Echo');

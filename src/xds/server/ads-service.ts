@@ -60,9 +60,11 @@ function refuse(call: AnyCall, code: status, details: string): void {
  * authentication, Dataplane lookup) and is independent of every other: a proxy sending garbage
  * or NACKing is answered or closed on its own stream only.
  */
-export function adsService(deps: AdsServiceDeps): { implementation: UntypedServiceImplementation; closeAll(): void } {
+export function adsService(deps: AdsServiceDeps): { implementation: UntypedServiceImplementation; closeAll(): void; revalidate(mesh: string): Promise<number> } {
   let streamCounter = 0;
   const open = new Set<AnyCall>();
+  /** Admitted streams with the credential they were admitted with, for re-checks after revocations. */
+  const admitted = new Map<AnyCall, { identity: ProxyIdentity; credential: string | undefined; node: NodeInfo }>();
 
   function serve<Req extends { node?: NodeInfo }>(call: AnyCall, kind: StreamInfo['protocol'], createSession: (stream: StreamInfo, logger: Logger) => ProtocolSession<Req>) {
     const streamId = ++streamCounter;
@@ -75,6 +77,7 @@ export function adsService(deps: AdsServiceDeps): { implementation: UntypedServi
     open.add(call);
     const cleanup = () => {
       open.delete(call);
+      admitted.delete(call);
       if (closed) return;
       closed = true;
       if (session) {
@@ -100,7 +103,8 @@ export function adsService(deps: AdsServiceDeps): { implementation: UntypedServi
       if (!result.ok) throw new StreamRefused(status.INVALID_ARGUMENT, result.message);
       const { identity } = result;
       logger = logger.child({ node: identity.nodeId });
-      await deps.authenticator.authenticate(identity, credentialOf(metadata, first.node), first.node ?? {});
+      const credential = credentialOf(metadata, first.node);
+      await deps.authenticator.authenticate(identity, credential, first.node ?? {});
       await deps.registry.connect(identity);
       if (closed) {
         deps.registry.disconnect(identity);
@@ -108,6 +112,7 @@ export function adsService(deps: AdsServiceDeps): { implementation: UntypedServi
       }
       const info: StreamInfo = { id: `${streamId}`, protocol: kind, identity };
       session = { info, protocol: createSession(info, logger) };
+      admitted.set(call, { identity, credential, node: first.node ?? {} });
       deps.hooks?.onStreamOpen?.(info);
       logger.info({ proxyless: identity.proxyless }, 'proxy connected');
     };
@@ -142,6 +147,26 @@ export function adsService(deps: AdsServiceDeps): { implementation: UntypedServi
         serve<DiscoveryRequest>(call, 'sotw', (info, logger) => new SotwStream(info, deps.cache, (r) => call.write(r), logger, deps.hooks)),
       DeltaAggregatedResources: (call: ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) =>
         serve<DeltaDiscoveryRequest>(call, 'delta', (info, logger) => new DeltaStream(info, deps.cache, (r) => call.write(r), logger, deps.hooks)),
+    },
+    /**
+     * Runs the authentication step again for every admitted stream of `mesh` (after its token keys
+     * or revocations changed) and ends, with the refusal's status, those it no longer admits.
+     */
+    async revalidate(mesh: string): Promise<number> {
+      let closed = 0;
+      for (const [call, entry] of [...admitted]) {
+        if (entry.identity.mesh !== mesh) continue;
+        try {
+          await deps.authenticator.authenticate(entry.identity, entry.credential, entry.node);
+        } catch (err) {
+          const code = err instanceof StreamRefused ? err.code : status.UNAUTHENTICATED;
+          deps.logger.warn({ node: entry.identity.nodeId, reason: (err as Error).message }, 'closing a stream whose credential is no longer valid');
+          admitted.delete(call);
+          refuse(call, code, err instanceof Error ? err.message : 'credential no longer valid');
+          closed++;
+        }
+      }
+      return closed;
     },
     /** Ends every stream with UNAVAILABLE, so proxies reconnect (to another instance) at once. */
     closeAll() {

@@ -1,0 +1,87 @@
+import { normalizeDataplane } from '../core/resources/dataplane.js';
+import type { StoredResource } from '../core/model.js';
+import type { ResourceStore } from '../store/store.js';
+import { InvalidTokenError, signToken, verifyToken } from './jwt.js';
+import { SecretSigningKeys } from './signing-keys.js';
+
+const TEN_YEARS_S = 10 * 365 * 24 * 3600;
+
+export const dataplaneKeyPrefix = (mesh: string) => `dataplane-token-signing-key-${mesh}`;
+export const dataplaneRevocations = (mesh: string) => `dataplane-token-revocations-${mesh}`;
+
+/** What a dataplane token may say (Kuma's claims); each part is checked only when present. */
+export interface DataplaneTokenClaims {
+  name?: string;
+  mesh: string;
+  /** e.g. `{"kuma.io/service": ["web", "web-api"]}`: the dataplane must carry each tag with one of the values. */
+  tags?: Record<string, string[]>;
+  /** `dataplane` (Kuma also knows `ingress`/`egress`, which Skiff does not serve). */
+  type?: string;
+}
+
+/** The token is fine but names another dataplane: PERMISSION_DENIED rather than UNAUTHENTICATED. */
+export class TokenMismatchError extends Error {}
+
+/**
+ * Dataplane tokens: RS256 JWTs with claims `Name`, `Mesh`, `Tags`, `Type`, signed with per-mesh keys
+ * kept as mesh secrets `dataplane-token-signing-key-{mesh}-{serial}` (highest signs, all verify) and
+ * revoked through the mesh secret `dataplane-token-revocations-{mesh}`. User-token keys are never
+ * consulted, so a user token cannot stand in for a dataplane token, nor the reverse.
+ */
+export class DataplaneTokens {
+  private readonly keysByMesh = new Map<string, SecretSigningKeys>();
+
+  constructor(private readonly store: ResourceStore) {}
+
+  private keys(mesh: string): SecretSigningKeys {
+    let keys = this.keysByMesh.get(mesh);
+    if (!keys) this.keysByMesh.set(mesh, (keys = new SecretSigningKeys(this.store, dataplaneKeyPrefix(mesh), { type: 'Secret', mesh })));
+    return keys;
+  }
+
+  /** Issues a token; the mesh's first signing key is created on first use. `validForSeconds` 0 means ten years. */
+  async issue(claims: DataplaneTokenClaims, validForSeconds: number): Promise<string> {
+    const keys = this.keys(claims.mesh);
+    await keys.ensure();
+    const signing = await keys.signingKey();
+    if (!signing) throw new Error(`mesh "${claims.mesh}" has no dataplane token signing key`);
+    const payload: Record<string, unknown> = { Mesh: claims.mesh, Type: claims.type ?? 'dataplane' };
+    if (claims.name) payload.Name = claims.name;
+    if (claims.tags && Object.keys(claims.tags).length > 0) payload.Tags = claims.tags;
+    return signToken(payload, signing.key, signing.kid, validForSeconds > 0 ? validForSeconds : TEN_YEARS_S);
+  }
+
+  private async revoked(mesh: string, jti: string): Promise<boolean> {
+    const secret = await this.store.get({ type: 'Secret', mesh, name: dataplaneRevocations(mesh) });
+    if (!secret) return false;
+    return Buffer.from(String(secret.spec.data ?? ''), 'base64').toString('utf8').split(',').some((id) => id.trim() === jti);
+  }
+
+  /**
+   * Checks that `token` admits the Dataplane `dataplane` of `mesh`: a valid signature by one of the
+   * mesh's keys, not revoked, and claims that match. Throws InvalidTokenError (UNAUTHENTICATED) or
+   * TokenMismatchError (PERMISSION_DENIED); messages never contain the token.
+   */
+  async verify(token: string, mesh: string, dataplane: StoredResource): Promise<void> {
+    const payload = await verifyToken(token, (kid) => this.keys(mesh).verificationKey(kid));
+    if (typeof payload.Mesh !== 'string' && payload.Mesh !== undefined) throw new InvalidTokenError('Mesh claim must be a string');
+    if (payload.Groups !== undefined) throw new InvalidTokenError('a user token is not a dataplane token');
+    if (payload.Type !== undefined && payload.Type !== 'dataplane') throw new TokenMismatchError(`token is for a ${String(payload.Type)}, not a dataplane`);
+    if (payload.Mesh !== undefined && payload.Mesh !== mesh) throw new TokenMismatchError(`token is for mesh "${String(payload.Mesh)}", not "${mesh}"`);
+    if (payload.Name !== undefined && payload.Name !== dataplane.name) throw new TokenMismatchError(`token is for dataplane "${String(payload.Name)}", not "${dataplane.name}"`);
+    if (payload.Tags !== undefined) {
+      const tags = payload.Tags as Record<string, unknown>;
+      if (typeof tags !== 'object' || tags === null || Array.isArray(tags)) throw new InvalidTokenError('Tags claim must be a map of lists');
+      const inbounds = normalizeDataplane(dataplane.spec).inbound;
+      for (const [key, allowed] of Object.entries(tags)) {
+        if (!Array.isArray(allowed)) throw new InvalidTokenError('Tags claim must be a map of lists');
+        const ok = inbounds.length > 0 && inbounds.every((inbound) => {
+          const value = key === 'kuma.io/service' ? inbound.service : inbound.tags[key];
+          return value !== undefined && allowed.includes(value);
+        });
+        if (!ok) throw new TokenMismatchError(`dataplane "${dataplane.name}" does not carry the tag ${key} with one of: ${allowed.join(', ')}`);
+      }
+    }
+    if (await this.revoked(mesh, payload.jti)) throw new InvalidTokenError('token has been revoked');
+  }
+}
