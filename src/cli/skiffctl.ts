@@ -21,7 +21,7 @@ Usage:
 
 Commands:
   config control-planes   Manage the control planes skiffctl talks to (add, list, use, remove)
-  generate                Generate signing keys, public keys, user tokens and TLS certificates
+  generate                Generate dataplane tokens, user tokens, signing keys, public keys and TLS certificates
   version                 Print the version
 
 Global flags:
@@ -48,6 +48,14 @@ Usage:
 
 Without --signing-key-path the control plane issues it (POST /tokens/user, as the current
 control plane's user). With --signing-key-path and --kid it is signed offline with that PEM key.
+`,
+  'generate dataplane-token': `Generate a dataplane token (the control plane issues it, POST /tokens/dataplane).
+
+Usage:
+  skiffctl generate dataplane-token --mesh MESH [--name NAME] [--tag KEY=VALUE]... [--valid-for DURATION]
+
+A token with --name admits that dataplane only; with --tag (e.g. kuma.io/service=web) any
+dataplane carrying those tags. Without --valid-for it is valid for ten years.
 `,
   'generate tls-certificate': `Generate a self-signed TLS certificate and key.
 
@@ -83,7 +91,7 @@ function required<T>(value: T | undefined, flag: string): T {
 async function generate(args: string[], configPath: string): Promise<number> {
   const [what, ...rest] = args;
   const help = HELP[`generate ${what}`];
-  if (!help) throw new UsageError(`unknown "generate" subcommand "${what ?? ''}": signing-key, public-key, user-token, tls-certificate`);
+  if (!help) throw new UsageError(`unknown "generate" subcommand "${what ?? ''}": dataplane-token, signing-key, public-key, user-token, tls-certificate`);
   switch (what) {
     case 'signing-key': {
       const { values } = parseArgs({ args: rest, options: { help: { type: 'boolean', short: 'h' }, format: { type: 'string', default: 'base64' } } });
@@ -124,6 +132,30 @@ async function generate(args: string[], configPath: string): Promise<number> {
       }
       const cp = current(configPath);
       const response = await callApi(cp, 'POST', 'tokens/user', { name, groups: values.group, validFor });
+      if (response.status !== 200) throw new Error(`the control plane refused: ${describeFailure(response)}`);
+      out(response.body);
+      return 0;
+    }
+    case 'dataplane-token': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          help: { type: 'boolean', short: 'h' },
+          name: { type: 'string' },
+          mesh: { type: 'string' },
+          tag: { type: 'string', multiple: true, default: [] },
+          'valid-for': { type: 'string' },
+        },
+      });
+      if (values.help) return (out(help), 0);
+      const tags: Record<string, string[]> = {};
+      for (const pair of values.tag) {
+        const eq = pair.indexOf('=');
+        if (eq <= 0 || eq === pair.length - 1) throw new UsageError(`--tag must be key=value, got "${pair}"`);
+        (tags[pair.slice(0, eq)] ??= []).push(pair.slice(eq + 1));
+      }
+      const body = { mesh: required(values.mesh, 'mesh'), name: values.name, tags, validFor: values['valid-for'] ?? '' };
+      const response = await callApi(current(configPath), 'POST', 'tokens/dataplane', body);
       if (response.status !== 200) throw new Error(`the control plane refused: ${describeFailure(response)}`);
       out(response.body);
       return 0;

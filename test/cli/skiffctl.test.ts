@@ -102,6 +102,13 @@ describe('skiffctl', () => {
       const denied = await skiffctl(['generate', 'user-token', '--name', 'x', '--valid-for', '1h'], johnConfig);
       assert.equal(denied.code, 1);
       assert.match(denied.stderr, /Access Denied: .*generateUserToken/);
+      const dpToken = await skiffctl(['generate', 'dataplane-token', '--name', 'web-1', '--mesh', 'default', '--tag', 'kuma.io/service=web', '--tag', 'kuma.io/service=web-api', '--valid-for', '1h'], configFile);
+      assert.equal(dpToken.code, 0, dpToken.stderr);
+      const dpClaims = decodeJwt(dpToken.stdout.trim());
+      assert.deepEqual([dpClaims.Name, dpClaims.Mesh, dpClaims.Tags], ['web-1', 'default', { 'kuma.io/service': ['web', 'web-api'] }]);
+      const noMesh = await skiffctl(['generate', 'dataplane-token', '--name', 'web-1', '--mesh', 'ghost'], configFile);
+      assert.equal(noMesh.code, 1);
+      assert.match(noMesh.stderr, /mesh: mesh of name "ghost" is not found/);
       const list = await skiffctl(['config', 'control-planes', 'list'], johnConfig);
       assert.match(list.stdout, /\*\s+cp\s+https:\/\/127\.0\.0\.1/);
     } finally {
