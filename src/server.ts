@@ -57,7 +57,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     const inspector = xds;
     const clientCerts = config.apiServer.authn.type === 'adminClientCerts' ? new AdminClientCerts(config.apiServer.auth.clientCertsDir) : undefined;
     const dataplaneTokens = new DataplaneTokens(store);
-    const apiDeps = { config, store, logger, metrics, version: VERSION, instanceId, hostname: hostname(), inspector, userTokens, clientCerts, dataplaneTokens };
+    const apiDeps = { config, store, logger, metrics, version: VERSION, instanceId, hostname: hostname(), inspector, userTokens, clientCerts, dataplaneTokens, bootstrap: xds.bootstrap };
     const api = await buildApiApp(apiDeps);
     apps.push(api);
     const tls = await serverTlsMaterial({

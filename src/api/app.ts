@@ -2,12 +2,13 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import type { Config } from '../config/schema.js';
-import { isAlreadyExists, isConflict, isInvalid, isNotFound } from '../core/errors.js';
+import { isAlreadyExists, isConflict, isForbidden, isInvalid, isNotFound, isUnauthenticated } from '../core/errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ResourceStore } from '../store/store.js';
 import { envelope, HttpError } from './envelope.js';
 import { resourceRoutes, type XdsInspector } from './routes/resources.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { bootstrapRoutes, type BootstrapProvider } from './routes/bootstrap.js';
 import { installAuth } from './auth-hooks.js';
 import type { UserTokens } from '../auth/user-tokens.js';
 import type { AdminClientCerts } from '../auth/client-certs.js';
@@ -26,6 +27,8 @@ export interface ApiDeps {
   userTokens: UserTokens;
   /** Dataplane token issuing (`POST /tokens/dataplane`). */
   dataplaneTokens: DataplaneTokens;
+  /** Envoy bootstraps for `POST /bootstrap`; implemented by the xDS layer. */
+  bootstrap?: BootstrapProvider;
   /** Admin client certificates (`apiServer.authn.type: adminClientCerts`). */
   clientCerts?: AdminClientCerts;
   /** The xDS server's view of each proxy, for `GET /meshes/{m}/dataplanes/{n}/xds`. */
@@ -55,6 +58,8 @@ function toEnvelope(error: unknown, logger: Logger) {
   if (error instanceof HttpError) return envelope(error.statusCode, error.title, error.details, error.causes);
   if (isInvalid(error)) return envelope(400, 'Could not process a resource', error.message, error.causes);
   if (isNotFound(error)) return envelope(404, 'Not Found', error.message);
+  if (isUnauthenticated(error)) return envelope(401, 'Unauthenticated', error.message);
+  if (isForbidden(error)) return envelope(403, 'Access Denied', error.message);
   if (isConflict(error) || isAlreadyExists(error)) return envelope(409, 'Conflict', error.message);
   const fe = error as Partial<FastifyError>;
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
@@ -110,6 +115,7 @@ export async function buildApiApp(deps: ApiDeps, tls?: { cert: string | Buffer; 
 
   installAuth(app, deps.config, deps.userTokens, deps.clientCerts);
   await app.register(tokenRoutes, { tokens: deps.userTokens, maxValidFor: deps.config.apiServer.authn.tokens.maxValidFor, store: deps.store, dataplaneTokens: deps.dataplaneTokens });
+  if (deps.bootstrap) await app.register(bootstrapRoutes, { provider: deps.bootstrap });
   await app.register(systemRoutes, { config: deps.config, version: deps.version, instanceId: deps.instanceId, hostname: deps.hostname });
   await app.register(resourceRoutes, { store: deps.store, readOnly: deps.config.apiServer.readOnly, inspector: deps.inspector });
   return app;

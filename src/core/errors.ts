@@ -48,3 +48,24 @@ export const isInvalid = (e: unknown): e is InvalidError => e instanceof Invalid
 export const isNotFound = (e: unknown): e is NotFoundError => e instanceof NotFoundError;
 export const isAlreadyExists = (e: unknown): e is AlreadyExistsError => e instanceof AlreadyExistsError;
 export const isConflict = (e: unknown): e is ConflictError => e instanceof ConflictError;
+
+/** The caller did not prove who it is (missing, invalid, expired or revoked credential). */
+export class UnauthenticatedError extends Error {
+  readonly kind = 'unauthenticated';
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnauthenticatedError';
+  }
+}
+
+/** The caller is known but not allowed this (e.g. a valid token for another dataplane). */
+export class ForbiddenError extends Error {
+  readonly kind = 'forbidden';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ForbiddenError';
+  }
+}
+
+export const isUnauthenticated = (e: unknown): e is UnauthenticatedError => e instanceof UnauthenticatedError;
+export const isForbidden = (e: unknown): e is ForbiddenError => e instanceof ForbiddenError;

@@ -25,6 +25,8 @@ const PROTO_FILES = [
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/transport_sockets/tls/v3/tls.proto',
   'envoy/extensions/transport_sockets/tls/v3/secret.proto',
+  'envoy/config/bootstrap/v3/bootstrap.proto',
+  'envoy/extensions/access_loggers/file/v3/file.proto',
 ];
 
 function loadRoot(): protobuf.Root {

@@ -12,12 +12,15 @@ import { Reconciler } from './reconciler.js';
 import { adsService } from './server/ads-service.js';
 import { proxyAuthenticatorFor } from './authn.js';
 import { DataplaneTokens } from '../auth/dataplane-tokens.js';
+import { BootstrapService } from './bootstrap-service.js';
 
 export interface XdsServer {
   port: number;
   cache: SnapshotCache;
   reconciler: Reconciler;
   insights: InsightRecorder;
+  /** Envoy bootstraps for sidecars (`POST /bootstrap`). */
+  bootstrap: BootstrapService;
   /** What is served to `{mesh}.{name}` right now (decoded from the bytes sent), for the inspect endpoint. */
   inspect(mesh: string, name: string): Record<string, unknown> | undefined;
   close(): Promise<void>;
@@ -25,10 +28,10 @@ export interface XdsServer {
 
 const ADS = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
 
-/** TLS credentials from the configured files, or from a certificate generated at first start. */
-async function credentialsFor(config: Config, logger: Logger): Promise<grpc.ServerCredentials> {
+/** TLS credentials from the configured files, or from a certificate generated at first start; and the PEM proxies must trust. */
+async function credentialsFor(config: Config, logger: Logger): Promise<{ credentials: grpc.ServerCredentials; caPem?: string }> {
   const { tlsEnabled, tlsCertFile, tlsKeyFile } = config.xdsServer;
-  if (!tlsEnabled) return grpc.ServerCredentials.createInsecure();
+  if (!tlsEnabled) return { credentials: grpc.ServerCredentials.createInsecure() };
   const tls = await serverTlsMaterial({
     certFile: tlsCertFile,
     keyFile: tlsKeyFile,
@@ -38,7 +41,7 @@ async function credentialsFor(config: Config, logger: Logger): Promise<grpc.Serv
     hostnames: controlPlaneHostnames(config.general.advertisedHostname),
     onGenerated: (certFile) => logger.info({ certFile }, 'generated the xDS server certificate'),
   });
-  return grpc.ServerCredentials.createSsl(null, [{ cert_chain: tls.cert, private_key: tls.key }], false);
+  return { credentials: grpc.ServerCredentials.createSsl(null, [{ cert_chain: tls.cert, private_key: tls.key }], false), caPem: tls.cert.toString('utf8') };
 }
 
 /** The xDS gRPC server on `xdsServer.grpcPort`: ADS backed by a snapshot cache kept current by the reconciler. */
@@ -46,7 +49,7 @@ export async function startXdsServer(config: Config, store: ResourceStore, logge
   const xdsLogger = logger.child({ component: 'xds' });
   const dataplaneTokens = new DataplaneTokens(store);
   const authenticator = proxyAuthenticatorFor(config, store, dataplaneTokens);
-  const credentials = await credentialsFor(config, xdsLogger);
+  const { credentials, caPem } = await credentialsFor(config, xdsLogger);
   const cache = new SnapshotCache();
   const reconciler = new Reconciler(store, cache, xdsLogger);
   const insights = new InsightRecorder(store, instanceId, parseDuration(config.xdsServer.dataplaneStatusFlushInterval) ?? 1000, xdsLogger);
@@ -71,6 +74,7 @@ export async function startXdsServer(config: Config, store: ResourceStore, logge
     cache,
     reconciler,
     insights,
+    bootstrap: new BootstrapService(config, store, dataplaneTokens, port, caPem),
     inspect(mesh, name) {
       const nodeId = `${mesh}.${name}`;
       const snapshot = cache.get(nodeId);

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { parse as parseYaml } from 'yaml';
+import { decodeResource, encodeResource } from '../../src/xds/protos.js';
+import { TYPE_URLS } from '../../src/xds/resources.js';
+import { SotwClient } from '../helpers/ads-client.js';
+import { startTestControlPlane, type TestControlPlane } from '../helpers/control-plane.js';
+import { pgvViolations } from '../helpers/pgv.js';
+
+const BOOTSTRAP = 'type.googleapis.com/envoy.config.bootstrap.v3.Bootstrap';
+type Json = Record<string, any>; // assertions on a parsed document
+
+const web = { type: 'Dataplane', mesh: 'default', name: 'web-1', networking: { address: '10.0.0.1', inbound: [{ port: 80, tags: { 'kuma.io/service': 'web' } }] } };
+
+async function bootstrap(cp: TestControlPlane, body: unknown, json = true) {
+  const r = await fetch(`${cp.api}/bootstrap`, { method: 'POST', headers: { 'content-type': 'application/json', ...(json ? { accept: 'application/json' } : {}) }, body: JSON.stringify(body) });
+  return { status: r.status, type: r.headers.get('content-type') ?? '', text: await r.text() };
+}
+
+async function token(cp: TestControlPlane, body: Record<string, unknown>) {
+  const r = await fetch(`${cp.api}/tokens/dataplane`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  assert.equal(r.status, 200);
+  return r.text();
+}
+
+/** Envoy reads node.metadata from YAML as a Struct; protobufjs needs the Struct's own shape. */
+function asProtoObject(doc: Json): Json {
+  const copy = structuredClone(doc);
+  copy.node.metadata = { fields: Object.fromEntries(Object.entries(doc.node.metadata as Record<string, string>).map(([k, v]) => [k, { stringValue: v }])) };
+  return copy;
+}
+
+describe('POST /bootstrap', () => {
+  it('returns an Envoy bootstrap that passes the Bootstrap proto and its validate.rules, and that gets the proxy served', async (t) => {
+    const workDir = mkdtempSync(join(tmpdir(), 'skiff-boot-'));
+    t.after(() => rmSync(workDir, { recursive: true, force: true }));
+    const cp = await startTestControlPlane(t, { KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE: 'dpToken', KUMA_XDS_SERVER_TLS_ENABLED: 'true', KUMA_GENERAL_WORK_DIR: workDir });
+    await cp.put('/meshes/default/dataplanes/web-1', web);
+    const dpToken = await token(cp, { name: 'web-1', mesh: 'default' });
+
+    const r = await bootstrap(cp, { mesh: 'default', name: 'web-1', proxyType: 'dataplane', dataplaneToken: dpToken, adminPort: 9901, version: { kumaDp: { version: '2.14.3' }, envoy: { version: '1.34.0' } } });
+    assert.equal(r.status, 200, r.text);
+    const answer = JSON.parse(r.text) as Json;
+    assert.deepEqual(answer.kumaSidecarConfiguration, { networking: { isUsingTransparentProxy: false, address: '10.0.0.1' } });
+    const doc = parseYaml(Buffer.from(answer.bootstrap, 'base64').toString()) as Json;
+    assert.equal(doc.node.id, 'default.web-1');
+    assert.equal(doc.node.cluster, 'web');
+    assert.equal(doc.node.metadata['dataplane.admin.port'], '9901');
+    assert.equal(doc.node.metadata['dataplane.token'], undefined, 'the token is not in node metadata');
+    assert.deepEqual(doc.admin.address, { socket_address: { address: '127.0.0.1', port_value: 9901 } });
+    assert.deepEqual(doc.dynamic_resources.ads_config.grpc_services[0].initial_metadata, [{ key: 'authorization', value: dpToken }]);
+    const ads = doc.static_resources.clusters[0];
+    assert.equal(ads.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value, cp.cp.xds.port);
+    const ca = readFileSync(join(workDir, 'certs', 'xds-server.crt'), 'utf8');
+    assert.equal(ads.transport_socket.typed_config.common_tls_context.validation_context.trusted_ca.inline_string, ca);
+
+    const bytes = encodeResource(BOOTSTRAP, asProtoObject(doc));
+    assert.deepEqual(pgvViolations(BOOTSTRAP, bytes), []);
+    assert.equal((decodeResource(BOOTSTRAP, bytes) as Json).dynamic_resources.ads_config.api_type, 'GRPC');
+
+    // What the bootstrap says is enough to be served: the address, the CA, the token.
+    const client = new SotwClient(`localhost:${cp.cp.xds.port}`, doc.node.id, {
+      credentials: grpc.credentials.createSsl(Buffer.from(ca)),
+      metadata: { authorization: doc.dynamic_resources.ads_config.grpc_services[0].initial_metadata[0].value },
+    });
+    client.request(TYPE_URLS.cluster);
+    assert.deepEqual((await client.expect(TYPE_URLS.cluster)).names, ['localhost:80']);
+    client.close();
+
+    const yaml = await bootstrap(cp, { mesh: 'default', name: 'web-1', dataplaneToken: dpToken }, false);
+    assert.equal(yaml.status, 200);
+    assert.match(yaml.type, /yaml/);
+    assert.equal((parseYaml(yaml.text) as Json).node.id, 'default.web-1');
+  });
+
+  it('registers an inline dataplaneResource admitted by a tag-bound token', async (t) => {
+    const cp = await startTestControlPlane(t, { KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE: 'dpToken' });
+    const serviceToken = await token(cp, { mesh: 'default', tags: { 'kuma.io/service': ['web'] } });
+    const r = await bootstrap(cp, { mesh: 'default', name: 'web-7', dataplaneToken: serviceToken, dataplaneResource: JSON.stringify({ ...web, name: 'web-7' }) });
+    assert.equal(r.status, 200, r.text);
+    assert.ok(await cp.cp.store.get({ type: 'Dataplane', mesh: 'default', name: 'web-7' }));
+    const wrongService = await bootstrap(cp, {
+      mesh: 'default',
+      name: 'db-1',
+      dataplaneToken: serviceToken,
+      dataplaneResource: `type: Dataplane\nmesh: default\nname: db-1\nnetworking:\n  address: 10.0.0.9\n  inbound:\n  - port: 5432\n    tags: {kuma.io/service: db}\n`,
+    });
+    assert.equal(wrongService.status, 403);
+    assert.equal(await cp.cp.store.get({ type: 'Dataplane', mesh: 'default', name: 'db-1' }), undefined, 'nothing registered for a refused token');
+  });
+
+  it('answers bad requests with the envelope: 400, 401, 403, 404', async (t) => {
+    const cp = await startTestControlPlane(t, { KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE: 'dpToken' });
+    await cp.put('/meshes/default/dataplanes/web-1', web);
+    await cp.put('/meshes/default/dataplanes/db-1', { ...web, name: 'db-1' });
+    const good = await token(cp, { name: 'web-1', mesh: 'default' });
+    const cases: Array<[unknown, number, string]> = [
+      [{ name: 'web-1' }, 400, 'mesh'],
+      [{ mesh: 'default', name: 'web-1', adminPort: 70000, dataplaneToken: good }, 400, 'adminPort'],
+      [{ mesh: 'default', name: 'web-1', dataplaneToken: good, dataplaneResource: '{not yaml: [' }, 400, 'dataplaneResource'],
+      [{ mesh: 'default', name: 'web-1', dataplaneToken: good, dataplaneResource: '{"networking": {}}' }, 400, 'dataplaneResource.networking.inbound'],
+      [{ mesh: 'default', name: 'web-1' }, 401, ''],
+      [{ mesh: 'default', name: 'web-1', dataplaneToken: 'garbage' }, 401, ''],
+      [{ mesh: 'default', name: 'db-1', dataplaneToken: good }, 403, ''],
+      [{ mesh: 'default', name: 'ghost', dataplaneToken: good }, 404, ''],
+    ];
+    for (const [body, expected, field] of cases) {
+      const r = await bootstrap(cp, body);
+      assert.equal(r.status, expected, `${JSON.stringify(body)}: ${r.text}`);
+      const envelope = JSON.parse(r.text) as Json;
+      assert.equal(typeof envelope.title, 'string');
+      if (field) assert.ok(envelope.causes.some((c: Json) => c.field === field), `${field} in ${r.text}`);
+      assert.ok(!r.text.includes(good), 'the token is echoed');
+    }
+  });
+});
