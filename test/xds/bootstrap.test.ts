@@ -118,3 +118,21 @@ describe('POST /bootstrap', () => {
     }
   });
 });
+
+describe('envoy-examples/envoy-bootstrap.yaml', () => {
+  it('is a valid Envoy Bootstrap (proto fields and validate.rules) once its placeholders are filled', () => {
+    const text = readFileSync(new URL('../../../envoy-examples/envoy-bootstrap.yaml', import.meta.url), 'utf8')
+      .replaceAll('REPLACE_NODE_ID', 'default.web-1')
+      .replaceAll('REPLACE_DATAPLANE_TOKEN', 'a.b.c')
+      .replaceAll('REPLACE_CA_PEM_PATH', '/certs/xds-server.crt');
+    const doc = parseYaml(text) as Json;
+    // proto3 JSON writes Durations as strings; protobufjs wants {seconds}.
+    for (const cluster of doc.static_resources.clusters) cluster.connect_timeout = { seconds: parseInt(cluster.connect_timeout, 10) };
+    const bytes = encodeResource(BOOTSTRAP, asProtoObject(doc));
+    const decoded = decodeResource(BOOTSTRAP, bytes) as Json;
+    assert.equal(decoded.node.id, 'default.web-1');
+    assert.equal(decoded.static_resources.clusters[0].transport_socket.typed_config['@type'], 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext');
+    assert.equal(decoded.dynamic_resources.ads_config.grpc_services[0].initial_metadata[0].key, 'authorization');
+    assert.deepEqual(pgvViolations(BOOTSTRAP, bytes), []);
+  });
+});

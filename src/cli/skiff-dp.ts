@@ -1,0 +1,161 @@
+#!/usr/bin/env node
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { VERSION } from '../version.js';
+import { callApi, describeFailure } from './skiffctl/api-client.js';
+
+const HELP = `skiff-dp: start an Envoy sidecar configured by the Skiff control plane (kuma-dp-style)
+
+Usage:
+  skiff-dp run --cp-address URL --name NAME --mesh MESH --dataplane-token-file FILE [flags]
+
+Flags:
+      --cp-address string             control plane API address, e.g. https://cp.example:5682 or http://127.0.0.1:5681
+      --name string                   name of the Dataplane
+      --mesh string                   mesh of the Dataplane (default "default")
+      --dataplane-token-file string   file holding the dataplane token
+      --dataplane-file string         Dataplane resource (YAML/JSON) to register at start
+      --admin-port int                Envoy admin port (default: the control plane's bootstrapServer.params.adminPort)
+      --envoy-binary string           Envoy executable (default "envoy" from PATH)
+      --ca-cert-file string           CA to verify the control plane's HTTPS certificate (default: system trust store)
+      --skip-verify                   do not verify the control plane's certificate (insecure)
+      --dry-run                       print the Envoy bootstrap and exit
+  -h, --help                          help for run
+`;
+
+class UsageError extends Error {}
+
+function read(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      'cp-address': { type: 'string' },
+      name: { type: 'string' },
+      mesh: { type: 'string', default: 'default' },
+      'dataplane-token-file': { type: 'string' },
+      'dataplane-file': { type: 'string' },
+      'admin-port': { type: 'string' },
+      'envoy-binary': { type: 'string', default: 'envoy' },
+      'ca-cert-file': { type: 'string' },
+      'skip-verify': { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const address = values['cp-address'];
+  const name = values.name;
+  if (!address || !/^https?:\/\//.test(address)) throw new UsageError('--cp-address must be an http:// or https:// URL');
+  if (!name) throw new UsageError('--name is required');
+  if (values['ca-cert-file'] && values['skip-verify']) throw new UsageError('use either --ca-cert-file or --skip-verify, not both');
+  const adminPort = values['admin-port'] === undefined ? undefined : Number(values['admin-port']);
+  if (adminPort !== undefined && (!Number.isInteger(adminPort) || adminPort < 0 || adminPort > 65535)) throw new UsageError('--admin-port must be a port number');
+  const token = values['dataplane-token-file'] ? read(values['dataplane-token-file'], 'dataplane token file').trim() : undefined;
+  const dataplaneResource = values['dataplane-file'] ? read(values['dataplane-file'], 'dataplane file') : undefined;
+
+  const response = await callApi(
+    { url: address, caCertFile: values['ca-cert-file'], skipVerify: values['skip-verify'] || undefined },
+    'POST',
+    'bootstrap',
+    { mesh: values.mesh, name, proxyType: 'dataplane', dataplaneToken: token, dataplaneResource, adminPort, version: { kumaDp: { version: VERSION, product: 'skiff-dp' } } },
+  );
+  if (response.status !== 200) throw new Error(`the control plane refused the bootstrap: ${describeFailure(response)}`);
+  const yaml = Buffer.from((JSON.parse(response.body) as { bootstrap: string }).bootstrap, 'base64').toString('utf8');
+  if (values['dry-run']) {
+    process.stdout.write(yaml);
+    return 0;
+  }
+  return superviseEnvoy(values['envoy-binary'], yaml);
+}
+
+/**
+ * Runs Envoy with the bootstrap in a private temporary file, forwards SIGTERM/SIGINT to it, and
+ * restarts it with exponential backoff (1 s to 30 s) if it dies on its own. Resolves with 0 after a
+ * requested stop; the temporary directory is removed either way.
+ */
+async function superviseEnvoy(binary: string, bootstrapYaml: string): Promise<number> {
+  const log = pino({ name: 'skiff-dp' });
+  const dir = mkdtempSync(join(tmpdir(), 'skiff-dp-')); // created 0700
+  const configPath = join(dir, 'bootstrap.yaml');
+  writeFileSync(configPath, bootstrapYaml, { mode: 0o600 });
+  let stopping = false;
+  let child: ChildProcess | undefined;
+  let wake: (() => void) | undefined;
+  const stop = (signal: NodeJS.Signals) => {
+    stopping = true;
+    log.info({ signal }, 'stopping Envoy');
+    child?.kill(signal);
+    wake?.();
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  try {
+    let backoffMs = 1000;
+    while (!stopping) {
+      const started = Date.now();
+      const exit = await new Promise<{ code: number | null; error?: NodeJS.ErrnoException }>((resolve) => {
+        child = spawn(binary, ['--config-path', configPath, '--drain-time-s', '30', '--disable-hot-restart'], { stdio: 'inherit' });
+        child.once('error', (error: NodeJS.ErrnoException) => resolve({ code: null, error }));
+        child.once('exit', (code) => resolve({ code }));
+      });
+      child = undefined;
+      if (exit.error?.code === 'ENOENT') throw new Error(`Envoy binary "${binary}" not found: install Envoy or pass --envoy-binary`);
+      if (stopping) break;
+      if (Date.now() - started > 60_000) backoffMs = 1000; // it ran for a while: start the backoff over
+      log.warn({ code: exit.code, error: exit.error?.message, restartInMs: backoffMs }, 'Envoy exited; restarting');
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, backoffMs);
+      });
+      backoffMs = Math.min(backoffMs * 2, 30_000);
+    }
+    return 0;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'run':
+      return run(rest);
+    case 'version':
+      process.stdout.write(`${VERSION}\n`);
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(HELP);
+      return 0;
+    default:
+      throw new UsageError(`unknown command "${command}" for "skiff-dp"`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    process.stderr.write(`Error: ${(err as Error).message}\n${usage ? "Run 'skiff-dp --help' for usage.\n" : ''}`);
+    process.exitCode = usage ? 2 : 1;
+  },
+);
