@@ -69,6 +69,8 @@ describe('skiff-dp run', () => {
     assert.equal(doc.node.id, 'default.web-1');
     assert.equal(doc.admin.address.socket_address.port_value, 9901);
     assert.equal(doc.dynamic_resources.ads_config.grpc_services[0].initial_metadata[0].value, readFileSync(tokenFile, 'utf8').trim());
+    const ads = doc.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+    assert.deepEqual(ads, { address: 'localhost', port_value: Number(cp.xdsAddress.split(':')[1]) }, 'the control plane xDS address');
   });
 
   it('runs Envoy with a private bootstrap file, restarts it when it dies, and forwards SIGTERM', async () => {

@@ -136,3 +136,42 @@ describe('dataplane tokens', () => {
     assert.equal((await second.client.inbox.closed(3000)).code, status.UNAUTHENTICATED);
   });
 });
+
+describe('dataplane token lifecycle at connect time', () => {
+  it('a legacy 5679 token connects; revoked, deleted-key and rotated tokens behave as Kuma documents', async (t) => {
+    const cp = await meshWithTokens(t);
+    const legacy = await post(cp, '/tokens', { name: 'web-1', mesh: 'default' }, cp.cp.tokenServerPort);
+    const viaLegacy = await attempt(cp, 'default.web-1', { metadata: { authorization: `Bearer ${legacy.body}` } });
+    viaLegacy.client.close();
+    assert.equal(viaLegacy.outcome, 'served');
+
+    const old = await tokenFor(cp, { name: 'web-1', mesh: 'default' });
+    const revoked = await tokenFor(cp, { name: 'web-2', mesh: 'default' });
+    await cp.put('/meshes/default/secrets/dataplane-token-revocations-default', { data: Buffer.from(`${decodeJwt(revoked).jti}\n`).toString('base64') });
+    const refusedRevoked = await attempt(cp, 'default.web-2', { metadata: { authorization: `Bearer ${revoked}` } });
+    refusedRevoked.client.close();
+    assert.equal(typeof refusedRevoked.outcome === 'string' ? refusedRevoked.outcome : refusedRevoked.outcome.code, status.UNAUTHENTICATED);
+
+    // Rotation: a second key signs new tokens; old ones work until key 1 is deleted.
+    const { generateSigningKeyPem } = await import('../../src/auth/signing-keys.js');
+    assert.equal(await cp.put('/meshes/default/secrets/dataplane-token-signing-key-default-2', { data: Buffer.from(generateSigningKeyPem()).toString('base64') }), 201);
+    const fresh = await tokenFor(cp, { name: 'web-1', mesh: 'default' });
+    assert.equal(decodeProtectedHeader(fresh).kid, '2');
+    for (const token of [old, fresh]) {
+      const a = await attempt(cp, 'default.web-1', { metadata: { authorization: `Bearer ${token}` } });
+      a.client.close();
+      assert.equal(a.outcome, 'served');
+    }
+    assert.equal(await cp.del('/meshes/default/secrets/dataplane-token-signing-key-default-1'), 200);
+    const oldAfter = await attempt(cp, 'default.web-1', { metadata: { authorization: `Bearer ${old}` } });
+    oldAfter.client.close();
+    assert.equal(typeof oldAfter.outcome === 'string' ? oldAfter.outcome : oldAfter.outcome.code, status.UNAUTHENTICATED, 'signed by a deleted key');
+    const freshAfter = await attempt(cp, 'default.web-1', { metadata: { authorization: `Bearer ${fresh}` } });
+    freshAfter.client.close();
+    assert.equal(freshAfter.outcome, 'served');
+
+    // A dataplane token is not a user token either.
+    const api = await fetch(`${cp.api}/meshes`, { headers: { authorization: `Bearer ${fresh}`, host: 'cp.example' } });
+    assert.equal(api.status, 401);
+  });
+});
