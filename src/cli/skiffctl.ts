@@ -9,6 +9,7 @@ import { parseDuration } from '../core/duration.js';
 import { VERSION } from '../version.js';
 import { callApi, describeFailure } from './skiffctl/api-client.js';
 import { currentControlPlane, defaultConfigPath, readConfig, writeConfig, type ApiServerCoordinates } from './skiffctl/config-file.js';
+import { applyCommand, CliUsageError, deleteCommand, getCommand, inspectDataplaneConfig, inspectDataplanes } from './skiffctl/resources.js';
 
 /** A mistake in how the command was called: exit code 2 and a pointer to --help. */
 class UsageError extends Error {}
@@ -20,7 +21,11 @@ Usage:
   skiffctl [command]
 
 Commands:
-  config control-planes   Manage the control planes skiffctl talks to (add, list, use, remove)
+  apply                   Create or update resources from YAML
+  get                     Show resources
+  delete                  Delete a resource
+  inspect                 Show dataplanes with their xDS status, or what one is served
+  config control-planes   Manage the control planes skiffctl talks to (add, list, switch, remove)
   generate                Generate dataplane tokens, user tokens, signing keys, public keys and TLS certificates
   version                 Print the version
 
@@ -65,13 +70,40 @@ Usage:
 Client certificates serve as admin client certificates (apiServer.authn.type: adminClientCerts);
 server certificates are valid for the given --cp-hostname names (default localhost).
 `,
+  apply: `Create or update resources from YAML (one or many documents).
+
+Usage:
+  skiffctl apply -f FILE|- [--var KEY=VALUE]... [--dry-run]
+
+{{ KEY }} in the input is replaced by the --var value, as in Kuma's docs. --dry-run sends every
+resource through the control plane's validation without storing it.
+`,
+  get: `Show resources.
+
+Usage:
+  skiffctl get TYPE [NAME] [--mesh MESH] [-o table|yaml|json]
+
+TYPE: meshes, dataplanes, health-checks, proxytemplates, traffic-logs, traffic-permissions,
+traffic-routes, secrets, global-secrets (singular forms work too). --mesh defaults to "default".
+`,
+  delete: `Delete a resource.
+
+Usage:
+  skiffctl delete TYPE NAME [--mesh MESH]
+`,
+  inspect: `Show resources with what the control plane knows of them.
+
+Usage:
+  skiffctl inspect dataplanes [--mesh MESH] [-o table|yaml|json]
+  skiffctl inspect dataplane NAME --type=config-dump [--mesh MESH]
+`,
   'config control-planes': `Manage control planes.
 
 Usage:
   skiffctl config control-planes add --name NAME --address URL [--auth-type=tokens --auth-conf token=TOKEN]
                                      [--ca-cert-file FILE | --skip-verify] [--client-cert-file FILE --client-key-file FILE] [--overwrite]
   skiffctl config control-planes list
-  skiffctl config control-planes use --name NAME
+  skiffctl config control-planes switch --name NAME
   skiffctl config control-planes remove --name NAME
 
 "add" checks that the address answers as a control plane, verifying its TLS certificate against
@@ -192,15 +224,23 @@ function readKeyFile(path: string): string {
   }
 }
 
+/** The current control plane; with none configured, kumactl's default: the local one on 5681. */
 function current(configPath: string): ApiServerCoordinates {
-  const cp = currentControlPlane(readConfig(configPath));
-  if (!cp) throw new Error(`no control plane configured in ${configPath}: run "skiffctl config control-planes add" first`);
-  return cp.apiServer;
+  return currentControlPlane(readConfig(configPath))?.apiServer ?? { url: 'http://localhost:5681' };
+}
+
+function meshAndOutput(rest: string[]) {
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: { help: { type: 'boolean', short: 'h' }, mesh: { type: 'string', short: 'm', default: 'default' }, output: { type: 'string', short: 'o', default: 'table' }, type: { type: 'string' } },
+  });
+  return { values, positionals };
 }
 
 async function controlPlanes(args: string[], configPath: string): Promise<number> {
   const [sub, action, ...rest] = args;
-  if (sub !== 'control-planes') throw new UsageError('usage: skiffctl config control-planes add|list|use|remove');
+  if (sub !== 'control-planes') throw new UsageError('usage: skiffctl config control-planes add|list|switch|remove');
   const config = readConfig(configPath);
   switch (action) {
     case 'add': {
@@ -275,7 +315,7 @@ async function controlPlanes(args: string[], configPath: string): Promise<number
       return 0;
     }
     default:
-      throw new UsageError(`unknown "config control-planes" action "${action ?? ''}": add, list, use, remove`);
+      throw new UsageError(`unknown "config control-planes" action "${action ?? ''}": add, list, switch, remove`);
   }
 }
 
@@ -299,7 +339,7 @@ async function main(argv: string[]): Promise<number> {
       out(HELP.root!);
       return 0;
     case 'version':
-      out(VERSION);
+      out(rest.includes('--detailed') || rest.includes('-a') ? `Product:    skiffctl (Skiff)\nVersion:    ${VERSION}\nBased on:   Kuma 2.14.3 APIs\nNode.js:    ${process.version}` : VERSION);
       return 0;
     case 'generate':
       if (rest.length === 0 || (wantsHelp && rest.length === 1)) return (out(Object.entries(HELP).filter(([k]) => k.startsWith('generate')).map(([, v]) => v).join('\n')), 0);
@@ -307,6 +347,49 @@ async function main(argv: string[]): Promise<number> {
     case 'config':
       if (wantsHelp && !rest.includes('add')) return (out(HELP['config control-planes']!), 0);
       return controlPlanes(rest, configPath);
+    case 'apply': {
+      const { values } = parseArgs({
+        args: rest,
+        options: { help: { type: 'boolean', short: 'h' }, file: { type: 'string', short: 'f' }, var: { type: 'string', short: 'v', multiple: true, default: [] }, 'dry-run': { type: 'boolean', default: false } },
+      });
+      if (values.help) return (out(HELP.apply!), 0);
+      const vars: Record<string, string> = {};
+      for (const pair of values.var) {
+        const eq = pair.indexOf('=');
+        if (eq <= 0) throw new UsageError(`--var must be key=value, got "${pair}"`);
+        vars[pair.slice(0, eq)] = pair.slice(eq + 1);
+      }
+      out(
+        await applyCommand(current(configPath), {
+          file: required(values.file, 'file'),
+          vars,
+          dryRun: values['dry-run'],
+          progress: (line) => process.stderr.write(`${line}\n`),
+          readStdin: () => readFileSync(0, 'utf8'),
+        }),
+      );
+      return 0;
+    }
+    case 'get': {
+      const { values, positionals } = meshAndOutput(rest);
+      if (values.help) return (out(HELP.get!), 0);
+      out(await getCommand(current(configPath), positionals[0], positionals[1], values.mesh, values.output));
+      return 0;
+    }
+    case 'delete': {
+      const { values, positionals } = meshAndOutput(rest);
+      if (values.help) return (out(HELP.delete!), 0);
+      out(await deleteCommand(current(configPath), positionals[0], positionals[1], values.mesh));
+      return 0;
+    }
+    case 'inspect': {
+      const { values, positionals } = meshAndOutput(rest);
+      if (values.help) return (out(HELP.inspect!), 0);
+      const [what, name] = positionals;
+      if (what === 'dataplanes') return (out(await inspectDataplanes(current(configPath), values.mesh, values.output)), 0);
+      if (what === 'dataplane' && name && values.type === 'config-dump') return (out(await inspectDataplaneConfig(current(configPath), values.mesh, name)), 0);
+      throw new UsageError('usage: skiffctl inspect dataplanes [--mesh M] | skiffctl inspect dataplane NAME --type=config-dump [--mesh M]');
+    }
     default:
       throw new UsageError(`unknown command "${command}" for "skiffctl"`);
   }
@@ -317,7 +400,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    const usage = err instanceof UsageError || err instanceof CliUsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
     process.stderr.write(`Error: ${(err as Error).message}\n${usage ? "Run 'skiffctl --help' for usage.\n" : ''}`);
     process.exitCode = usage ? 2 : 1;
   },

@@ -110,11 +110,18 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
       return toApiObject(found, descriptor.scope);
     });
 
-    app.put<{ Params: Params; Body: unknown }>(item, write, async (request, reply: FastifyReply) => {
+    app.put<{ Params: Params; Body: unknown; Querystring: Query }>(item, write, async (request, reply: FastifyReply) => {
       const key = keyFor(descriptor, request.params);
       const result = validateResource(descriptor, { mesh: key.mesh, name: key.name }, request.body);
       if (!result.ok) throw new HttpError(400, 'Could not process a resource', 'Resource is not valid', result.causes);
       const existing = await store.get(key);
+      // `?dryRun=true` (skiffctl apply --dry-run): every check a write makes, nothing stored.
+      if (request.query.dryRun === 'true') {
+        if (key.mesh && !(await store.get({ type: 'Mesh', mesh: '', name: key.mesh }))) {
+          throw new HttpError(400, 'Could not process a resource', 'Resource is not valid', [{ field: 'mesh', message: `mesh of name "${key.mesh}" is not found` }]);
+        }
+        return reply.code(existing ? 200 : 201).send({});
+      }
       if (existing) {
         try {
           await store.update(result.resource, existing.version);

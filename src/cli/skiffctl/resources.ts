@@ -1,0 +1,188 @@
+import { readFileSync } from 'node:fs';
+import { parseAllDocuments, stringify as toYaml } from 'yaml';
+import { isResourceTypeName, RESOURCE_TYPES, type ResourceTypeDescriptor } from '../../core/registry.js';
+import { normalizeDataplane } from '../../core/resources/dataplane.js';
+import { callApi, describeFailure, type ApiResponse } from './api-client.js';
+import type { ApiServerCoordinates } from './config-file.js';
+
+/** A mistake in how a command was called (exit 2). */
+export class CliUsageError extends Error {}
+
+type Obj = Record<string, unknown>;
+
+/** `dataplanes`, `dataplane`, `Dataplane`, `traffic-route`, `trafficroutes`... → the descriptor. */
+export function typeFromArg(arg: string | undefined): ResourceTypeDescriptor {
+  const wanted = (arg ?? '').toLowerCase().replace(/-/g, '');
+  const match = RESOURCE_TYPES.filter((d) => !d.systemOwned).find((d) => {
+    const plural = d.plural.replace(/-/g, '');
+    const singular = plural === 'meshes' ? 'mesh' : plural.replace(/s$/, '');
+    return wanted === plural || wanted === singular || wanted === d.name.toLowerCase();
+  });
+  if (!match) {
+    const known = RESOURCE_TYPES.filter((d) => !d.systemOwned).map((d) => d.plural).join(', ');
+    throw new CliUsageError(`unknown resource type "${arg ?? ''}": one of ${known}`);
+  }
+  return match;
+}
+
+function collectionPath(d: ResourceTypeDescriptor, mesh: string): string {
+  return d.scope === 'mesh' ? `meshes/${encodeURIComponent(mesh)}/${d.plural}` : d.plural;
+}
+
+function itemPath(d: ResourceTypeDescriptor, mesh: string, name: string): string {
+  return `${collectionPath(d, mesh)}/${encodeURIComponent(name)}`;
+}
+
+async function ok(response: Promise<ApiResponse>, action: string): Promise<ApiResponse> {
+  const r = await response;
+  if (r.status >= 400) throw new Error(`${action}: ${describeFailure(r)}`);
+  return r;
+}
+
+/** Follows `next` links so `get` shows everything, not the first page. */
+async function listAll(api: ApiServerCoordinates, path: string): Promise<Obj[]> {
+  const items: Obj[] = [];
+  let next: string | null = `${path}?size=1000`;
+  while (next) {
+    const body = JSON.parse((await ok(callApi(api, 'GET', next), 'could not list')).body) as { items: Obj[]; next: string | null };
+    items.push(...body.items);
+    next = body.next ? new URL(body.next).pathname.slice(1) + new URL(body.next).search : null;
+  }
+  return items;
+}
+
+/** Aligned columns like kubectl's: two spaces between columns, headers in capitals. */
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('   ').trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n');
+}
+
+function age(iso: unknown): string {
+  const ms = Date.now() - Date.parse(String(iso));
+  if (!Number.isFinite(ms)) return '-';
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.floor(s / 60)}m`;
+  if (s < 172800) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+function tagsOf(resource: Obj): string {
+  try {
+    const inbound = normalizeDataplane(resource).inbound;
+    const tags = new Map<string, Set<string>>();
+    for (const i of inbound) for (const [k, v] of Object.entries(i.tags)) (tags.get(k) ?? tags.set(k, new Set()).get(k)!).add(v);
+    return [...tags].map(([k, v]) => `${k}=${[...v].join(',')}`).join(' ');
+  } catch {
+    return '';
+  }
+}
+
+function render(d: ResourceTypeDescriptor, items: Obj[], output: string): string {
+  if (output === 'json') return JSON.stringify({ total: items.length, items }, null, 2);
+  if (output === 'yaml') return toYaml({ total: items.length, items });
+  if (d.name === 'Dataplane') return table(['MESH', 'NAME', 'TAGS', 'AGE'], items.map((r) => [String(r.mesh), String(r.name), tagsOf(r), age(r.creationTime)]));
+  if (d.scope === 'mesh') return table(['MESH', 'NAME', 'AGE'], items.map((r) => [String(r.mesh), String(r.name), age(r.creationTime)]));
+  return table(['NAME', 'AGE'], items.map((r) => [String(r.name), age(r.creationTime)]));
+}
+
+export async function getCommand(api: ApiServerCoordinates, typeArg: string | undefined, name: string | undefined, mesh: string, output: string): Promise<string> {
+  if (!['table', 'yaml', 'json'].includes(output)) throw new CliUsageError('-o must be table, yaml or json');
+  const d = typeFromArg(typeArg);
+  if (name) {
+    const item = JSON.parse((await ok(callApi(api, 'GET', itemPath(d, mesh, name)), `could not get ${d.name} "${name}"`)).body) as Obj;
+    if (output === 'json') return JSON.stringify(item, null, 2);
+    if (output === 'yaml') return toYaml(item);
+    return render(d, [item], 'table');
+  }
+  return render(d, await listAll(api, collectionPath(d, mesh)), output);
+}
+
+export async function deleteCommand(api: ApiServerCoordinates, typeArg: string | undefined, name: string | undefined, mesh: string): Promise<string> {
+  const d = typeFromArg(typeArg);
+  if (!name) throw new CliUsageError(`usage: skiffctl delete ${d.plural} NAME${d.scope === 'mesh' ? ' [--mesh MESH]' : ''}`);
+  await ok(callApi(api, 'DELETE', itemPath(d, mesh, name)), `could not delete ${d.name} "${name}"`);
+  return `deleted ${d.name} "${name}"`;
+}
+
+/** `{{ key }}` → the --var value; an unset variable is an error, not an empty string. */
+export function substitute(text: string, vars: Record<string, string>): string {
+  return text.replace(/\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}/g, (_m, key: string) => {
+    if (!(key in vars)) throw new CliUsageError(`variable "${key}" is used but not set: pass --var ${key}=...`);
+    return vars[key]!;
+  });
+}
+
+/** Every YAML document of the input, each a resource with `type` and `name` (and `mesh` where it belongs). */
+export function parseResources(text: string): Obj[] {
+  const docs = parseAllDocuments(text);
+  const out: Obj[] = [];
+  docs.forEach((doc, i) => {
+    if (doc.errors.length > 0) throw new Error(`document ${i + 1} is not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
+    const value = doc.toJSON() as unknown;
+    if (value === null || value === undefined) return; // an empty document (e.g. a trailing ---)
+    if (typeof value !== 'object' || Array.isArray(value)) throw new Error(`document ${i + 1} is not a resource (expected a mapping with type and name)`);
+    const resource = value as Obj;
+    if (!isResourceTypeName(resource.type)) throw new Error(`document ${i + 1}: unknown or missing type "${String(resource.type ?? '')}"`);
+    if (typeof resource.name !== 'string' || resource.name === '') throw new Error(`document ${i + 1}: name is missing`);
+    out.push(resource);
+  });
+  if (out.length === 0) throw new Error('no resources in the input');
+  return out;
+}
+
+export async function applyCommand(
+  api: ApiServerCoordinates,
+  options: { file: string; vars: Record<string, string>; dryRun: boolean; progress: (line: string) => void; readStdin: () => string },
+): Promise<string> {
+  let text: string;
+  if (options.file === '-') text = options.readStdin();
+  else {
+    try {
+      text = readFileSync(options.file, 'utf8');
+    } catch (err) {
+      throw new Error(`cannot read ${options.file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  }
+  const resources = parseResources(substitute(text, options.vars));
+  const lines: string[] = [];
+  for (const [i, resource] of resources.entries()) {
+    const d = typeFromArg(String(resource.type));
+    const mesh = typeof resource.mesh === 'string' && resource.mesh !== '' ? resource.mesh : 'default';
+    const label = `${d.name} ${d.scope === 'mesh' ? `${mesh}/` : ''}${String(resource.name)}`;
+    if (resources.length > 1) options.progress(`[${i + 1}/${resources.length}] ${label}`);
+    const path = itemPath(d, mesh, String(resource.name)) + (options.dryRun ? '?dryRun=true' : '');
+    const r = await ok(callApi(api, 'PUT', path, resource), `could not apply ${label}`);
+    lines.push(`${label} ${options.dryRun ? (r.status === 201 ? 'would be created' : 'would be updated') : r.status === 201 ? 'created' : 'updated'}`);
+  }
+  return lines.join('\n');
+}
+
+export async function inspectDataplanes(api: ApiServerCoordinates, mesh: string, output: string): Promise<string> {
+  const items = await listAll(api, `meshes/${encodeURIComponent(mesh)}/dataplanes+insights`);
+  if (output === 'json') return JSON.stringify({ total: items.length, items }, null, 2);
+  if (output === 'yaml') return toYaml({ total: items.length, items });
+  const rows = items.map((o) => {
+    const subs = ((o.dataplaneInsight as Obj | undefined)?.subscriptions as Obj[] | undefined) ?? [];
+    const last = subs[subs.length - 1];
+    const total = ((last?.status as Obj | undefined)?.total as Obj | undefined) ?? {};
+    return [
+      String(o.mesh),
+      String(o.name),
+      tagsOf((o.dataplane as Obj) ?? {}),
+      o.online ? 'Online' : 'Offline',
+      last ? String(last.connectTime) : 'never',
+      String(total.responsesSent ?? 0),
+      String(total.responsesAcknowledged ?? 0),
+      String(total.responsesRejected ?? 0),
+      '-', // certificate expiry: shown once mesh mTLS (SDS) exists
+    ];
+  });
+  return table(['MESH', 'NAME', 'TAGS', 'STATUS', 'LAST CONNECTED AT', 'UPDATES SENT', 'ACKED', 'NACKED', 'CERT EXPIRY'], rows);
+}
+
+export async function inspectDataplaneConfig(api: ApiServerCoordinates, mesh: string, name: string): Promise<string> {
+  const r = await ok(callApi(api, 'GET', `meshes/${encodeURIComponent(mesh)}/dataplanes/${encodeURIComponent(name)}/xds`), `could not inspect Dataplane "${name}"`);
+  return JSON.stringify(JSON.parse(r.body), null, 2);
+}
