@@ -339,6 +339,7 @@ async function main(argv: string[]): Promise<number> {
       out(HELP.root!);
       return 0;
     case 'version':
+      if (wantsHelp) return (out('Print the version.\n\nUsage:\n  skiffctl version [--detailed]\n'), 0);
       out(rest.includes('--detailed') || rest.includes('-a') ? `Product:    skiffctl (Skiff)\nVersion:    ${VERSION}\nBased on:   Kuma 2.14.3 APIs\nNode.js:    ${process.version}` : VERSION);
       return 0;
     case 'generate':

@@ -136,5 +136,28 @@ describe('skiffctl', () => {
     assert.equal((await skiffctl(['generate', 'tls-certificate', '--type=peer', '--cert-file', 'a', '--key-file', 'b'])).code, 2);
     assert.equal((await skiffctl(['frobnicate'])).code, 2);
     assert.match((await skiffctl(['--help'])).stdout, /config control-planes/);
+    for (const command of [['apply'], ['get'], ['delete'], ['inspect'], ['version'], ['config', 'control-planes'], ['generate', 'user-token'], ['generate', 'dataplane-token'], ['generate', 'signing-key'], ['generate', 'public-key'], ['generate', 'tls-certificate']]) {
+      const help = await skiffctl([...command, '--help']);
+      assert.equal(help.code, 0, command.join(' '));
+      assert.match(help.stdout, /Usage:/, command.join(' '));
+    }
+  });
+
+  it('switches between and removes control planes', async () => {
+    const configFile = join(dir, 'switch-config');
+    const cp = await startCpProcess({ KUMA_GENERAL_WORK_DIR: mkdtempSync(join(dir, 'switch-')) });
+    try {
+      for (const name of ['one', 'two']) assert.equal((await skiffctl(['config', 'control-planes', 'add', '--name', name, '--address', cp.apiUrl], configFile)).code, 0);
+      assert.match((await skiffctl(['config', 'control-planes', 'list'], configFile)).stdout, /\*\s+two/);
+      assert.match((await skiffctl(['config', 'control-planes', 'switch', '--name', 'one'], configFile)).stdout, /switched active Control Plane to "one"/);
+      assert.match((await skiffctl(['config', 'control-planes', 'list'], configFile)).stdout, /\*\s+one/);
+      assert.equal((await skiffctl(['config', 'control-planes', 'switch', '--name', 'nine'], configFile)).code, 1);
+      assert.match((await skiffctl(['config', 'control-planes', 'remove', '--name', 'one'], configFile)).stdout, /removed Control Plane "one"/);
+      const list = (await skiffctl(['config', 'control-planes', 'list'], configFile)).stdout;
+      assert.doesNotMatch(list, /\bone\b/);
+      assert.match(list, /\*\s+two/, 'the remaining one becomes current');
+    } finally {
+      await cp.stop();
+    }
   });
 });
