@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
-import { ConfigError, loadConfig } from '../config/load.js';
+import { loadConfig } from '../config/load.js';
 import { redactConfig } from '../config/redact.js';
 import type { Config } from '../config/schema.js';
 import { startControlPlane } from '../server.js';
@@ -9,6 +9,7 @@ import { migrateUp } from '../store/postgres/migrations.js';
 import { createPool, PostgresConnectionError } from '../store/postgres/postgres-store.js';
 import { postgresOptions } from '../store/open.js';
 import { VERSION } from '../version.js';
+import { runCli, UsageError } from './run.js';
 
 const HELP = {
   root: `skiff-cp: the Skiff control plane (Kuma-compatible)
@@ -146,8 +147,6 @@ function version(args: string[]): number {
   return 0;
 }
 
-class UsageError extends Error {}
-
 function print(text: string): number {
   process.stdout.write(text);
   return 0;
@@ -173,17 +172,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    if (err instanceof ConfigError) process.stderr.write(`Error: ${err.message}\n`);
-    else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`Error: ${(err as Error).message}\nRun 'skiff-cp --help' for usage.\n`);
-      process.exitCode = 2;
-      return;
-    } else process.stderr.write(`Error: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
-  },
-);
+runCli('skiff-cp', main);

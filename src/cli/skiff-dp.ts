@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { VERSION } from '../version.js';
 import { callApi, describeFailure } from './skiffctl/api-client.js';
+import { runCli, UsageError } from './run.js';
 
 const HELP = `skiff-dp: start an Envoy sidecar configured by the Skiff control plane (kuma-dp-style)
 
@@ -26,8 +27,6 @@ Flags:
       --dry-run                       print the Envoy bootstrap and exit
   -h, --help                          help for run
 `;
-
-class UsageError extends Error {}
 
 function read(path: string, what: string): string {
   try {
@@ -149,13 +148,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    process.stderr.write(`Error: ${(err as Error).message}\n${usage ? "Run 'skiff-dp --help' for usage.\n" : ''}`);
-    process.exitCode = usage ? 2 : 1;
-  },
-);
+runCli('skiff-dp', main);

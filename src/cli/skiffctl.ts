@@ -9,10 +9,8 @@ import { parseDuration } from '../core/duration.js';
 import { VERSION } from '../version.js';
 import { callApi, describeFailure } from './skiffctl/api-client.js';
 import { currentControlPlane, defaultConfigPath, readConfig, writeConfig, type ApiServerCoordinates } from './skiffctl/config-file.js';
-import { applyCommand, CliUsageError, deleteCommand, getCommand, inspectDataplaneConfig, inspectDataplanes } from './skiffctl/resources.js';
-
-/** A mistake in how the command was called: exit code 2 and a pointer to --help. */
-class UsageError extends Error {}
+import { keyValuePairs, runCli, UsageError } from './run.js';
+import { applyCommand, deleteCommand, getCommand, inspectDataplaneConfig, inspectDataplanes } from './skiffctl/resources.js';
 
 const HELP: Record<string, string> = {
   root: `skiffctl: the command line for the Skiff control plane (kumactl-style)
@@ -181,11 +179,7 @@ async function generate(args: string[], configPath: string): Promise<number> {
       });
       if (values.help) return (out(help), 0);
       const tags: Record<string, string[]> = {};
-      for (const pair of values.tag) {
-        const eq = pair.indexOf('=');
-        if (eq <= 0 || eq === pair.length - 1) throw new UsageError(`--tag must be key=value, got "${pair}"`);
-        (tags[pair.slice(0, eq)] ??= []).push(pair.slice(eq + 1));
-      }
+      for (const [key, value] of keyValuePairs(values.tag, 'tag')) (tags[key] ??= []).push(value);
       const body = { mesh: required(values.mesh, 'mesh'), name: values.name, tags, validFor: values['valid-for'] ?? '' };
       const response = await callApi(current(configPath), 'POST', 'tokens/dataplane', body);
       if (response.status !== 200) throw new Error(`the control plane refused: ${describeFailure(response)}`);
@@ -265,12 +259,7 @@ async function controlPlanes(args: string[], configPath: string): Promise<number
       if (!/^https?:\/\//.test(address)) throw new UsageError('--address must be an http:// or https:// URL');
       if (values['ca-cert-file'] && values['skip-verify']) throw new UsageError('use either --ca-cert-file or --skip-verify, not both');
       if (Boolean(values['client-cert-file']) !== Boolean(values['client-key-file'])) throw new UsageError('--client-cert-file and --client-key-file go together');
-      const authConf: Record<string, string> = {};
-      for (const pair of values['auth-conf']) {
-        const eq = pair.indexOf('=');
-        if (eq <= 0) throw new UsageError(`--auth-conf must be key=value, got "${pair}"`);
-        authConf[pair.slice(0, eq)] = pair.slice(eq + 1);
-      }
+      const authConf = Object.fromEntries(keyValuePairs(values['auth-conf'], 'auth-conf'));
       if (values['auth-type'] !== undefined && values['auth-type'] !== 'tokens') throw new UsageError('--auth-type must be tokens');
       if (values['auth-type'] === 'tokens' && !authConf.token) throw new UsageError('--auth-type=tokens needs --auth-conf token=...');
       const apiServer: ApiServerCoordinates = {
@@ -354,12 +343,7 @@ async function main(argv: string[]): Promise<number> {
         options: { help: { type: 'boolean', short: 'h' }, file: { type: 'string', short: 'f' }, var: { type: 'string', short: 'v', multiple: true, default: [] }, 'dry-run': { type: 'boolean', default: false } },
       });
       if (values.help) return (out(HELP.apply!), 0);
-      const vars: Record<string, string> = {};
-      for (const pair of values.var) {
-        const eq = pair.indexOf('=');
-        if (eq <= 0) throw new UsageError(`--var must be key=value, got "${pair}"`);
-        vars[pair.slice(0, eq)] = pair.slice(eq + 1);
-      }
+      const vars = Object.fromEntries(keyValuePairs(values.var, 'var'));
       out(
         await applyCommand(current(configPath), {
           file: required(values.file, 'file'),
@@ -396,13 +380,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    const usage = err instanceof UsageError || err instanceof CliUsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    process.stderr.write(`Error: ${(err as Error).message}\n${usage ? "Run 'skiffctl --help' for usage.\n" : ''}`);
-    process.exitCode = usage ? 2 : 1;
-  },
-);
+runCli('skiffctl', main);

@@ -5,8 +5,7 @@ import { normalizeDataplane } from '../../core/resources/dataplane.js';
 import { callApi, describeFailure, type ApiResponse } from './api-client.js';
 import type { ApiServerCoordinates } from './config-file.js';
 
-/** A mistake in how a command was called (exit 2). */
-export class CliUsageError extends Error {}
+import { UsageError } from '../run.js';
 
 type Obj = Record<string, unknown>;
 
@@ -20,7 +19,7 @@ export function typeFromArg(arg: string | undefined): ResourceTypeDescriptor {
   });
   if (!match) {
     const known = RESOURCE_TYPES.filter((d) => !d.systemOwned).map((d) => d.plural).join(', ');
-    throw new CliUsageError(`unknown resource type "${arg ?? ''}": one of ${known}`);
+    throw new UsageError(`unknown resource type "${arg ?? ''}": one of ${known}`);
   }
   return match;
 }
@@ -88,7 +87,7 @@ function render(d: ResourceTypeDescriptor, items: Obj[], output: string): string
 }
 
 export async function getCommand(api: ApiServerCoordinates, typeArg: string | undefined, name: string | undefined, mesh: string, output: string): Promise<string> {
-  if (!['table', 'yaml', 'json'].includes(output)) throw new CliUsageError('-o must be table, yaml or json');
+  if (!['table', 'yaml', 'json'].includes(output)) throw new UsageError('-o must be table, yaml or json');
   const d = typeFromArg(typeArg);
   if (name) {
     const item = JSON.parse((await ok(callApi(api, 'GET', itemPath(d, mesh, name)), `could not get ${d.name} "${name}"`)).body) as Obj;
@@ -101,7 +100,7 @@ export async function getCommand(api: ApiServerCoordinates, typeArg: string | un
 
 export async function deleteCommand(api: ApiServerCoordinates, typeArg: string | undefined, name: string | undefined, mesh: string): Promise<string> {
   const d = typeFromArg(typeArg);
-  if (!name) throw new CliUsageError(`usage: skiffctl delete ${d.plural} NAME${d.scope === 'mesh' ? ' [--mesh MESH]' : ''}`);
+  if (!name) throw new UsageError(`usage: skiffctl delete ${d.plural} NAME${d.scope === 'mesh' ? ' [--mesh MESH]' : ''}`);
   await ok(callApi(api, 'DELETE', itemPath(d, mesh, name)), `could not delete ${d.name} "${name}"`);
   return `deleted ${d.name} "${name}"`;
 }
@@ -109,7 +108,7 @@ export async function deleteCommand(api: ApiServerCoordinates, typeArg: string |
 /** `{{ key }}` → the --var value; an unset variable is an error, not an empty string. */
 export function substitute(text: string, vars: Record<string, string>): string {
   return text.replace(/\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}/g, (_m, key: string) => {
-    if (!(key in vars)) throw new CliUsageError(`variable "${key}" is used but not set: pass --var ${key}=...`);
+    if (!(key in vars)) throw new UsageError(`variable "${key}" is used but not set: pass --var ${key}=...`);
     return vars[key]!;
   });
 }
