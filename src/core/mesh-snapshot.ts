@@ -1,5 +1,6 @@
 import type { StoredResource } from './model.js';
 import { normalizeDataplane, type NormalizedDataplane } from './resources/dataplane.js';
+import { meshMtlsBackend, type MtlsBackend } from './resources/mesh.js';
 
 /** An inbound of some dataplane, as a destination other proxies send traffic to. */
 export interface Endpoint {
@@ -40,13 +41,23 @@ export interface MeshSnapshot {
   protocols: ReadonlyMap<string, Protocol>;
   /** Per service, a string that changes exactly when its endpoints or protocol change. */
   serviceSignatures: ReadonlyMap<string, string>;
+  /** The enabled mTLS backend, or undefined when mTLS is off. */
+  mtls: MtlsBackend | undefined;
+  /** TrafficPermissions of the mesh (sources and destinations as tag selectors), ordered by name. */
+  trafficPermissions: readonly TrafficPermissionRule[];
+}
+
+export interface TrafficPermissionRule {
+  name: string;
+  sources: Array<Record<string, string>>;
+  destinations: Array<Record<string, string>>;
 }
 
 /**
  * Builds a mesh snapshot. `previous` lets unchanged dataplanes (same store version) keep their
  * normalised form instead of being parsed again.
  */
-export function buildMeshSnapshot(mesh: StoredResource, dataplanes: readonly StoredResource[], previous?: MeshSnapshot): MeshSnapshot {
+export function buildMeshSnapshot(mesh: StoredResource, dataplanes: readonly StoredResource[], previous?: MeshSnapshot, permissions: readonly StoredResource[] = []): MeshSnapshot {
   const entries = new Map<string, DataplaneEntry>();
   const endpoints = new Map<string, Endpoint[]>();
   const protocols = new Map<string, Protocol>();
@@ -67,7 +78,14 @@ export function buildMeshSnapshot(mesh: StoredResource, dataplanes: readonly Sto
   for (const [service, list] of endpoints) {
     serviceSignatures.set(service, `${protocols.get(service)}|${list.map((e) => `${e.dataplane} ${e.address}:${e.port} ${JSON.stringify(e.tags)}`).join(';')}`);
   }
-  return { mesh: mesh.name, meshSpec: mesh.spec, dataplanes: entries, endpoints, protocols, serviceSignatures };
+  const trafficPermissions = [...permissions]
+    .sort((a, b) => (a.name < b.name ? -1 : 1))
+    .map((p) => ({
+      name: p.name,
+      sources: ((p.spec.sources as Array<{ match: Record<string, string> }> | undefined) ?? []).map((s) => s.match),
+      destinations: ((p.spec.destinations as Array<{ match: Record<string, string> }> | undefined) ?? []).map((d) => d.match),
+    }));
+  return { mesh: mesh.name, meshSpec: mesh.spec, dataplanes: entries, endpoints, protocols, serviceSignatures, mtls: meshMtlsBackend(mesh.spec), trafficPermissions };
 }
 
 /** What differs between two snapshots of one mesh: the input of incremental recomputation. */
@@ -88,7 +106,9 @@ export function diffMeshSnapshots(previous: MeshSnapshot, next: MeshSnapshot): M
   // Unchanged dataplanes keep their entry object across snapshots (see buildMeshSnapshot).
   for (const [name, entry] of next.dataplanes) if (previous.dataplanes.get(name) !== entry) dataplanes.add(name);
   for (const name of previous.dataplanes.keys()) if (!next.dataplanes.has(name)) dataplanes.add(name);
-  return { mesh: JSON.stringify(previous.meshSpec) !== JSON.stringify(next.meshSpec), services, dataplanes };
+  // Permissions shape every inbound of the mesh: a change counts as a change of the mesh.
+  const meshChanged = JSON.stringify(previous.meshSpec) !== JSON.stringify(next.meshSpec) || JSON.stringify(previous.trafficPermissions) !== JSON.stringify(next.trafficPermissions);
+  return { mesh: meshChanged, services, dataplanes };
 }
 
 /** Whether a proxy's configuration can depend on anything in `delta`. */

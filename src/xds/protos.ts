@@ -26,6 +26,8 @@ const PROTO_FILES = [
   'envoy/extensions/transport_sockets/tls/v3/tls.proto',
   'envoy/extensions/transport_sockets/tls/v3/secret.proto',
   'envoy/config/bootstrap/v3/bootstrap.proto',
+  'envoy/service/secret/v3/sds.proto',
+  'envoy/extensions/filters/network/rbac/v3/rbac.proto',
   'envoy/extensions/access_loggers/file/v3/file.proto',
 ];
 
@@ -80,5 +82,5 @@ export function encodeResource(typeUrl: string, value: object): Uint8Array {
 /** Decodes protobuf bytes back to the same readable shape (used by tests and the inspect endpoint). */
 export function decodeResource(typeUrl: string, bytes: Uint8Array): Record<string, unknown> {
   const type = messageType(typeUrl);
-  return type.toObject(type.decode(bytes), { json: true, enums: String, longs: String, defaults: false }) as Record<string, unknown>;
+  return type.toObject(type.decode(bytes), { json: true, enums: String, longs: String, bytes: String, defaults: false }) as Record<string, unknown>;
 }

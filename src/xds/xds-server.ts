@@ -44,6 +44,13 @@ async function credentialsFor(config: Config, logger: Logger): Promise<{ credent
   return { credentials: grpc.ServerCredentials.createSsl(null, [{ cert_chain: tls.cert, private_key: tls.key }], false), caPem: tls.cert.toString('utf8') };
 }
 
+/** The inspect endpoint shows what a proxy is served, except private keys (SDS identity secrets). */
+function redactPrivateKeys(resource: Record<string, unknown>): Record<string, unknown> {
+  const tls = resource.tls_certificate as Record<string, unknown> | undefined;
+  if (tls?.private_key) return { ...resource, tls_certificate: { ...tls, private_key: { inline_bytes: '*****' } } };
+  return resource;
+}
+
 /** The xDS gRPC server on `xdsServer.grpcPort`: ADS backed by a snapshot cache kept current by the reconciler. */
 export async function startXdsServer(config: Config, store: ResourceStore, logger: Logger, instanceId: string): Promise<XdsServer> {
   const xdsLogger = logger.child({ component: 'xds' });
@@ -82,7 +89,7 @@ export async function startXdsServer(config: Config, store: ResourceStore, logge
       const resources: Record<string, Record<string, unknown>> = {};
       for (const [typeUrl, byName] of snapshot.resources) {
         const group: Record<string, unknown> = (resources[SHORT_NAMES[typeUrl]] = {});
-        for (const [resourceName, r] of byName) group[resourceName] = { version: r.version, resource: decodeResource(typeUrl, r.any.value) };
+        for (const [resourceName, r] of byName) group[resourceName] = { version: r.version, resource: redactPrivateKeys(decodeResource(typeUrl, r.any.value)) };
       }
       return { nodeId, resources, streams: insights.streamsOf(nodeId) };
     },

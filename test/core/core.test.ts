@@ -57,9 +57,14 @@ describe('core', () => {
   });
 
   it('reads the mTLS backend from both Mesh forms', () => {
-    assert.deepEqual(meshMtlsBackend({ mtls: { enabled: true, ca: { builtin: {} } } }), { name: 'ca-1', type: 'builtin' });
+    assert.deepEqual(meshMtlsBackend({ mtls: { enabled: true, ca: { builtin: {} } } }), { name: 'ca-1', type: 'builtin', certValidityMs: 86_400_000, conf: {} });
     assert.equal(meshMtlsBackend({ mtls: { enabled: false, ca: { builtin: {} } } }), undefined);
-    assert.deepEqual(meshMtlsBackend({ mtls: { enabledBackend: 'p', backends: [{ name: 'p', type: 'provided' }] } }), { name: 'p', type: 'provided' });
+    assert.deepEqual(meshMtlsBackend({ mtls: { enabledBackend: 'p', backends: [{ name: 'p', type: 'provided', dpCert: { rotation: { expiration: '10s' } }, conf: { cert: { secret: 'c' } } }] } }), {
+      name: 'p',
+      type: 'provided',
+      certValidityMs: 10_000,
+      conf: { cert: { secret: 'c' } },
+    });
     assert.equal(meshMtlsBackend({}), undefined);
   });
 

@@ -25,24 +25,27 @@ const BY_FOLDER: Record<string, readonly Generator[]> = {
   outbound: [outboundGenerator],
   proxyless: [proxylessGenerator],
   all: GENERATORS,
+  mtls: GENERATORS,
 };
 
 interface Input {
   proxy: string;
   proxyless?: boolean;
+  identity?: { spiffeId: string; certPem: string; keyPem: string; caPem: string };
+  permissions?: Array<Record<string, unknown>>;
   mesh: Record<string, unknown>;
   dataplanes: Array<Record<string, unknown>>;
 }
 
 function stored(body: Record<string, unknown>): StoredResource {
-  const type = body.type as 'Mesh' | 'Dataplane';
+  const type = body.type as 'Mesh' | 'Dataplane' | 'TrafficPermission';
   const result = validateResource(descriptorOf(type), { mesh: String(body.mesh ?? ''), name: String(body.name) }, body);
   assert.ok(result.ok, `test input ${String(body.name)} is not a valid ${type}: ${JSON.stringify(!result.ok && result.causes)}`);
   return { ...result.resource, version: 1, creationTime: '2026-01-01T00:00:00.000Z', modificationTime: '2026-01-01T00:00:00.000Z' };
 }
 
 function meshOf(input: Input): MeshSnapshot {
-  return buildMeshSnapshot(stored(input.mesh), input.dataplanes.map(stored));
+  return buildMeshSnapshot(stored(input.mesh), input.dataplanes.map(stored), undefined, (input.permissions ?? []).map(stored));
 }
 
 /** Paths of the source object that did not survive encoding: fields the proto does not have. */
@@ -78,7 +81,7 @@ describe('xDS generators (golden files)', () => {
       it(`${folder}/${file}`, () => {
         const input = parseYaml(readFileSync(new URL(`${folder}/${file}`, TESTDATA), 'utf8')) as Input;
         const mesh = meshOf(input);
-        const proxy = { nodeId: `default.${input.proxy}`, dataplane: mesh.dataplanes.get(input.proxy)!, proxyless: input.proxyless ?? false };
+        const proxy = { nodeId: `default.${input.proxy}`, dataplane: mesh.dataplanes.get(input.proxy)!, proxyless: input.proxyless ?? false, identity: input.identity };
         assert.ok(proxy.dataplane, `proxy ${input.proxy} is not among the dataplanes`);
         const resources = generateProxyResources(proxy, mesh, BY_FOLDER[folder]);
         assert.ok(resources.length > 0, 'generated nothing');

@@ -100,17 +100,38 @@ export function validateMesh(spec: Obj, causes: Causes): void {
   }
 }
 
-/** Whether a Mesh spec, in either form, has mTLS on, and with which CA backend. */
-export function meshMtlsBackend(spec: Obj): { name: string; type: string } | undefined {
+/** The enabled mTLS backend of a Mesh, in either form. */
+export interface MtlsBackend {
+  name: string;
+  type: 'builtin' | 'provided';
+  /** Lifetime of dataplane certificates (`dpCert.rotation.expiration`, default 24h). */
+  certValidityMs: number;
+  /** The backend's `conf` as written (a provided CA names its secrets there). */
+  conf: Obj;
+}
+
+const DEFAULT_CERT_VALIDITY_MS = 24 * 3600_000;
+
+/** Whether a Mesh spec has mTLS on, and with which CA backend; undefined when it is off. */
+export function meshMtlsBackend(spec: Obj): MtlsBackend | undefined {
   const mtls = spec.mtls as Obj | undefined;
   if (!mtls) return undefined;
   if (mtls.enabled === true) {
-    const type = Object.keys((mtls.ca as Obj | undefined) ?? {})[0] ?? 'builtin';
-    return { name: `ca-1`, type };
+    // Kuma 0.3 had one unnamed CA per mesh; it is "ca-1" here, as in Kuma's migration.
+    const ca = (mtls.ca as Obj | undefined) ?? {};
+    const type = Object.keys(ca)[0] === 'provided' ? 'provided' : 'builtin';
+    return { name: 'ca-1', type, certValidityMs: DEFAULT_CERT_VALIDITY_MS, conf: (ca[type] as Obj | undefined) ?? {} };
   }
   if (typeof mtls.enabledBackend === 'string' && mtls.enabledBackend !== '') {
     const backend = ((mtls.backends as Obj[] | undefined) ?? []).find((b) => b.name === mtls.enabledBackend);
-    return backend ? { name: backend.name as string, type: backend.type as string } : undefined;
+    if (!backend) return undefined;
+    const expiration = ((backend.dpCert as Obj | undefined)?.rotation as Obj | undefined)?.expiration;
+    return {
+      name: backend.name as string,
+      type: backend.type === 'provided' ? 'provided' : 'builtin',
+      certValidityMs: (typeof expiration === 'string' ? parseDuration(expiration) : undefined) ?? DEFAULT_CERT_VALIDITY_MS,
+      conf: (backend.conf as Obj | undefined) ?? {},
+    };
   }
   return undefined;
 }

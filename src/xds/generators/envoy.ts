@@ -50,3 +50,44 @@ export function singleClusterRoute(name: string, virtualHost: string, cluster: s
 
 /** Envoy stat prefixes may not contain ':' usefully; Kuma replaces separators with '_'. */
 export const statPrefix = (name: string): string => name.replace(/[^a-zA-Z0-9_-]/g, '_');
+
+/** SDS secret names, as Kuma 2.x names them. */
+export const identitySecretName = (mesh: string) => `identity_cert:secret:${mesh}`;
+export const meshCaSecretName = (mesh: string) => `mesh_ca:secret:${mesh}`;
+
+const sdsSecret = (name: string) => ({ name, sds_config: ADS_CONFIG_SOURCE });
+
+/** What a proxy presents and trusts inside a mesh: its identity and the mesh CA, both over SDS. */
+function meshTlsContext(mesh: string, sanMatchers: unknown[]) {
+  return {
+    tls_certificate_sds_secret_configs: [sdsSecret(identitySecretName(mesh))],
+    combined_validation_context: {
+      default_validation_context: { match_typed_subject_alt_names: sanMatchers },
+      validation_context_sds_secret_config: sdsSecret(meshCaSecretName(mesh)),
+    },
+  };
+}
+
+/** Inbound mTLS: a client certificate is required and must carry a SPIFFE ID of this mesh. */
+export function downstreamMtls(mesh: string) {
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+      require_client_certificate: { value: true },
+      common_tls_context: meshTlsContext(mesh, [{ san_type: 'URI', matcher: { prefix: `spiffe://${mesh}/` } }]),
+    },
+  };
+}
+
+/** Outbound mTLS: present our identity; the server must be `spiffe://{mesh}/{service}`. */
+export function upstreamMtls(mesh: string, service: string) {
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+      sni: service,
+      common_tls_context: meshTlsContext(mesh, [{ san_type: 'URI', matcher: { exact: `spiffe://${mesh}/${service}` } }]),
+    },
+  };
+}

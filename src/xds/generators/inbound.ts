@@ -1,6 +1,7 @@
 import { protocolOf } from '../../core/mesh-snapshot.js';
 import { TYPE_URLS } from '../resources.js';
-import { hcmFilter, http2UpstreamOptions, isHttp, isHttp2, singleClusterRoute, socketAddress, statPrefix, tcpProxyFilter } from './envoy.js';
+import { downstreamMtls, hcmFilter, http2UpstreamOptions, isHttp, isHttp2, singleClusterRoute, socketAddress, statPrefix, tcpProxyFilter } from './envoy.js';
+import { rbacFilter } from './permissions.js';
 import type { GeneratedResource, Generator } from './types.js';
 
 export const localClusterName = (servicePort: number) => `localhost:${servicePort}`;
@@ -9,11 +10,12 @@ export const inboundListenerName = (address: string, port: number) => `inbound:$
 /**
  * Per inbound: a listener on the dataplane's address and port forwarding to a static cluster of
  * the local service (TCP proxy, or an HTTP connection manager with its route when the inbound's
- * protocol tag is http, http2 or grpc).
+ * protocol tag is http, http2 or grpc). With mesh mTLS on, the listener requires a client
+ * certificate of the mesh and applies TrafficPermission as an RBAC filter.
  */
 export const inboundGenerator: Generator = {
   name: 'inbound',
-  generate(proxy) {
+  generate(proxy, mesh) {
     if (proxy.proxyless) return [];
     const out: GeneratedResource[] = [];
     const seenClusters = new Set<string>();
@@ -39,6 +41,10 @@ export const inboundGenerator: Generator = {
         });
       }
       const filter = isHttp(protocol) ? hcmFilter(statPrefix(cluster), listenerName) : tcpProxyFilter(statPrefix(cluster), cluster);
+      // With mTLS on: client certificates required, and TrafficPermission decides who gets through.
+      const chain = mesh.mtls
+        ? { filters: [rbacFilter(mesh, inbound.tags, statPrefix(listenerName)), filter], transport_socket: downstreamMtls(mesh.mesh) }
+        : { filters: [filter] };
       out.push({
         typeUrl: TYPE_URLS.listener,
         name: listenerName,
@@ -46,7 +52,7 @@ export const inboundGenerator: Generator = {
           name: listenerName,
           address: socketAddress(inbound.address, inbound.port),
           traffic_direction: 'INBOUND',
-          filter_chains: [{ filters: [filter] }],
+          filter_chains: [chain],
         },
       });
       if (isHttp(protocol)) {

@@ -2,10 +2,11 @@ import type { MeshSnapshot } from '../../core/mesh-snapshot.js';
 import { inboundGenerator } from './inbound.js';
 import { outboundGenerator } from './outbound.js';
 import { proxylessGenerator } from './proxyless.js';
+import { secretsGenerator } from './secrets.js';
 import type { GeneratedResource, Generator, ProxyContext } from './types.js';
 
 /** Every generator, in the order their output is assembled. One concern each, each golden-tested. */
-export const GENERATORS: readonly Generator[] = [inboundGenerator, outboundGenerator, proxylessGenerator];
+export const GENERATORS: readonly Generator[] = [secretsGenerator, inboundGenerator, outboundGenerator, proxylessGenerator];
 
 /** A generator failed; the message names it and the proxy. */
 export class GeneratorError extends Error {

@@ -1,6 +1,6 @@
 import type { MeshSnapshot } from '../../core/mesh-snapshot.js';
 import { TYPE_URLS } from '../resources.js';
-import { ADS_CONFIG_SOURCE, http2UpstreamOptions, isHttp2, socketAddress } from './envoy.js';
+import { ADS_CONFIG_SOURCE, http2UpstreamOptions, isHttp2, socketAddress, upstreamMtls } from './envoy.js';
 import type { GeneratedResource } from './types.js';
 
 /**
@@ -33,6 +33,8 @@ function buildCluster(mesh: MeshSnapshot, service: string): GeneratedResource {
       lb_policy: 'ROUND_ROBIN',
       eds_cluster_config: { eds_config: ADS_CONFIG_SOURCE },
       ...(isHttp2(protocol) ? { typed_extension_protocol_options: http2UpstreamOptions() } : {}),
+      // With mesh mTLS on: present our identity, and only talk to `spiffe://{mesh}/{service}`.
+      ...(mesh.mtls ? { transport_socket: upstreamMtls(mesh.mesh, service) } : {}),
     },
   };
 }

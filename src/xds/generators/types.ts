@@ -17,6 +17,15 @@ export interface ProxyContext {
   dataplane: DataplaneEntry;
   /** Proxyless gRPC clients get `api_listener`s instead of socket listeners. */
   proxyless: boolean;
+  /** The dataplane's SVID and the mesh trust bundle, when the mesh has mTLS on and one was issued. */
+  identity?: ProxyIdentityMaterial;
+}
+
+export interface ProxyIdentityMaterial {
+  spiffeId: string;
+  certPem: string;
+  keyPem: string;
+  caPem: string;
 }
 
 /** A pure function from a proxy and its mesh to resources; `name` identifies it in errors. */

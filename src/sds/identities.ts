@@ -1,0 +1,76 @@
+import type { Logger } from 'pino';
+import type { MtlsBackend } from '../core/resources/mesh.js';
+import type { MeshCaManager } from './mesh-ca.js';
+import { issueSvid, spiffeId } from './pki.js';
+
+/** A dataplane's identity: its SVID and key, and the mesh trust bundle it chains to. */
+export interface Identity {
+  spiffeId: string;
+  certPem: string;
+  keyPem: string;
+  caPem: string;
+  notAfter: Date;
+  /** When to issue the next one: 80% of the way through the certificate's life. */
+  renewAt: number;
+  caId: string;
+}
+
+/**
+ * Dataplane certificates, held in memory only (never stored): issued on first need, re-issued when
+ * 80% of their life has passed or when the mesh CA changes. `onRenewalDue` is called at renewal time
+ * so the owner can publish the new one to the proxy over its open stream.
+ */
+export class IdentityIssuer {
+  private readonly identities = new Map<string, Identity>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly inflight = new Map<string, Promise<Identity | undefined>>();
+
+  constructor(
+    private readonly cas: MeshCaManager,
+    private readonly logger: Logger,
+    private readonly onRenewalDue: (nodeId: string) => void,
+  ) {}
+
+  /**
+   * The identity of `{mesh}.{name}` whose first inbound's service is `service` (X509-SVID allows
+   * one SPIFFE ID; a dataplane with several services takes its first one's).
+   */
+  async identityFor(nodeId: string, mesh: string, service: string, backend: MtlsBackend): Promise<Identity | undefined> {
+    const id = spiffeId(mesh, [service]);
+    if (!id) {
+      this.logger.warn({ node: nodeId, mesh, service }, 'mesh or service name cannot form a SPIFFE ID; the dataplane gets no identity');
+      return undefined;
+    }
+    const ca = await this.cas.get(mesh, backend);
+    const current = this.identities.get(nodeId);
+    if (current && current.spiffeId === id && current.caId === ca.id && Date.now() < current.renewAt) return current;
+    let pending = this.inflight.get(nodeId);
+    if (!pending) {
+      pending = (async () => {
+        const svid = await issueSvid({ spiffeId: id, validForMs: backend.certValidityMs, ca });
+        const issuedAt = Date.now();
+        const identity: Identity = { spiffeId: id, certPem: svid.certPem, keyPem: svid.keyPem, caPem: ca.certPem, notAfter: svid.notAfter, renewAt: issuedAt + 0.8 * backend.certValidityMs, caId: ca.id };
+        this.identities.set(nodeId, identity);
+        clearTimeout(this.timers.get(nodeId));
+        const timer = setTimeout(() => this.onRenewalDue(nodeId), Math.max(0, identity.renewAt - Date.now()) + 10);
+        timer.unref();
+        this.timers.set(nodeId, timer);
+        this.logger.debug({ node: nodeId, spiffeId: id, notAfter: svid.notAfter.toISOString() }, 'issued dataplane certificate');
+        return identity;
+      })().finally(() => this.inflight.delete(nodeId));
+      this.inflight.set(nodeId, pending);
+    }
+    return pending;
+  }
+
+  forget(nodeId: string): void {
+    this.identities.delete(nodeId);
+    clearTimeout(this.timers.get(nodeId));
+    this.timers.delete(nodeId);
+  }
+
+  close(): void {
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+  }
+}

@@ -1,0 +1,103 @@
+import { readFileSync } from 'node:fs';
+import type { webcrypto } from 'node:crypto';
+import type * as x509 from '@peculiar/x509';
+import { isAlreadyExists } from '../core/errors.js';
+import type { MtlsBackend } from '../core/resources/mesh.js';
+import type { ResourceStore } from '../store/store.js';
+import { generateMeshCa, loadCa, type KeyAndCert } from './pki.js';
+
+/** A mesh CA ready to sign, with the PEM proxies trust. */
+export interface MeshCa {
+  certPem: string;
+  cert: x509.X509Certificate;
+  key: webcrypto.CryptoKey;
+  /** Changes whenever the CA does (new backend, regenerated or re-provided secrets). */
+  id: string;
+}
+
+export const builtinCertSecret = (mesh: string, backend: string) => `${mesh}.ca-builtin-cert-${backend}`;
+export const builtinKeySecret = (mesh: string, backend: string) => `${mesh}.ca-builtin-key-${backend}`;
+
+type Obj = Record<string, unknown>;
+const b64 = (text: string) => Buffer.from(text).toString('base64');
+
+/**
+ * Mesh CAs. A builtin CA is generated the first time a mesh with that backend needs it and kept as
+ * mesh secrets `{mesh}.ca-builtin-cert-{backend}` / `{mesh}.ca-builtin-key-{backend}` (two control
+ * planes racing both try to create them; the loser reads the winner's). A provided CA's certificate
+ * and key come from the sources its `conf` names: `secret`, `inline` (base64), `inlineString` or
+ * `file`. Loaded CAs are cached by the versions of the secrets they came from.
+ */
+export class MeshCaManager {
+  private readonly cache = new Map<string, MeshCa>();
+  private readonly creating = new Map<string, Promise<void>>();
+
+  constructor(private readonly store: ResourceStore) {}
+
+  async get(mesh: string, backend: MtlsBackend): Promise<MeshCa> {
+    const material = backend.type === 'builtin' ? await this.builtin(mesh, backend.name) : await this.provided(mesh, backend.conf);
+    const key = `${mesh}/${backend.name}/${material.version}`;
+    let ca = this.cache.get(key);
+    if (!ca) {
+      const loaded = await loadCa(material);
+      ca = { certPem: material.certPem, cert: loaded.cert, key: loaded.key, id: key };
+      this.cache.set(key, ca);
+    }
+    return ca;
+  }
+
+  private async builtin(mesh: string, backend: string): Promise<KeyAndCert & { version: string }> {
+    const read = async () => {
+      const cert = await this.store.get({ type: 'Secret', mesh, name: builtinCertSecret(mesh, backend) });
+      const key = await this.store.get({ type: 'Secret', mesh, name: builtinKeySecret(mesh, backend) });
+      return cert && key ? { certPem: Buffer.from(String(cert.spec.data), 'base64').toString(), keyPem: Buffer.from(String(key.spec.data), 'base64').toString(), version: `${cert.version}.${key.version}` } : undefined;
+    };
+    const existing = await read();
+    if (existing) return existing;
+    const id = `${mesh}/${backend}`;
+    let pending = this.creating.get(id);
+    if (!pending) {
+      pending = (async () => {
+        const ca = await generateMeshCa(mesh);
+        // The key first: a cert secret without its key would never be used anyway.
+        for (const [name, data] of [[builtinKeySecret(mesh, backend), ca.keyPem], [builtinCertSecret(mesh, backend), ca.certPem]] as const) {
+          try {
+            await this.store.create({ type: 'Secret', mesh, name, spec: { data: b64(data) } });
+          } catch (err) {
+            if (!isAlreadyExists(err)) throw err;
+          }
+        }
+      })().finally(() => this.creating.delete(id));
+      this.creating.set(id, pending);
+    }
+    await pending;
+    const created = await read();
+    if (!created) throw new Error(`builtin CA of mesh "${mesh}" backend "${backend}" could not be stored`);
+    return created;
+  }
+
+  private async source(mesh: string, source: unknown, what: string): Promise<{ pem: string; version: string }> {
+    if (typeof source !== 'object' || source === null) throw new Error(`provided CA: conf.${what} must name a secret, inline, inlineString or file`);
+    const s = source as Obj;
+    if (typeof s.secret === 'string') {
+      const secret = await this.store.get({ type: 'Secret', mesh, name: s.secret });
+      if (!secret) throw new Error(`provided CA: secret "${s.secret}" (conf.${what}) not found in mesh "${mesh}"`);
+      return { pem: Buffer.from(String(secret.spec.data), 'base64').toString(), version: `${s.secret}@${secret.version}` };
+    }
+    if (typeof s.inline === 'string') return { pem: Buffer.from(s.inline, 'base64').toString(), version: `inline:${s.inline.length}` };
+    if (typeof s.inlineString === 'string') return { pem: s.inlineString, version: `inlineString:${s.inlineString.length}` };
+    if (typeof s.file === 'string') return { pem: readFileSync(s.file, 'utf8'), version: `file:${s.file}` };
+    throw new Error(`provided CA: conf.${what} must name a secret, inline, inlineString or file`);
+  }
+
+  private async provided(mesh: string, conf: Obj): Promise<KeyAndCert & { version: string }> {
+    const cert = await this.source(mesh, conf.cert, 'cert');
+    const key = await this.source(mesh, conf.key, 'key');
+    return { certPem: cert.pem, keyPem: key.pem, version: `${cert.version}|${key.version}` };
+  }
+
+  /** Checks a provided CA before a Mesh naming it is stored: found, a CA, and its key matches. */
+  async checkProvided(mesh: string, conf: Obj): Promise<void> {
+    await loadCa(await this.provided(mesh, conf));
+  }
+}

@@ -1,0 +1,120 @@
+import 'reflect-metadata'; // @peculiar/x509 resolves its services through tsyringe, which needs it
+import { webcrypto } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+
+const RSA = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256', publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 } as const;
+/** Certificates start a few minutes in the past, so clocks a little behind still accept them. */
+export const BACKDATE_MS = 5 * 60_000;
+
+export interface KeyAndCert {
+  certPem: string;
+  keyPem: string;
+}
+
+const TRUST_DOMAIN = /^[a-z0-9._-]{1,255}$/;
+const PATH_SEGMENT = /^[a-zA-Z0-9._-]+$/;
+
+/**
+ * A SPIFFE ID per the SPIFFE-ID spec: lowercase trust domain of `[a-z0-9._-]`, path segments of
+ * `[a-zA-Z0-9._-]` with no empty, `.` or `..` segment, at most 2048 bytes. Undefined when the
+ * mesh or service name cannot form one (the dataplane then gets no identity, and the log says why).
+ */
+export function spiffeId(trustDomain: string, path: readonly string[] = []): string | undefined {
+  if (!TRUST_DOMAIN.test(trustDomain)) return undefined;
+  if (path.some((s) => !PATH_SEGMENT.test(s) || s === '.' || s === '..')) return undefined;
+  const id = `spiffe://${trustDomain}${path.map((s) => `/${s}`).join('')}`;
+  return Buffer.byteLength(id) <= 2048 ? id : undefined;
+}
+
+function pem(label: string, der: ArrayBuffer): string {
+  const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n');
+  return `-----BEGIN ${label}-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END ${label}-----\n`;
+}
+
+const randomSerial = () => Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^[89a-f]/, '1');
+
+async function newKeys(): Promise<webcrypto.CryptoKeyPair> {
+  return (await webcrypto.subtle.generateKey(RSA, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+}
+
+async function exportKey(key: webcrypto.CryptoKey): Promise<string> {
+  return pem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', key));
+}
+
+/**
+ * Kuma's builtin mesh CA: self-signed RSA 2048, `CN={mesh}, O=Kuma, OU=Mesh`, SAN `spiffe://{mesh}`
+ * (a CA's SPIFFE ID has no path), `cA=true`, keyCertSign and cRLSign, ten years.
+ */
+export async function generateMeshCa(mesh: string, validForMs = 10 * 365 * 24 * 3600_000): Promise<KeyAndCert> {
+  const id = spiffeId(mesh);
+  if (!id) throw new Error(`mesh name "${mesh}" cannot be a SPIFFE trust domain`);
+  const keys = await newKeys();
+  const now = Date.now();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomSerial(),
+    name: `CN=${mesh}, O=Kuma, OU=Mesh`,
+    notBefore: new Date(now - BACKDATE_MS),
+    notAfter: new Date(now + validForMs),
+    keys,
+    signingAlgorithm: RSA,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: id }]),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  return { certPem: cert.toString('pem') + '\n', keyPem: await exportKey(keys.privateKey) };
+}
+
+/** Parses a CA (cert + PKCS#8/PKCS#1 key PEM) for signing; throws with a reason when unusable. */
+export async function loadCa(ca: KeyAndCert): Promise<{ cert: x509.X509Certificate; key: webcrypto.CryptoKey }> {
+  const cert = new x509.X509Certificate(ca.certPem);
+  const constraints = cert.getExtension(x509.BasicConstraintsExtension);
+  if (!constraints?.ca) throw new Error('the certificate is not a CA (basicConstraints cA is not true)');
+  const { createPrivateKey, createPublicKey } = await import('node:crypto');
+  const nodeKey = createPrivateKey(ca.keyPem);
+  const spkiFromKey = createPublicKey(nodeKey).export({ type: 'spki', format: 'der' });
+  if (!Buffer.from(cert.publicKey.rawData).equals(spkiFromKey)) throw new Error('the key does not match the certificate');
+  const pkcs8 = nodeKey.export({ type: 'pkcs8', format: 'der' });
+  const key = await webcrypto.subtle.importKey('pkcs8', pkcs8, RSA, false, ['sign']);
+  return { cert, key };
+}
+
+export interface SvidRequest {
+  /** `spiffe://{mesh}/{service}`: the one URI SAN (X509-SVID allows exactly one). */
+  spiffeId: string;
+  validForMs: number;
+  ca: { cert: x509.X509Certificate; key: webcrypto.CryptoKey };
+}
+
+/**
+ * An X509-SVID leaf: empty subject, exactly one URI SAN, `cA=false`, critical keyUsage
+ * digitalSignature + keyEncipherment + keyAgreement, EKU serverAuth + clientAuth, RSA 2048, backdated
+ * a few minutes, signed by the mesh CA.
+ */
+export async function issueSvid(request: SvidRequest): Promise<KeyAndCert & { notAfter: Date }> {
+  const keys = await newKeys();
+  const now = Date.now();
+  const notAfter = new Date(now + request.validForMs);
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: '',
+    issuer: request.ca.cert.subject,
+    notBefore: new Date(now - BACKDATE_MS),
+    notAfter,
+    publicKey: keys.publicKey,
+    signingKey: request.ca.key,
+    signingAlgorithm: RSA,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment | x509.KeyUsageFlags.keyAgreement, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: request.spiffeId }], true),
+      await x509.AuthorityKeyIdentifierExtension.create(request.ca.cert),
+    ],
+  });
+  return { certPem: cert.toString('pem') + '\n', keyPem: await exportKey(keys.privateKey), notAfter };
+}
