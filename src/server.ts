@@ -15,6 +15,8 @@ import { DataplaneTokens } from './auth/dataplane-tokens.js';
 import { buildTokenServer } from './api/token-server.js';
 import { controlPlaneHostnames, serverTlsMaterial } from './auth/server-cert.js';
 import { startXdsServer, type XdsServer } from './xds/xds-server.js';
+import { IdentityIssuer } from './sds/identities.js';
+import { MeshCaManager } from './sds/mesh-ca.js';
 
 /** A running control plane: the bound ports and a graceful stop. */
 export interface ControlPlane {
@@ -54,6 +56,10 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     if (boot.adminTokenCreated) logger.info('stored an admin user token in the global secret admin-user-token');
     const instanceId = randomUUID();
     xds = await startXdsServer(config, store, logger, instanceId);
+    // Mesh mTLS: certificates from the SDS module, renewed by republishing the proxy.
+    const reconciler = xds.reconciler;
+    const identities = new IdentityIssuer(new MeshCaManager(store), logger.child({ component: 'sds' }), (nodeId) => reconciler.renew(nodeId));
+    reconciler.useIdentities(identities);
     const inspector = xds;
     const clientCerts = config.apiServer.authn.type === 'adminClientCerts' ? new AdminClientCerts(config.apiServer.auth.clientCertsDir) : undefined;
     const dataplaneTokens = new DataplaneTokens(store);
@@ -91,6 +97,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       tokenServerPort,
       xds: started,
       async close() {
+        identities.close();
         await Promise.allSettled([started.close(), ...apps.map((app) => app.close())]);
         await store.close();
       },

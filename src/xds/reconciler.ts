@@ -7,6 +7,17 @@ import { inconsistencies, ResourceEncoder, type Snapshot } from './cache/snapsho
 import { generateProxyResources } from './generators/index.js';
 import { StreamRefused, type ProxyRegistry } from './server/ads-service.js';
 import type { ProxyIdentity } from './server/identity.js';
+import type { MtlsBackend } from '../core/resources/mesh.js';
+import type { ProxyIdentityMaterial } from './generators/types.js';
+
+/**
+ * Where dataplane certificates come from (the SDS module implements it); the reconciler asks before
+ * generating a proxy of a mesh with mTLS on, and says when a proxy is gone.
+ */
+export interface IdentitySource {
+  identityFor(nodeId: string, mesh: string, service: string, backend: MtlsBackend): Promise<ProxyIdentityMaterial | undefined>;
+  forget(nodeId: string): void;
+}
 
 interface ConnectedProxy {
   identity: ProxyIdentity;
@@ -24,11 +35,15 @@ export class Reconciler implements ProxyRegistry {
   private readonly meshes = new Map<string, MeshSnapshot>();
   private readonly proxies = new Map<string, ConnectedProxy>();
   private readonly dirty = new Set<string>();
+  /** Meshes whose every proxy must be republished (their CA material may have changed). */
+  private readonly forced = new Set<string>();
   private readonly encoder = new ResourceEncoder();
   private readonly proxyless = new WeakMap<MeshSnapshot, Snapshot>();
   private timer: NodeJS.Timeout | undefined;
   private queue: Promise<void> = Promise.resolve();
   private readonly unsubscribe: () => void;
+
+  private identities: IdentitySource | undefined;
 
   constructor(
     private readonly store: ResourceStore,
@@ -37,6 +52,21 @@ export class Reconciler implements ProxyRegistry {
     private readonly debounceMs = 10,
   ) {
     this.unsubscribe = store.subscribe((event) => this.onChange(event));
+  }
+
+  /** Enables mesh mTLS: identities are issued (and renewed) for proxies of meshes with mTLS on. */
+  useIdentities(identities: IdentitySource): void {
+    this.identities = identities;
+  }
+
+  /** A proxy's certificate is due for renewal: republish it (it gets a new one over its open stream). */
+  renew(nodeId: string): void {
+    const proxy = this.proxies.get(nodeId);
+    if (!proxy) return;
+    void this.enqueue(async () => {
+      const mesh = this.meshes.get(proxy.identity.mesh);
+      if (mesh) await this.publish(proxy.identity, mesh);
+    }).catch((err: unknown) => this.logger.error({ err, node: nodeId }, 'certificate renewal failed'));
   }
 
   /** Runs `job` after every job queued before it; a failing job is logged and does not stop later ones. */
@@ -59,7 +89,7 @@ export class Reconciler implements ProxyRegistry {
     else this.proxies.set(identity.nodeId, { identity, streams: 1 });
     await this.enqueue(async () => {
       const mesh = this.meshes.get(identity.mesh) ?? (await this.rebuildMesh(identity.mesh));
-      if (mesh) this.publish(identity, mesh);
+      if (mesh) await this.publish(identity, mesh);
     });
   }
 
@@ -69,6 +99,7 @@ export class Reconciler implements ProxyRegistry {
     if (--known.streams > 0) return;
     this.proxies.delete(identity.nodeId);
     this.cache.clear(identity.nodeId);
+    this.identities?.forget(identity.nodeId);
   }
 
   private onChange(event: ChangeEvent): void {
@@ -76,6 +107,8 @@ export class Reconciler implements ProxyRegistry {
     const mesh = event.type === 'Mesh' ? event.name : event.mesh;
     if (!this.meshes.has(mesh) && ![...this.proxies.values()].some((p) => p.identity.mesh === mesh)) return;
     this.dirty.add(mesh);
+    // A secret may be (or name) the mesh CA: every proxy re-checks its identity.
+    if (event.type === 'Secret' && !event.name.startsWith('dataplane-token-')) this.forced.add(mesh);
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
       const meshes = [...this.dirty];
@@ -91,11 +124,12 @@ export class Reconciler implements ProxyRegistry {
     const previous = this.meshes.get(meshName);
     const mesh = await this.rebuildMesh(meshName);
     if (!mesh) return;
-    const delta = previous ? diffMeshSnapshots(previous, mesh) : undefined;
-    for (const { identity } of this.proxies.values()) {
+    const forced = this.forced.delete(meshName);
+    const delta = previous && !forced ? diffMeshSnapshots(previous, mesh) : undefined;
+    for (const { identity } of [...this.proxies.values()]) {
       if (identity.mesh !== meshName) continue;
       const entry = mesh.dataplanes.get(identity.name);
-      if (!delta || !entry || affects(delta, entry, identity.proxyless)) this.publish(identity, mesh);
+      if (!delta || !entry || affects(delta, entry, identity.proxyless)) await this.publish(identity, mesh);
     }
   }
 
@@ -106,12 +140,13 @@ export class Reconciler implements ProxyRegistry {
       return undefined;
     }
     const dataplanes = await this.store.list('Dataplane', { mesh: meshName });
-    const snapshot = buildMeshSnapshot(mesh, dataplanes.items, this.meshes.get(meshName));
+    const permissions = await this.store.list('TrafficPermission', { mesh: meshName });
+    const snapshot = buildMeshSnapshot(mesh, dataplanes.items, this.meshes.get(meshName), permissions.items);
     this.meshes.set(meshName, snapshot);
     return snapshot;
   }
 
-  private publish(identity: ProxyIdentity, mesh: MeshSnapshot): void {
+  private async publish(identity: ProxyIdentity, mesh: MeshSnapshot): Promise<void> {
     const entry = mesh.dataplanes.get(identity.name);
     if (!entry) {
       // The Dataplane was deleted while its proxy is connected: it keeps its last configuration.
@@ -119,7 +154,10 @@ export class Reconciler implements ProxyRegistry {
       return;
     }
     try {
-      const snapshot = identity.proxyless ? this.proxylessSnapshot(identity, mesh) : this.encoder.snapshot(generateProxyResources({ nodeId: identity.nodeId, dataplane: entry, proxyless: false }, mesh));
+      const material = mesh.mtls && !identity.proxyless && this.identities ? await this.identities.identityFor(identity.nodeId, mesh.mesh, entry.dataplane.inbound[0]?.service ?? '', mesh.mtls) : undefined;
+      const snapshot = identity.proxyless
+        ? this.proxylessSnapshot(identity, mesh)
+        : this.encoder.snapshot(generateProxyResources({ nodeId: identity.nodeId, dataplane: entry, proxyless: false, identity: material }, mesh));
       const problems = inconsistencies(snapshot);
       if (problems.length > 0) this.logger.warn({ node: identity.nodeId, problems }, 'inconsistent snapshot');
       this.cache.set(identity.nodeId, snapshot);

@@ -16,6 +16,8 @@ import { BootstrapService } from './bootstrap-service.js';
 
 export interface XdsServer {
   port: number;
+  /** The SecretDiscoveryService port (5677 by default), always TLS. */
+  sdsPort: number;
   cache: SnapshotCache;
   reconciler: Reconciler;
   insights: InsightRecorder;
@@ -64,20 +66,41 @@ export async function startXdsServer(config: Config, store: ResourceStore, logge
   const definition = (grpcDefinitions[ADS] as grpc.ServiceDefinition | undefined) ?? (() => {
     throw new Error(`${ADS} missing from the loaded protos`);
   })();
-  const ads = adsService({ cache, registry: reconciler, authenticator, logger: xdsLogger, hooks: insights });
+  const ads = adsService({ cache, registry: reconciler, authenticator, logger: xdsLogger, hooks: insights, secureTransport: config.xdsServer.tlsEnabled });
   server.addService(definition, ads.implementation);
   // A revoked token or a deleted key ends the streams it admitted within moments.
   const stopRevalidating = store.subscribe((event) => {
     if (event.type === 'Secret' && event.name.startsWith('dataplane-token-')) {
-      void ads.revalidate(event.mesh).catch((err: unknown) => xdsLogger.error({ err }, 're-checking dataplane tokens failed'));
+      for (const service of [ads, sdsAds]) void service.revalidate(event.mesh).catch((err: unknown) => xdsLogger.error({ err }, 're-checking dataplane tokens failed'));
     }
   });
   const port = await new Promise<number>((done, fail) =>
     server.bindAsync(`0.0.0.0:${config.xdsServer.grpcPort}`, credentials, (err, bound) => (err ? fail(err) : done(bound))),
   );
+  // SDS on its own port as in Kuma's port list: the same streams, secrets only, always over TLS.
+  const sdsServer = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  const sdsDefinition = grpcDefinitions['envoy.service.secret.v3.SecretDiscoveryService'] as grpc.ServiceDefinition;
+  const sdsAds = adsService({ cache, registry: reconciler, authenticator, logger: xdsLogger.child({ server: 'sds' }), hooks: insights, secureTransport: true });
+  sdsServer.addService(sdsDefinition, sdsAds.secretsImplementation);
+  const sdsTls = await serverTlsMaterial({
+    certFile: config.sdsServer.tlsCertFile,
+    keyFile: config.sdsServer.tlsKeyFile,
+    configPath: 'sdsServer',
+    workDir: config.general.workDir,
+    name: 'sds-server',
+    hostnames: controlPlaneHostnames(config.general.advertisedHostname),
+    onGenerated: (certFile) => xdsLogger.info({ certFile }, 'generated the SDS server certificate'),
+  });
+  const sdsPort = await new Promise<number>((done, fail) =>
+    sdsServer.bindAsync(`0.0.0.0:${config.sdsServer.grpcPort}`, grpc.ServerCredentials.createSsl(null, [{ cert_chain: sdsTls.cert, private_key: sdsTls.key }], false), (err, bound) =>
+      err ? fail(err) : done(bound),
+    ),
+  );
+  xdsLogger.info({ port: sdsPort }, `SDS server listening at grpcs://0.0.0.0:${sdsPort}`);
   xdsLogger.info({ port, tls: config.xdsServer.tlsEnabled, protoLoadMs: Math.round(PROTO_LOAD_MS) }, `xDS server listening at ${config.xdsServer.tlsEnabled ? 'grpcs' : 'grpc'}://0.0.0.0:${port}`);
   return {
     port,
+    sdsPort,
     cache,
     reconciler,
     insights,
@@ -97,17 +120,23 @@ export async function startXdsServer(config: Config, store: ResourceStore, logge
       stopRevalidating();
       reconciler.close();
       ads.closeAll();
-      await new Promise<void>((done) => {
-        // Streams are long-lived and a client may not leave: wait briefly, then cut what remains.
-        const force = setTimeout(() => {
-          server.forceShutdown();
-          done();
-        }, 1000);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          done();
-        });
-      });
+      sdsAds.closeAll();
+      await Promise.all(
+        [server, sdsServer].map(
+          (s) =>
+            new Promise<void>((done) => {
+              // Streams are long-lived and a client may not leave: wait briefly, then cut what remains.
+              const force = setTimeout(() => {
+                s.forceShutdown();
+                done();
+              }, 1000);
+              s.tryShutdown(() => {
+                clearTimeout(force);
+                done();
+              });
+            }),
+        ),
+      );
       await insights.close();
     },
   };

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import type { TestContext } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
@@ -13,8 +16,11 @@ export interface TestControlPlane {
 
 /** A whole control plane in this process on ephemeral ports (memory store unless overridden), closed after the test. */
 export async function startTestControlPlane(t: TestContext | undefined, env: Record<string, string> = {}): Promise<TestControlPlane> {
+  // Certificates generated at start go to a private work directory, not the repository.
+  const workDir = mkdtempSync(join(tmpdir(), 'skiff-cp-'));
   const { config } = loadConfig({
     env: {
+      KUMA_GENERAL_WORK_DIR: workDir,
       KUMA_STORE_TYPE: 'memory',
       KUMA_API_SERVER_HTTP_PORT: '0',
       KUMA_API_SERVER_HTTP_INTERFACE: '127.0.0.1',
@@ -25,12 +31,16 @@ export async function startTestControlPlane(t: TestContext | undefined, env: Rec
       KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE: 'none',
       KUMA_API_SERVER_HTTPS_PORT: '0',
       KUMA_DATAPLANE_TOKEN_SERVER_LOCAL_PORT: '0',
+      KUMA_SDS_SERVER_GRPC_PORT: '0',
       KUMA_API_SERVER_HTTPS_INTERFACE: '127.0.0.1',
       ...env,
     },
   });
   const cp = await startControlPlane(config, pino({ level: process.env.SKIFF_TEST_LOG ?? 'silent' }));
-  t?.after(() => cp.close());
+  t?.after(async () => {
+    await cp.close();
+    rmSync(workDir, { recursive: true, force: true });
+  });
   const api = `http://127.0.0.1:${cp.apiPort}`;
   return {
     cp,

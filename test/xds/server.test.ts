@@ -80,7 +80,7 @@ describe('xDS server', () => {
       },
     };
     const server = new grpc.Server();
-    const ads = adsService({ cache, registry, authenticator, logger: pino({ level: 'silent' }) });
+    const ads = adsService({ cache, registry, authenticator, logger: pino({ level: 'silent' }), secureTransport: false });
     server.addService(grpcDefinitions['envoy.service.discovery.v3.AggregatedDiscoveryService'] as grpc.ServiceDefinition, ads.implementation);
     const port = await new Promise<number>((done, fail) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? fail(e) : done(p))));
     t.after(() => server.forceShutdown());

@@ -2,6 +2,7 @@ import { status, type Metadata, type ServerDuplexStream, type UntypedServiceImpl
 import type { Logger } from 'pino';
 import type { SnapshotCache } from '../cache/snapshot-cache.js';
 import { credentialOf, identify, type NodeInfo, type ProxyIdentity } from './identity.js';
+import { isLoopbackAddress } from '../../auth/localhost.js';
 import { DeltaStream, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta-stream.js';
 import { SotwStream, type DiscoveryRequest, type DiscoveryResponse, type StreamHooks, type StreamInfo } from './sotw-stream.js';
 
@@ -35,6 +36,8 @@ export interface ProxyRegistry {
 }
 
 export interface AdsServiceDeps {
+  /** The server's transport is TLS (private keys may then be sent to any authenticated proxy). */
+  secureTransport: boolean;
   cache: SnapshotCache;
   registry: ProxyRegistry;
   authenticator: ProxyAuthenticator;
@@ -50,6 +53,12 @@ interface ProtocolSession<Req> {
 
 type AnyCall = ServerDuplexStream<any, any>;
 
+/** gRPC peers look like `ipv4:127.0.0.1:51234` or `ipv6:[::1]:51234`. */
+function isLoopbackPeer(peer: string): boolean {
+  const match = /^ipv[46]:(?:\[([^\]]+)\]|([^:]+)):\d+$/.exec(peer);
+  return isLoopbackAddress(match?.[1] ?? match?.[2]);
+}
+
 function refuse(call: AnyCall, code: status, details: string): void {
   call.emit('error', { code, details });
 }
@@ -60,13 +69,18 @@ function refuse(call: AnyCall, code: status, details: string): void {
  * authentication, Dataplane lookup) and is independent of every other: a proxy sending garbage
  * or NACKing is answered or closed on its own stream only.
  */
-export function adsService(deps: AdsServiceDeps): { implementation: UntypedServiceImplementation; closeAll(): void; revalidate(mesh: string): Promise<number> } {
+export function adsService(deps: AdsServiceDeps): {
+  implementation: UntypedServiceImplementation;
+  secretsImplementation: UntypedServiceImplementation;
+  closeAll(): void;
+  revalidate(mesh: string): Promise<number>;
+} {
   let streamCounter = 0;
   const open = new Set<AnyCall>();
   /** Admitted streams with the credential they were admitted with, for re-checks after revocations. */
   const admitted = new Map<AnyCall, { identity: ProxyIdentity; credential: string | undefined; node: NodeInfo }>();
 
-  function serve<Req extends { node?: NodeInfo }>(call: AnyCall, kind: StreamInfo['protocol'], createSession: (stream: StreamInfo, logger: Logger) => ProtocolSession<Req>) {
+  function serve<Req extends { node?: NodeInfo }>(call: AnyCall, kind: StreamInfo['protocol'], createSession: (stream: StreamInfo, logger: Logger) => ProtocolSession<Req>, secretsOnly = false) {
     const streamId = ++streamCounter;
     let logger = deps.logger.child({ stream: streamId, protocol: kind });
     let session: { info: StreamInfo; protocol: ProtocolSession<Req> } | undefined;
@@ -110,7 +124,7 @@ export function adsService(deps: AdsServiceDeps): { implementation: UntypedServi
         deps.registry.disconnect(identity);
         return;
       }
-      const info: StreamInfo = { id: `${streamId}`, protocol: kind, identity };
+      const info: StreamInfo = { id: `${streamId}`, protocol: kind, identity, allowPrivateKeys: deps.secureTransport || isLoopbackPeer(call.getPeer()), secretsOnly };
       session = { info, protocol: createSession(info, logger) };
       admitted.set(call, { identity, credential, node: first.node ?? {} });
       deps.hooks?.onStreamOpen?.(info);
@@ -168,6 +182,15 @@ export function adsService(deps: AdsServiceDeps): { implementation: UntypedServi
       }
       return closed;
     },
+    /** The SecretDiscoveryService (5677): the same admission and protocols, SDS secrets only. */
+    secretsImplementation: {
+      StreamSecrets: (call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) =>
+        serve<DiscoveryRequest>(call, 'sotw', (info, logger) => new SotwStream(info, deps.cache, (r) => call.write(r), logger, deps.hooks), true),
+      DeltaSecrets: (call: ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) =>
+        serve<DeltaDiscoveryRequest>(call, 'delta', (info, logger) => new DeltaStream(info, deps.cache, (r) => call.write(r), logger, deps.hooks), true),
+      FetchSecrets: (_call: unknown, callback: (err: { code: status; details: string }) => void) =>
+        callback({ code: status.UNIMPLEMENTED, details: 'use the StreamSecrets or DeltaSecrets stream' }),
+    } as UntypedServiceImplementation,
     /** Ends every stream with UNAVAILABLE, so proxies reconnect (to another instance) at once. */
     closeAll() {
       for (const call of [...open]) refuse(call, status.UNAVAILABLE, 'control plane is shutting down');

@@ -94,11 +94,11 @@ export class DeltaStream extends StreamBase<DeltaDiscoveryRequest> {
 
   private wanted(typeUrl: TypeUrl, state: DeltaTypeState): Map<string, EncodedResource> {
     const all = this.snapshot?.resources.get(typeUrl) ?? new Map<string, EncodedResource>();
-    if (state.wildcard) return new Map(all);
+    if (state.wildcard) return new Map([...all].filter(([name]) => this.allowed(typeUrl, name)));
     const out = new Map<string, EncodedResource>();
     for (const name of state.names) {
       const r = all.get(name);
-      if (r) out.set(name, r);
+      if (r && this.allowed(typeUrl, name)) out.set(name, r);
     }
     return out;
   }

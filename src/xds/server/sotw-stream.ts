@@ -28,6 +28,13 @@ export interface StreamInfo {
   id: string;
   protocol: 'sotw' | 'delta';
   identity: ProxyIdentity;
+  /**
+   * Whether SDS secrets holding private keys may be sent: the transport is TLS, or the peer is on
+   * loopback. Otherwise identity secrets are withheld (and the proxy's TLS never comes up).
+   */
+  allowPrivateKeys: boolean;
+  /** Only SDS secrets are served on this stream (the SecretDiscoveryService on 5677). */
+  secretsOnly?: boolean;
 }
 
 /**
@@ -104,11 +111,11 @@ export class SotwStream extends StreamBase<DiscoveryRequest> {
   private selected(typeUrl: TypeUrl, subscription: 'wildcard' | Set<string>): EncodedResource[] {
     const all = this.snapshot?.resources.get(typeUrl);
     if (!all) return [];
-    if (subscription === 'wildcard') return [...all.values()];
+    if (subscription === 'wildcard') return [...all.values()].filter((r) => this.allowed(typeUrl, r.name));
     const out: EncodedResource[] = [];
     for (const name of subscription) {
       const resource = all.get(name);
-      if (resource) out.push(resource);
+      if (resource && this.allowed(typeUrl, name)) out.push(resource);
     }
     return out;
   }

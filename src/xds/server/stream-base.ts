@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { SnapshotCache } from '../cache/snapshot-cache.js';
 import type { Snapshot } from '../cache/snapshot.js';
-import { isTypeUrl, PUSH_ORDER, type TypeUrl } from '../resources.js';
+import { isTypeUrl, PUSH_ORDER, TYPE_URLS, type TypeUrl } from '../resources.js';
 import type { StreamHooks, StreamInfo } from './sotw-stream.js';
 
 /**
@@ -34,11 +34,23 @@ export abstract class StreamBase<Req extends { type_url?: string }> {
 
   handle(request: Req): void {
     const typeUrl = request.type_url ?? '';
-    if (!isTypeUrl(typeUrl)) {
-      this.logger.debug({ typeUrl }, 'request for a type this control plane does not serve; ignored');
+    if (!isTypeUrl(typeUrl) || (this.stream.secretsOnly && typeUrl !== TYPE_URLS.secret)) {
+      this.logger.debug({ typeUrl }, 'request for a type this stream does not serve; ignored');
       return;
     }
     this.handleType(typeUrl, request);
+  }
+
+  private warnedKeys = false;
+
+  /** Identity secrets carry a private key: only over TLS or to a loopback peer. */
+  protected allowed(typeUrl: TypeUrl, name: string): boolean {
+    if (typeUrl !== TYPE_URLS.secret || this.stream.allowPrivateKeys || !name.startsWith('identity_cert:')) return true;
+    if (!this.warnedKeys) {
+      this.warnedKeys = true;
+      this.logger.warn('withholding the identity certificate: its private key would travel over plaintext to a non-loopback peer; enable xDS TLS');
+    }
+    return false;
   }
 
   protected nextNonce(): string {
