@@ -21,9 +21,11 @@ export interface DeltaResponse {
 
 type AnyMsg = Record<string, unknown>;
 
-const ADS = (grpc.loadPackageDefinition(grpcDefinitions) as unknown as {
-  envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: grpc.ServiceClientConstructor } } } };
-}).envoy.service.discovery.v3.AggregatedDiscoveryService;
+const LOADED = grpc.loadPackageDefinition(grpcDefinitions) as unknown as {
+  envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: grpc.ServiceClientConstructor } }; secret: { v3: { SecretDiscoveryService: grpc.ServiceClientConstructor } } } };
+};
+const ADS = LOADED.envoy.service.discovery.v3.AggregatedDiscoveryService;
+const SDS = LOADED.envoy.service.secret.v3.SecretDiscoveryService;
 
 /** Collects messages of a stream so a test can await the next one (with a timeout) or assert silence. */
 class Inbox<T> {
@@ -89,6 +91,8 @@ export interface ClientOptions {
   nodeMetadata?: Record<string, string>;
   userAgent?: string;
   channelOptions?: grpc.ChannelOptions;
+  /** Speak the SecretDiscoveryService (StreamSecrets) instead of ADS. */
+  sds?: boolean;
 }
 
 function nodeOf(nodeId: string, options: ClientOptions): AnyMsg {
@@ -118,8 +122,9 @@ export class SotwClient {
     private readonly nodeId: string,
     private readonly options: ClientOptions = {},
   ) {
-    this.client = new ADS(address, options.credentials ?? grpc.credentials.createInsecure(), options.channelOptions);
-    this.call = (this.client as unknown as { StreamAggregatedResources(md: grpc.Metadata): grpc.ClientDuplexStream<AnyMsg, AnyMsg> }).StreamAggregatedResources(metadataOf(options));
+    this.client = new (options.sds ? SDS : ADS)(address, options.credentials ?? grpc.credentials.createInsecure(), options.channelOptions);
+    const methods = this.client as unknown as Record<'StreamAggregatedResources' | 'StreamSecrets', (md: grpc.Metadata) => grpc.ClientDuplexStream<AnyMsg, AnyMsg>>;
+    this.call = options.sds ? methods.StreamSecrets.call(this.client, metadataOf(options)) : methods.StreamAggregatedResources.call(this.client, metadataOf(options));
     this.call.on('data', (message: AnyMsg) => {
       const resources = (message.resources ?? []) as Array<{ type_url: string; value: Buffer }>;
       const decoded = resources.map((r) => decodeResource(r.type_url, r.value));

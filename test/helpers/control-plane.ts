@@ -8,6 +8,8 @@ import { startControlPlane, type ControlPlane } from '../../src/server.js';
 
 export interface TestControlPlane {
   cp: ControlPlane;
+  /** Where the control plane keeps generated certificates (`certs/`). */
+  workDir: string;
   api: string;
   xdsAddress: string;
   put(path: string, body: unknown): Promise<number>;
@@ -44,6 +46,7 @@ export async function startTestControlPlane(t: TestContext | undefined, env: Rec
   const api = `http://127.0.0.1:${cp.apiPort}`;
   return {
     cp,
+    workDir: config.general.workDir,
     api,
     xdsAddress: `127.0.0.1:${cp.xds.port}`,
     put: (path, body) => fetch(api + path, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.status),

@@ -53,9 +53,9 @@ interface ProtocolSession<Req> {
 
 type AnyCall = ServerDuplexStream<any, any>;
 
-/** gRPC peers look like `ipv4:127.0.0.1:51234` or `ipv6:[::1]:51234`. */
+/** gRPC peers look like `127.0.0.1:51234`, `[::1]:51234` or with an `ipv4:`/`ipv6:` prefix. */
 function isLoopbackPeer(peer: string): boolean {
-  const match = /^ipv[46]:(?:\[([^\]]+)\]|([^:]+)):\d+$/.exec(peer);
+  const match = /^(?:ipv[46]:)?(?:\[([^\]]+)\]|([^:]+)):\d+$/.exec(peer);
   return isLoopbackAddress(match?.[1] ?? match?.[2]);
 }
 
