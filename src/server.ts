@@ -17,6 +17,8 @@ import { controlPlaneHostnames, serverTlsMaterial } from './auth/server-cert.js'
 import { startXdsServer, type XdsServer } from './xds/xds-server.js';
 import { IdentityIssuer } from './sds/identities.js';
 import { MeshCaManager } from './sds/mesh-ca.js';
+import { meshMtlsBackend } from './core/resources/mesh.js';
+import type { ResourceCheck } from './api/routes/resources.js';
 
 /** A running control plane: the bound ports and a graceful stop. */
 export interface ControlPlane {
@@ -39,6 +41,21 @@ async function listen(app: FastifyInstance, host: string, port: number, what: st
   return typeof address === 'object' && address ? address.port : port;
 }
 
+/** A Mesh whose enabled backend is a provided CA is stored only if that CA is found, is a CA, and its key matches. */
+function providedCaCheck(cas: MeshCaManager): ResourceCheck {
+  return async (resource) => {
+    if (resource.type !== 'Mesh') return [];
+    const backend = meshMtlsBackend(resource.spec);
+    if (backend?.type !== 'provided') return [];
+    try {
+      await cas.checkProvided(resource.name, backend.conf);
+      return [];
+    } catch (err) {
+      return [{ field: 'mtls', message: `provided CA of backend "${backend.name}": ${(err as Error).message}` }];
+    }
+  };
+}
+
 /**
  * Starts the store, the REST API (apiServer.http), diagnostics and the xDS server. SDS, the token
  * server and the GUI join here as they are built.
@@ -58,12 +75,13 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     xds = await startXdsServer(config, store, logger, instanceId);
     // Mesh mTLS: certificates from the SDS module, renewed by republishing the proxy.
     const reconciler = xds.reconciler;
-    const identities = new IdentityIssuer(new MeshCaManager(store), logger.child({ component: 'sds' }), (nodeId) => reconciler.renew(nodeId));
+    const cas = new MeshCaManager(store);
+    const identities = new IdentityIssuer(cas, logger.child({ component: 'sds' }), (nodeId) => reconciler.renew(nodeId));
     reconciler.useIdentities(identities);
     const inspector = xds;
     const clientCerts = config.apiServer.authn.type === 'adminClientCerts' ? new AdminClientCerts(config.apiServer.auth.clientCertsDir) : undefined;
     const dataplaneTokens = new DataplaneTokens(store);
-    const apiDeps = { config, store, logger, metrics, version: VERSION, instanceId, hostname: hostname(), inspector, userTokens, clientCerts, dataplaneTokens, bootstrap: xds.bootstrap };
+    const apiDeps = { config, store, logger, metrics, version: VERSION, instanceId, hostname: hostname(), inspector, userTokens, clientCerts, dataplaneTokens, bootstrap: xds.bootstrap, resourceCheck: providedCaCheck(cas) };
     const api = await buildApiApp(apiDeps);
     apps.push(api);
     const tls = await serverTlsMaterial({

@@ -6,7 +6,7 @@ import { isAlreadyExists, isConflict, isForbidden, isInvalid, isNotFound, isUnau
 import type { Metrics } from '../observability/metrics.js';
 import type { ResourceStore } from '../store/store.js';
 import { envelope, HttpError } from './envelope.js';
-import { resourceRoutes, type XdsInspector } from './routes/resources.js';
+import { resourceRoutes, type ResourceCheck, type XdsInspector } from './routes/resources.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { bootstrapRoutes, type BootstrapProvider } from './routes/bootstrap.js';
 import { installAuth } from './auth-hooks.js';
@@ -27,6 +27,8 @@ export interface ApiDeps {
   userTokens: UserTokens;
   /** Dataplane token issuing (`POST /tokens/dataplane`). */
   dataplaneTokens: DataplaneTokens;
+  /** Checks a write needs beyond the resource's own validation. */
+  resourceCheck?: ResourceCheck;
   /** Envoy bootstraps for `POST /bootstrap`; implemented by the xDS layer. */
   bootstrap?: BootstrapProvider;
   /** Admin client certificates (`apiServer.authn.type: adminClientCerts`). */
@@ -117,6 +119,6 @@ export async function buildApiApp(deps: ApiDeps, tls?: { cert: string | Buffer; 
   await app.register(tokenRoutes, { tokens: deps.userTokens, maxValidFor: deps.config.apiServer.authn.tokens.maxValidFor, store: deps.store, dataplaneTokens: deps.dataplaneTokens });
   if (deps.bootstrap) await app.register(bootstrapRoutes, { provider: deps.bootstrap });
   await app.register(systemRoutes, { config: deps.config, version: deps.version, instanceId: deps.instanceId, hostname: deps.hostname });
-  await app.register(resourceRoutes, { store: deps.store, readOnly: deps.config.apiServer.readOnly, inspector: deps.inspector });
+  await app.register(resourceRoutes, { store: deps.store, readOnly: deps.config.apiServer.readOnly, inspector: deps.inspector, check: deps.resourceCheck });
   return app;
 }

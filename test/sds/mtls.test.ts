@@ -191,3 +191,33 @@ describe('mesh mTLS over SDS', () => {
     assert.ok(Date.parse(second.validTo) > Date.parse(firstCert.validTo));
   });
 });
+
+describe('provided mesh CA', () => {
+  it('is checked when the Mesh is stored and then signs the dataplane certificates', async (t) => {
+    const cp = await startTestControlPlane(t);
+    const ca = await generateMeshCa('default');
+    const other = await generateMeshCa('other');
+    const leaf = await issueSvid({ spiffeId: 'spiffe://default/x', validForMs: 3600_000, ca: await loadCa(ca) });
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    await cp.put('/meshes/default/secrets/my-cert', { data: b64(ca.certPem) });
+    await cp.put('/meshes/default/secrets/my-key', { data: b64(ca.keyPem) });
+    await cp.put('/meshes/default/secrets/other-key', { data: b64(other.keyPem) });
+    await cp.put('/meshes/default/secrets/leaf-cert', { data: b64(leaf.certPem) });
+    await cp.put('/meshes/default/secrets/leaf-key', { data: b64(leaf.keyPem) });
+    const provided = (cert: string, key: string) => ({ mtls: { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'provided', conf: { cert: { secret: cert }, key: { secret: key } } }] } });
+    for (const [cert, key, reason] of [['missing', 'my-key', /secret "missing" .* not found/], ['leaf-cert', 'leaf-key', /not a CA/], ['my-cert', 'other-key', /key does not match/]] as const) {
+      const r = await fetch(`${cp.api}/meshes/default`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(provided(cert, key)) });
+      assert.equal(r.status, 400, `${cert}/${key}`);
+      const body = (await r.json()) as { causes: Array<{ field: string; message: string }> };
+      assert.equal(body.causes[0]!.field, 'mtls');
+      assert.match(body.causes[0]!.message, reason);
+    }
+    assert.equal(await cp.put('/meshes/default', provided('my-cert', 'my-key')), 200);
+    await cp.put('/meshes/default/dataplanes/web-1', dp('10.0.0.1', 'web'));
+    const client = new SotwClient(cp.xdsAddress, 'default.web-1');
+    t.after(() => client.close());
+    const issued = await secretsOf(client);
+    assert.equal(issued.ca, ca.certPem, 'the trust bundle is the provided CA');
+    assert.ok(new X509Certificate(issued.cert).verify(new X509Certificate(ca.certPem).publicKey));
+  });
+});

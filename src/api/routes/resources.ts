@@ -16,8 +16,13 @@ export interface XdsInspector {
   inspect(mesh: string, name: string): Record<string, unknown> | undefined;
 }
 
+/** Checks a resource needs beyond its own shape (e.g. a Mesh's provided CA exists and is a CA); causes or none. */
+export type ResourceCheck = (resource: { type: string; mesh: string; name: string; spec: Record<string, unknown> }) => Promise<Array<{ field: string; message: string }>>;
+
 export interface ResourceRoutesOptions {
   store: ResourceStore;
+  /** Extra checks before a write (injected by server.ts; the SDS module checks provided CAs). */
+  check?: ResourceCheck;
   /** `apiServer.readOnly`: every write answers 405. */
   readOnly: boolean;
   inspector?: XdsInspector;
@@ -114,6 +119,8 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
       const key = keyFor(descriptor, request.params);
       const result = validateResource(descriptor, { mesh: key.mesh, name: key.name }, request.body);
       if (!result.ok) throw new HttpError(400, 'Could not process a resource', 'Resource is not valid', result.causes);
+      const problems = options.check ? await options.check(result.resource) : [];
+      if (problems.length > 0) throw new HttpError(400, 'Could not process a resource', 'Resource is not valid', problems);
       const existing = await store.get(key);
       // `?dryRun=true` (skiffctl apply --dry-run): every check a write makes, nothing stored.
       if (request.query.dryRun === 'true') {
