@@ -1,7 +1,9 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { describe, it } from 'node:test';
@@ -97,6 +99,15 @@ describe('mesh mTLS over SDS', () => {
     assert.deepEqual(svidProblems(backendPems.cert, 'spiffe://default/backend'), []);
     assert.equal(webPems.ca, backendPems.ca, 'one trust bundle per mesh');
     assert.ok(new X509Certificate(webPems.cert).verify(new X509Certificate(webPems.ca).publicKey), 'signed by the mesh CA');
+    const dir = mkdtempSync(join(tmpdir(), 'skiff-svid-'));
+    try {
+      writeFileSync(join(dir, 'ca.pem'), webPems.ca);
+      writeFileSync(join(dir, 'web.pem'), webPems.cert);
+      writeFileSync(join(dir, 'backend.pem'), backendPems.cert);
+      assert.match(execFileSync('openssl', ['verify', '-CAfile', join(dir, 'ca.pem'), join(dir, 'web.pem'), join(dir, 'backend.pem')]).toString(), /web\.pem: OK\n.*backend\.pem: OK/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     assert.ok(await cp.cp.store.get({ type: 'Secret', mesh: 'default', name: 'default.ca-builtin-cert-ca-1' }), 'the builtin CA is kept as mesh secrets');
 
     assert.equal(await handshake({ ...backendPems }, { cert: webPems.cert, key: webPems.key, ca: webPems.ca }), 'URI:spiffe://default/web');
