@@ -45,6 +45,33 @@ export interface MeshSnapshot {
   mtls: MtlsBackend | undefined;
   /** TrafficPermissions of the mesh (sources and destinations as tag selectors), ordered by name. */
   trafficPermissions: readonly TrafficPermissionRule[];
+  /** TrafficRoutes of the mesh, ordered by name. */
+  trafficRoutes: readonly TrafficRouteRule[];
+}
+
+/** The policies a mesh snapshot is built with. */
+export interface MeshPolicies {
+  permissions?: readonly StoredResource[];
+  routes?: readonly StoredResource[];
+}
+
+type Match = { match: Record<string, string> };
+const selectors = (list: unknown): Array<Record<string, string>> => ((list as Match[] | undefined) ?? []).map((s) => s.match);
+
+/** TrafficRoute `conf`: Kuma 0.3's list, or `{split}` / `{destination}` of later versions. */
+function splitOf(conf: unknown): TrafficRouteRule['split'] {
+  if (Array.isArray(conf)) return conf as TrafficRouteRule['split'];
+  const c = (conf ?? {}) as { split?: TrafficRouteRule['split']; destination?: Record<string, string> };
+  if (c.split) return c.split;
+  return c.destination ? [{ weight: 1, destination: c.destination }] : [];
+}
+
+/** A TrafficRoute reduced to selection and its weighted destinations (either conf form). */
+export interface TrafficRouteRule {
+  name: string;
+  sources: Array<Record<string, string>>;
+  destinations: Array<Record<string, string>>;
+  split: Array<{ weight: number; destination: Record<string, string> }>;
 }
 
 export interface TrafficPermissionRule {
@@ -57,7 +84,7 @@ export interface TrafficPermissionRule {
  * Builds a mesh snapshot. `previous` lets unchanged dataplanes (same store version) keep their
  * normalised form instead of being parsed again.
  */
-export function buildMeshSnapshot(mesh: StoredResource, dataplanes: readonly StoredResource[], previous?: MeshSnapshot, permissions: readonly StoredResource[] = []): MeshSnapshot {
+export function buildMeshSnapshot(mesh: StoredResource, dataplanes: readonly StoredResource[], previous?: MeshSnapshot, policies: MeshPolicies = {}): MeshSnapshot {
   const entries = new Map<string, DataplaneEntry>();
   const endpoints = new Map<string, Endpoint[]>();
   const protocols = new Map<string, Protocol>();
@@ -78,14 +105,12 @@ export function buildMeshSnapshot(mesh: StoredResource, dataplanes: readonly Sto
   for (const [service, list] of endpoints) {
     serviceSignatures.set(service, `${protocols.get(service)}|${list.map((e) => `${e.dataplane} ${e.address}:${e.port} ${JSON.stringify(e.tags)}`).join(';')}`);
   }
-  const trafficPermissions = [...permissions]
-    .sort((a, b) => (a.name < b.name ? -1 : 1))
-    .map((p) => ({
-      name: p.name,
-      sources: ((p.spec.sources as Array<{ match: Record<string, string> }> | undefined) ?? []).map((s) => s.match),
-      destinations: ((p.spec.destinations as Array<{ match: Record<string, string> }> | undefined) ?? []).map((d) => d.match),
-    }));
-  return { mesh: mesh.name, meshSpec: mesh.spec, dataplanes: entries, endpoints, protocols, serviceSignatures, mtls: meshMtlsBackend(mesh.spec), trafficPermissions };
+  const byName = (a: StoredResource, b: StoredResource) => (a.name < b.name ? -1 : 1);
+  const trafficPermissions = [...(policies.permissions ?? [])].sort(byName).map((p) => ({ name: p.name, sources: selectors(p.spec.sources), destinations: selectors(p.spec.destinations) }));
+  const trafficRoutes = [...(policies.routes ?? [])]
+    .sort(byName)
+    .map((r) => ({ name: r.name, sources: selectors(r.spec.sources), destinations: selectors(r.spec.destinations), split: splitOf(r.spec.conf) }));
+  return { mesh: mesh.name, meshSpec: mesh.spec, dataplanes: entries, endpoints, protocols, serviceSignatures, mtls: meshMtlsBackend(mesh.spec), trafficPermissions, trafficRoutes };
 }
 
 /** What differs between two snapshots of one mesh: the input of incremental recomputation. */
@@ -106,8 +131,11 @@ export function diffMeshSnapshots(previous: MeshSnapshot, next: MeshSnapshot): M
   // Unchanged dataplanes keep their entry object across snapshots (see buildMeshSnapshot).
   for (const [name, entry] of next.dataplanes) if (previous.dataplanes.get(name) !== entry) dataplanes.add(name);
   for (const name of previous.dataplanes.keys()) if (!next.dataplanes.has(name)) dataplanes.add(name);
-  // Permissions shape every inbound of the mesh: a change counts as a change of the mesh.
-  const meshChanged = JSON.stringify(previous.meshSpec) !== JSON.stringify(next.meshSpec) || JSON.stringify(previous.trafficPermissions) !== JSON.stringify(next.trafficPermissions);
+  // Policies can shape any proxy of the mesh: a change to one counts as a change of the mesh.
+  const meshChanged =
+    JSON.stringify(previous.meshSpec) !== JSON.stringify(next.meshSpec) ||
+    JSON.stringify(previous.trafficPermissions) !== JSON.stringify(next.trafficPermissions) ||
+    JSON.stringify(previous.trafficRoutes) !== JSON.stringify(next.trafficRoutes);
   return { mesh: meshChanged, services, dataplanes };
 }
 

@@ -5,6 +5,7 @@ import type { ChangeEvent, ResourceStore } from '../store/store.js';
 import type { SnapshotCache } from './cache/snapshot-cache.js';
 import { inconsistencies, ResourceEncoder, type Snapshot } from './cache/snapshot.js';
 import { generateProxyResources } from './generators/index.js';
+import { routeSelectionKey } from './generators/routing.js';
 import { StreamRefused, type ProxyRegistry } from './server/ads-service.js';
 import type { ProxyIdentity } from './server/identity.js';
 import type { MtlsBackend } from '../core/resources/mesh.js';
@@ -38,7 +39,7 @@ export class Reconciler implements ProxyRegistry {
   /** Meshes whose every proxy must be republished (their CA material may have changed). */
   private readonly forced = new Set<string>();
   private readonly encoder = new ResourceEncoder();
-  private readonly proxyless = new WeakMap<MeshSnapshot, Snapshot>();
+  private readonly proxyless = new WeakMap<MeshSnapshot, Map<string, Snapshot>>();
   private timer: NodeJS.Timeout | undefined;
   private queue: Promise<void> = Promise.resolve();
   private readonly unsubscribe: () => void;
@@ -141,7 +142,8 @@ export class Reconciler implements ProxyRegistry {
     }
     const dataplanes = await this.store.list('Dataplane', { mesh: meshName });
     const permissions = await this.store.list('TrafficPermission', { mesh: meshName });
-    const snapshot = buildMeshSnapshot(mesh, dataplanes.items, this.meshes.get(meshName), permissions.items);
+    const routes = await this.store.list('TrafficRoute', { mesh: meshName });
+    const snapshot = buildMeshSnapshot(mesh, dataplanes.items, this.meshes.get(meshName), { permissions: permissions.items, routes: routes.items });
     this.meshes.set(meshName, snapshot);
     return snapshot;
   }
@@ -168,15 +170,18 @@ export class Reconciler implements ProxyRegistry {
   }
 
   /**
-   * Every proxyless client of a mesh is served the same resources (one listener, route, cluster and
-   * endpoints per service; each client subscribes by name), so they share one snapshot object.
+   * Proxyless clients of a mesh that select the same TrafficRoutes are served the same resources
+   * (each subscribes by name), so they share one snapshot object.
    */
   private proxylessSnapshot(identity: ProxyIdentity, mesh: MeshSnapshot): Snapshot {
-    let snapshot = this.proxyless.get(mesh);
+    const entry = mesh.dataplanes.get(identity.name)!;
+    const key = routeSelectionKey(mesh, entry.dataplane.inbound.map((i) => i.tags));
+    let byKey = this.proxyless.get(mesh);
+    if (!byKey) this.proxyless.set(mesh, (byKey = new Map()));
+    let snapshot = byKey.get(key);
     if (!snapshot) {
-      const entry = mesh.dataplanes.get(identity.name)!;
       snapshot = this.encoder.snapshot(generateProxyResources({ nodeId: identity.nodeId, dataplane: entry, proxyless: true }, mesh));
-      this.proxyless.set(mesh, snapshot);
+      byKey.set(key, snapshot);
     }
     return snapshot;
   }

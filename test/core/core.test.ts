@@ -129,3 +129,27 @@ describe('mesh snapshot diff', () => {
     assert.equal(meshChanged.mesh, true);
   });
 });
+
+describe('connection policy selection', () => {
+  it('picks the most specific source, then destination, and breaks ties by name', async () => {
+    const { selectConnectionPolicy, specificity } = await import('../../src/core/policy-matching.js');
+    assert.equal(specificity({ 'kuma.io/service': 'web', version: 'v1' }), 4);
+    assert.equal(specificity({ 'kuma.io/service': '*' }), 1);
+    const p = (name: string, source: Record<string, string>, destination: Record<string, string>) => ({ name, sources: [source], destinations: [destination] });
+    const policies = [
+      p('any', { 'kuma.io/service': '*' }, { 'kuma.io/service': '*' }),
+      p('web', { 'kuma.io/service': 'web' }, { 'kuma.io/service': '*' }),
+      p('web-v1', { 'kuma.io/service': 'web', version: 'v1' }, { 'kuma.io/service': '*' }),
+      p('web-to-backend', { 'kuma.io/service': 'web' }, { 'kuma.io/service': 'backend' }),
+      p('b-tie', { 'kuma.io/service': 'db' }, { 'kuma.io/service': 'x' }),
+      p('a-tie', { 'kuma.io/service': 'db' }, { 'kuma.io/service': 'x' }),
+    ];
+    const to = (service: string) => ({ 'kuma.io/service': service });
+    assert.equal(selectConnectionPolicy(policies, [{ 'kuma.io/service': 'web', version: 'v1' }], to('backend'))?.name, 'web-v1', 'source specificity first');
+    assert.equal(selectConnectionPolicy(policies, [{ 'kuma.io/service': 'web', version: 'v2' }], to('backend'))?.name, 'web-to-backend', 'then destination specificity');
+    assert.equal(selectConnectionPolicy(policies, [{ 'kuma.io/service': 'web' }], to('cache'))?.name, 'web');
+    assert.equal(selectConnectionPolicy(policies, [{ 'kuma.io/service': 'other' }], to('cache'))?.name, 'any');
+    assert.equal(selectConnectionPolicy(policies, [{ 'kuma.io/service': 'db' }], to('x'))?.name, 'a-tie', 'ties: the name that sorts first');
+    assert.equal(selectConnectionPolicy(policies.slice(1), [{ 'kuma.io/service': 'other' }], to('cache')), undefined);
+  });
+});

@@ -166,6 +166,26 @@ describe('xDS protocol, state of the world', () => {
     assert.ok(names.includes('outbound:payments'));
   });
 
+  it('removes a cluster only after the listener that used it is gone (removals last)', async (t) => {
+    const cp = await meshWithWeb(t);
+    const client = new SotwClient(cp.xdsAddress, 'default.web-1');
+    t.after(() => client.close());
+    const { clusters } = await syncLikeEnvoy(client);
+    // web-1 stops consuming redis: its outbound listener and the redis cluster both go.
+    await cp.put('/meshes/default/dataplanes/web-1', dp('10.0.0.1', 80, 'web', 'http', [{ port: 10001, service: 'backend' }]));
+    const order: string[] = [];
+    const deadline = Date.now() + 3000;
+    while (Date.now() < deadline) {
+      const r = await client.inbox.next(1000).catch(() => undefined);
+      if (!r) break;
+      order.push(`${r.type_url === CDS ? 'cds' : r.type_url === LDS ? 'lds' : r.type_url === EDS ? 'eds' : 'rds'}:${r.names.includes('redis') || r.names.includes('outbound:127.0.0.1:10002') ? 'with' : 'without'}`);
+      client.ack(r, r.type_url === EDS ? clusters : r.type_url === RDS ? ['inbound:10.0.0.1:80', 'outbound:backend'] : []);
+      if (order.includes('cds:without')) break;
+    }
+    assert.ok(order.indexOf('lds:without') >= 0, order.join(' '));
+    assert.ok(order.indexOf('lds:without') < order.indexOf('cds:without'), `the cluster outlived its listener: ${order.join(' ')}`);
+  });
+
   it('refuses an unknown dataplane, a malformed node id and a missing node with a gRPC status', async (t) => {
     const cp = await meshWithWeb(t);
     const unknown = new SotwClient(cp.xdsAddress, 'default.ghost');

@@ -22,8 +22,34 @@ export function http2UpstreamOptions() {
   };
 }
 
-export function tcpProxyFilter(statPrefix: string, cluster: string) {
-  return { name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': ANY_TYPES.tcpProxy, stat_prefix: statPrefix, cluster } };
+/** A weighted destination: a cluster name and its share. */
+export interface WeightedCluster {
+  cluster: string;
+  weight: number;
+}
+
+/** TCP proxy to one cluster, or split by weight across several (TrafficRoute on a TCP service). */
+export function tcpProxyFilter(statPrefix: string, target: string | readonly WeightedCluster[]) {
+  const destination =
+    typeof target === 'string' || target.length === 1
+      ? { cluster: typeof target === 'string' ? target : target[0]!.cluster }
+      : { weighted_clusters: { clusters: target.map((t) => ({ name: t.cluster, weight: t.weight })) } };
+  return { name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': ANY_TYPES.tcpProxy, stat_prefix: statPrefix, ...destination } };
+}
+
+/** A route configuration sending everything to one cluster, or split by weight across several. */
+export function weightedRoute(name: string, virtualHost: string, targets: readonly WeightedCluster[], prefix: '/' | '') {
+  if (targets.length === 1) return singleClusterRoute(name, virtualHost, targets[0]!.cluster, prefix);
+  return {
+    name,
+    virtual_hosts: [
+      {
+        name: virtualHost,
+        domains: ['*'],
+        routes: [{ match: { prefix }, route: { weighted_clusters: { clusters: targets.map((t) => ({ name: t.cluster, weight: { value: t.weight } })) } } }],
+      },
+    ],
+  };
 }
 
 export function httpConnectionManager(statPrefix: string, routeConfigName: string) {

@@ -1,5 +1,6 @@
 import { TYPE_URLS } from '../resources.js';
-import { hcmFilter, isHttp, singleClusterRoute, socketAddress, statPrefix, tcpProxyFilter } from './envoy.js';
+import { hcmFilter, isHttp, socketAddress, statPrefix, tcpProxyFilter, weightedRoute } from './envoy.js';
+import { routeTargets } from './routing.js';
 import { serviceResources } from './service.js';
 import type { GeneratedResource, Generator } from './types.js';
 
@@ -8,7 +9,8 @@ export const outboundRouteName = (service: string) => `outbound:${service}`;
 
 /**
  * Per outbound: a listener on 127.0.0.1 (or the given address) forwarding to the destination
- * service's cluster, plus that cluster and its endpoints (shared by every proxy of the mesh).
+ * service, split by the TrafficRoute that selects this proxy if any (weighted subset clusters),
+ * plus those clusters and their endpoints (shared by every proxy of the mesh).
  */
 export const outboundGenerator: Generator = {
   name: 'outbound',
@@ -16,12 +18,14 @@ export const outboundGenerator: Generator = {
     if (proxy.proxyless) return [];
     const out: GeneratedResource[] = [];
     const services = new Set<string>();
+    const sourceTags = proxy.dataplane.dataplane.inbound.map((i) => i.tags);
     for (const outbound of proxy.dataplane.dataplane.outbound) {
       const protocol = mesh.protocols.get(outbound.service) ?? 'tcp';
       const name = outboundListenerName(outbound.address, outbound.port);
+      const targets = routeTargets(mesh, sourceTags, outbound.service);
       const filter = isHttp(protocol)
         ? hcmFilter(statPrefix(outbound.service), outboundRouteName(outbound.service))
-        : tcpProxyFilter(statPrefix(outbound.service), outbound.service);
+        : tcpProxyFilter(statPrefix(outbound.service), targets);
       out.push({
         typeUrl: TYPE_URLS.listener,
         name,
@@ -31,9 +35,9 @@ export const outboundGenerator: Generator = {
       services.add(outbound.service);
       if (isHttp(protocol)) {
         const route = outboundRouteName(outbound.service);
-        out.push({ typeUrl: TYPE_URLS.route, name: route, resource: singleClusterRoute(route, outbound.service, outbound.service, '/') });
+        out.push({ typeUrl: TYPE_URLS.route, name: route, resource: weightedRoute(route, outbound.service, targets, '/') });
       }
-      out.push(...serviceResources(mesh, outbound.service));
+      for (const target of targets) out.push(...serviceResources(mesh, target.service, target.subset));
     }
     return out;
   },

@@ -2,6 +2,8 @@ import type { MeshSnapshot } from '../../core/mesh-snapshot.js';
 import { TYPE_URLS } from '../resources.js';
 import { ADS_CONFIG_SOURCE, http2UpstreamOptions, isHttp2, socketAddress, upstreamMtls } from './envoy.js';
 import type { GeneratedResource } from './types.js';
+import { matchesSelector, type Tags } from '../../core/tags.js';
+import { subsetClusterName } from './routing.js';
 
 /**
  * The EDS cluster and ClusterLoadAssignment of one destination service. They depend only on the
@@ -10,24 +12,25 @@ import type { GeneratedResource } from './types.js';
  */
 const perSnapshot = new WeakMap<MeshSnapshot, Map<string, GeneratedResource[]>>();
 
-export function serviceResources(mesh: MeshSnapshot, service: string): GeneratedResource[] {
-  let byService = perSnapshot.get(mesh);
-  if (!byService) perSnapshot.set(mesh, (byService = new Map()));
-  let resources = byService.get(service);
+export function serviceResources(mesh: MeshSnapshot, service: string, subset: Tags = {}): GeneratedResource[] {
+  let byCluster = perSnapshot.get(mesh);
+  if (!byCluster) perSnapshot.set(mesh, (byCluster = new Map()));
+  const name = subsetClusterName(service, subset);
+  let resources = byCluster.get(name);
   if (!resources) {
-    resources = [buildCluster(mesh, service), buildLoadAssignment(mesh, service)];
-    byService.set(service, resources);
+    resources = [buildCluster(mesh, service, name), buildLoadAssignment(mesh, service, name, subset)];
+    byCluster.set(name, resources);
   }
   return resources;
 }
 
-function buildCluster(mesh: MeshSnapshot, service: string): GeneratedResource {
+function buildCluster(mesh: MeshSnapshot, service: string, name: string): GeneratedResource {
   const protocol = mesh.protocols.get(service) ?? 'tcp';
   return {
     typeUrl: TYPE_URLS.cluster,
-    name: service,
+    name,
     resource: {
-      name: service,
+      name,
       type: 'EDS',
       connect_timeout: { seconds: 5 },
       lb_policy: 'ROUND_ROBIN',
@@ -39,13 +42,14 @@ function buildCluster(mesh: MeshSnapshot, service: string): GeneratedResource {
   };
 }
 
-function buildLoadAssignment(mesh: MeshSnapshot, service: string): GeneratedResource {
-  const endpoints = mesh.endpoints.get(service) ?? [];
+/** Endpoints of the service, only those carrying the subset's tags when it has any. */
+function buildLoadAssignment(mesh: MeshSnapshot, service: string, name: string, subset: Tags): GeneratedResource {
+  const endpoints = (mesh.endpoints.get(service) ?? []).filter((e) => matchesSelector(subset, e.tags));
   return {
     typeUrl: TYPE_URLS.endpoint,
-    name: service,
+    name,
     resource: {
-      cluster_name: service,
+      cluster_name: name,
       endpoints:
         endpoints.length === 0
           ? []

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { SnapshotCache } from '../cache/snapshot-cache.js';
 import { versionOf, type EncodedResource } from '../cache/snapshot.js';
-import { SHORT_NAMES, WILDCARD_TYPES, type TypeUrl } from '../resources.js';
+import { SHORT_NAMES, TYPE_URLS, WILDCARD_TYPES, type TypeUrl } from '../resources.js';
 import { StreamBase } from './stream-base.js';
 import type { NodeInfo, ProxyIdentity } from './identity.js';
 
@@ -58,7 +58,17 @@ interface TypeState {
   nonce: string | undefined;
   /** version_info of the last response (or of what the proxy already had when it reconnected). */
   sentVersion: string | undefined;
+  /** The resources of the last response. */
+  sent: EncodedResource[];
+  /** The last response kept resources that are gone, until the listeners and routes moved off them. */
+  deferredRemoval: boolean;
 }
+
+/** Clusters and endpoints are removed only after the listeners and routes that used them changed. */
+const REMOVE_AFTER: Partial<Record<TypeUrl, readonly TypeUrl[]>> = {
+  [TYPE_URLS.cluster]: [TYPE_URLS.listener, TYPE_URLS.route],
+  [TYPE_URLS.endpoint]: [TYPE_URLS.listener, TYPE_URLS.route],
+};
 
 /**
  * The state-of-the-world protocol for one ADS stream, following Envoy's xds_protocol: one
@@ -92,7 +102,7 @@ export class SotwStream extends StreamBase<DiscoveryRequest> {
     }
     if (!state) {
       // A reconnecting proxy names the version it has; if that is still current, it gets nothing.
-      state = { subscription: new Set(), waiting: false, nonce: undefined, sentVersion: request.version_info || undefined };
+      state = { subscription: new Set(), waiting: false, nonce: undefined, sentVersion: request.version_info || undefined, sent: [], deferredRemoval: false };
       this.types.set(typeUrl, state);
     }
     state.subscription = this.subscriptionOf(typeUrl, request.resource_names ?? [], state);
@@ -120,17 +130,42 @@ export class SotwStream extends StreamBase<DiscoveryRequest> {
     return out;
   }
 
+  /** Whether a type has a change its proxy has not been sent yet. */
+  private pending(typeUrl: TypeUrl): boolean {
+    const state = this.types.get(typeUrl);
+    return state !== undefined && versionOf(this.selected(typeUrl, state.subscription)) !== state.sentVersion;
+  }
+
   protected respond(typeUrl: TypeUrl): void {
     const state = this.types.get(typeUrl);
     if (!state || !state.waiting || !this.snapshot) return;
-    const resources = this.selected(typeUrl, state.subscription);
+    let resources = this.selected(typeUrl, state.subscription);
+    // Envoy's "removals last": while a listener or route update that stops using a cluster is still
+    // to be sent, the cluster (and its endpoints) stay in the response, so no request is routed to a
+    // cluster the proxy was just told does not exist.
+    const dependents = REMOVE_AFTER[typeUrl];
+    state.deferredRemoval = false;
+    if (dependents) {
+      const names = new Set(resources.map((r) => r.name));
+      const wanted = (name: string) => state.subscription === 'wildcard' || state.subscription.has(name);
+      const removed = state.sent.filter((r) => !names.has(r.name) && wanted(r.name));
+      if (removed.length > 0 && dependents.some((t) => this.pending(t))) {
+        resources = [...resources, ...removed];
+        state.deferredRemoval = true;
+      }
+    }
     const version = versionOf(resources);
     if (version === state.sentVersion) return;
     const nonce = this.nextNonce();
     state.waiting = false;
     state.nonce = nonce;
     state.sentVersion = version;
+    state.sent = resources;
     this.send({ version_info: version, resources: resources.map((r) => r.any), type_url: typeUrl, nonce });
     this.hooks.onResponse?.(this.stream, typeUrl, version, resources.map((r) => r.name));
+    // Once listeners or routes went out, the removals held back can follow.
+    for (const [held, after] of Object.entries(REMOVE_AFTER) as Array<[TypeUrl, readonly TypeUrl[]]>) {
+      if (after.includes(typeUrl) && this.types.get(held)?.deferredRemoval) this.respond(held);
+    }
   }
 }
