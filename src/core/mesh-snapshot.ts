@@ -1,6 +1,7 @@
 import type { StoredResource } from './model.js';
 import { normalizeDataplane, type NormalizedDataplane } from './resources/dataplane.js';
 import { meshMtlsBackend, type MtlsBackend } from './resources/mesh.js';
+import { parseDuration } from './duration.js';
 
 /** An inbound of some dataplane, as a destination other proxies send traffic to. */
 export interface Endpoint {
@@ -47,12 +48,15 @@ export interface MeshSnapshot {
   trafficPermissions: readonly TrafficPermissionRule[];
   /** TrafficRoutes of the mesh, ordered by name. */
   trafficRoutes: readonly TrafficRouteRule[];
+  /** HealthChecks of the mesh, ordered by name. */
+  healthChecks: readonly HealthCheckRule[];
 }
 
 /** The policies a mesh snapshot is built with. */
 export interface MeshPolicies {
   permissions?: readonly StoredResource[];
   routes?: readonly StoredResource[];
+  healthChecks?: readonly StoredResource[];
 }
 
 type Match = { match: Record<string, string> };
@@ -72,6 +76,28 @@ export interface TrafficRouteRule {
   sources: Array<Record<string, string>>;
   destinations: Array<Record<string, string>>;
   split: Array<{ weight: number; destination: Record<string, string> }>;
+}
+
+/** A HealthCheck in one shape (Kuma 0.3's `conf.activeChecks`/`passiveChecks` or the flat form). */
+export interface HealthCheckRule {
+  name: string;
+  sources: Array<Record<string, string>>;
+  destinations: Array<Record<string, string>>;
+  active?: { intervalMs: number; timeoutMs: number; unhealthyThreshold: number; healthyThreshold: number };
+  passive?: { unhealthyThreshold: number; penaltyIntervalMs: number };
+}
+
+function healthChecksOf(conf: Record<string, unknown> | undefined): Pick<HealthCheckRule, 'active' | 'passive'> {
+  const c = conf ?? {};
+  const activeConf = (c.activeChecks ?? (c.interval !== undefined ? c : undefined)) as Record<string, unknown> | undefined;
+  const passiveConf = c.passiveChecks as Record<string, unknown> | undefined;
+  const ms = (v: unknown) => (typeof v === 'string' ? (parseDuration(v) ?? 0) : 0);
+  return {
+    ...(activeConf
+      ? { active: { intervalMs: ms(activeConf.interval), timeoutMs: ms(activeConf.timeout), unhealthyThreshold: Number(activeConf.unhealthyThreshold), healthyThreshold: Number(activeConf.healthyThreshold) } }
+      : {}),
+    ...(passiveConf ? { passive: { unhealthyThreshold: Number(passiveConf.unhealthyThreshold), penaltyIntervalMs: ms(passiveConf.penaltyInterval) } } : {}),
+  };
 }
 
 export interface TrafficPermissionRule {
@@ -110,7 +136,10 @@ export function buildMeshSnapshot(mesh: StoredResource, dataplanes: readonly Sto
   const trafficRoutes = [...(policies.routes ?? [])]
     .sort(byName)
     .map((r) => ({ name: r.name, sources: selectors(r.spec.sources), destinations: selectors(r.spec.destinations), split: splitOf(r.spec.conf) }));
-  return { mesh: mesh.name, meshSpec: mesh.spec, dataplanes: entries, endpoints, protocols, serviceSignatures, mtls: meshMtlsBackend(mesh.spec), trafficPermissions, trafficRoutes };
+  const healthChecks = [...(policies.healthChecks ?? [])]
+    .sort(byName)
+    .map((h) => ({ name: h.name, sources: selectors(h.spec.sources), destinations: selectors(h.spec.destinations), ...healthChecksOf(h.spec.conf as Record<string, unknown> | undefined) }));
+  return { mesh: mesh.name, meshSpec: mesh.spec, dataplanes: entries, endpoints, protocols, serviceSignatures, mtls: meshMtlsBackend(mesh.spec), trafficPermissions, trafficRoutes, healthChecks };
 }
 
 /** What differs between two snapshots of one mesh: the input of incremental recomputation. */
@@ -135,7 +164,8 @@ export function diffMeshSnapshots(previous: MeshSnapshot, next: MeshSnapshot): M
   const meshChanged =
     JSON.stringify(previous.meshSpec) !== JSON.stringify(next.meshSpec) ||
     JSON.stringify(previous.trafficPermissions) !== JSON.stringify(next.trafficPermissions) ||
-    JSON.stringify(previous.trafficRoutes) !== JSON.stringify(next.trafficRoutes);
+    JSON.stringify(previous.trafficRoutes) !== JSON.stringify(next.trafficRoutes) ||
+    JSON.stringify(previous.healthChecks) !== JSON.stringify(next.healthChecks);
   return { mesh: meshChanged, services, dataplanes };
 }
 

@@ -143,7 +143,8 @@ export class Reconciler implements ProxyRegistry {
     const dataplanes = await this.store.list('Dataplane', { mesh: meshName });
     const permissions = await this.store.list('TrafficPermission', { mesh: meshName });
     const routes = await this.store.list('TrafficRoute', { mesh: meshName });
-    const snapshot = buildMeshSnapshot(mesh, dataplanes.items, this.meshes.get(meshName), { permissions: permissions.items, routes: routes.items });
+    const healthChecks = await this.store.list('HealthCheck', { mesh: meshName });
+    const snapshot = buildMeshSnapshot(mesh, dataplanes.items, this.meshes.get(meshName), { permissions: permissions.items, routes: routes.items, healthChecks: healthChecks.items });
     this.meshes.set(meshName, snapshot);
     return snapshot;
   }

@@ -1,6 +1,7 @@
 import { TYPE_URLS } from '../resources.js';
 import { hcmFilter, isHttp, socketAddress, statPrefix, tcpProxyFilter, weightedRoute } from './envoy.js';
 import { routeTargets } from './routing.js';
+import { selectConnectionPolicy } from '../../core/policy-matching.js';
 import { serviceResources } from './service.js';
 import type { GeneratedResource, Generator } from './types.js';
 
@@ -37,7 +38,10 @@ export const outboundGenerator: Generator = {
         const route = outboundRouteName(outbound.service);
         out.push({ typeUrl: TYPE_URLS.route, name: route, resource: weightedRoute(route, outbound.service, targets, '/') });
       }
-      for (const target of targets) out.push(...serviceResources(mesh, target.service, target.subset));
+      for (const target of targets) {
+        const healthCheck = selectConnectionPolicy(mesh.healthChecks, sourceTags, { 'kuma.io/service': target.service });
+        out.push(...serviceResources(mesh, target.service, target.subset, healthCheck));
+      }
     }
     return out;
   },

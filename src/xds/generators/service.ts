@@ -1,4 +1,4 @@
-import type { MeshSnapshot } from '../../core/mesh-snapshot.js';
+import type { HealthCheckRule, MeshSnapshot } from '../../core/mesh-snapshot.js';
 import { TYPE_URLS } from '../resources.js';
 import { ADS_CONFIG_SOURCE, http2UpstreamOptions, isHttp2, socketAddress, upstreamMtls } from './envoy.js';
 import type { GeneratedResource } from './types.js';
@@ -12,19 +12,46 @@ import { subsetClusterName } from './routing.js';
  */
 const perSnapshot = new WeakMap<MeshSnapshot, Map<string, GeneratedResource[]>>();
 
-export function serviceResources(mesh: MeshSnapshot, service: string, subset: Tags = {}): GeneratedResource[] {
+export function serviceResources(mesh: MeshSnapshot, service: string, subset: Tags = {}, healthCheck?: HealthCheckRule): GeneratedResource[] {
   let byCluster = perSnapshot.get(mesh);
   if (!byCluster) perSnapshot.set(mesh, (byCluster = new Map()));
   const name = subsetClusterName(service, subset);
-  let resources = byCluster.get(name);
+  // Proxies that select the same HealthCheck (or none) share the objects.
+  const key = `${name}\u0000${healthCheck?.name ?? ''}`;
+  let resources = byCluster.get(key);
   if (!resources) {
-    resources = [buildCluster(mesh, service, name), buildLoadAssignment(mesh, service, name, subset)];
-    byCluster.set(name, resources);
+    resources = [buildCluster(mesh, service, name, healthCheck), buildLoadAssignment(mesh, service, name, subset)];
+    byCluster.set(key, resources);
   }
   return resources;
 }
 
-function buildCluster(mesh: MeshSnapshot, service: string, name: string): GeneratedResource {
+const duration = (ms: number) => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 });
+
+/** HealthCheck: active TCP checks and, for passive checks, outlier detection on consecutive errors. */
+function healthCheckFields(hc: HealthCheckRule | undefined) {
+  if (!hc) return {};
+  return {
+    ...(hc.active
+      ? {
+          health_checks: [
+            {
+              interval: duration(hc.active.intervalMs),
+              timeout: duration(hc.active.timeoutMs),
+              unhealthy_threshold: { value: hc.active.unhealthyThreshold },
+              healthy_threshold: { value: hc.active.healthyThreshold },
+              tcp_health_check: {},
+            },
+          ],
+        }
+      : {}),
+    ...(hc.passive
+      ? { outlier_detection: { consecutive_5xx: { value: hc.passive.unhealthyThreshold }, interval: duration(hc.passive.penaltyIntervalMs), base_ejection_time: duration(hc.passive.penaltyIntervalMs) } }
+      : {}),
+  };
+}
+
+function buildCluster(mesh: MeshSnapshot, service: string, name: string, healthCheck?: HealthCheckRule): GeneratedResource {
   const protocol = mesh.protocols.get(service) ?? 'tcp';
   return {
     typeUrl: TYPE_URLS.cluster,
@@ -36,6 +63,7 @@ function buildCluster(mesh: MeshSnapshot, service: string, name: string): Genera
       lb_policy: 'ROUND_ROBIN',
       eds_cluster_config: { eds_config: ADS_CONFIG_SOURCE },
       ...(isHttp2(protocol) ? { typed_extension_protocol_options: http2UpstreamOptions() } : {}),
+      ...healthCheckFields(healthCheck),
       // With mesh mTLS on: present our identity, and only talk to `spiffe://{mesh}/{service}`.
       ...(mesh.mtls ? { transport_socket: upstreamMtls(mesh.mesh, service) } : {}),
     },
