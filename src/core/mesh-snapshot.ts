@@ -50,6 +50,8 @@ export interface MeshSnapshot {
   trafficRoutes: readonly TrafficRouteRule[];
   /** HealthChecks of the mesh, ordered by name. */
   healthChecks: readonly HealthCheckRule[];
+  /** TrafficLogs of the mesh, ordered by name. */
+  trafficLogs: readonly TrafficLogRule[];
 }
 
 /** The policies a mesh snapshot is built with. */
@@ -57,6 +59,7 @@ export interface MeshPolicies {
   permissions?: readonly StoredResource[];
   routes?: readonly StoredResource[];
   healthChecks?: readonly StoredResource[];
+  trafficLogs?: readonly StoredResource[];
 }
 
 type Match = { match: Record<string, string> };
@@ -100,6 +103,14 @@ function healthChecksOf(conf: Record<string, unknown> | undefined): Pick<HealthC
   };
 }
 
+export interface TrafficLogRule {
+  name: string;
+  sources: Array<Record<string, string>>;
+  destinations: Array<Record<string, string>>;
+  /** `conf.backend`; undefined means the mesh's default backend. */
+  backend?: string;
+}
+
 export interface TrafficPermissionRule {
   name: string;
   sources: Array<Record<string, string>>;
@@ -139,7 +150,11 @@ export function buildMeshSnapshot(mesh: StoredResource, dataplanes: readonly Sto
   const healthChecks = [...(policies.healthChecks ?? [])]
     .sort(byName)
     .map((h) => ({ name: h.name, sources: selectors(h.spec.sources), destinations: selectors(h.spec.destinations), ...healthChecksOf(h.spec.conf as Record<string, unknown> | undefined) }));
-  return { mesh: mesh.name, meshSpec: mesh.spec, dataplanes: entries, endpoints, protocols, serviceSignatures, mtls: meshMtlsBackend(mesh.spec), trafficPermissions, trafficRoutes, healthChecks };
+  const trafficLogs = [...(policies.trafficLogs ?? [])].sort(byName).map((l) => {
+    const backend = (l.spec.conf as { backend?: string } | undefined)?.backend;
+    return { name: l.name, sources: selectors(l.spec.sources), destinations: selectors(l.spec.destinations), ...(backend ? { backend } : {}) };
+  });
+  return { mesh: mesh.name, meshSpec: mesh.spec, dataplanes: entries, endpoints, protocols, serviceSignatures, mtls: meshMtlsBackend(mesh.spec), trafficPermissions, trafficRoutes, healthChecks, trafficLogs };
 }
 
 /** What differs between two snapshots of one mesh: the input of incremental recomputation. */
@@ -165,7 +180,8 @@ export function diffMeshSnapshots(previous: MeshSnapshot, next: MeshSnapshot): M
     JSON.stringify(previous.meshSpec) !== JSON.stringify(next.meshSpec) ||
     JSON.stringify(previous.trafficPermissions) !== JSON.stringify(next.trafficPermissions) ||
     JSON.stringify(previous.trafficRoutes) !== JSON.stringify(next.trafficRoutes) ||
-    JSON.stringify(previous.healthChecks) !== JSON.stringify(next.healthChecks);
+    JSON.stringify(previous.healthChecks) !== JSON.stringify(next.healthChecks) ||
+    JSON.stringify(previous.trafficLogs) !== JSON.stringify(next.trafficLogs);
   return { mesh: meshChanged, services, dataplanes };
 }
 

@@ -144,7 +144,13 @@ export class Reconciler implements ProxyRegistry {
     const permissions = await this.store.list('TrafficPermission', { mesh: meshName });
     const routes = await this.store.list('TrafficRoute', { mesh: meshName });
     const healthChecks = await this.store.list('HealthCheck', { mesh: meshName });
-    const snapshot = buildMeshSnapshot(mesh, dataplanes.items, this.meshes.get(meshName), { permissions: permissions.items, routes: routes.items, healthChecks: healthChecks.items });
+    const trafficLogs = await this.store.list('TrafficLog', { mesh: meshName });
+    const snapshot = buildMeshSnapshot(mesh, dataplanes.items, this.meshes.get(meshName), {
+      permissions: permissions.items,
+      routes: routes.items,
+      healthChecks: healthChecks.items,
+      trafficLogs: trafficLogs.items,
+    });
     this.meshes.set(meshName, snapshot);
     return snapshot;
   }

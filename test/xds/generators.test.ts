@@ -28,6 +28,7 @@ const BY_FOLDER: Record<string, readonly Generator[]> = {
   mtls: GENERATORS,
   'traffic-route': GENERATORS,
   'health-check': GENERATORS,
+  'traffic-log': GENERATORS,
 };
 
 interface Input {
@@ -37,19 +38,20 @@ interface Input {
   permissions?: Array<Record<string, unknown>>;
   routes?: Array<Record<string, unknown>>;
   healthChecks?: Array<Record<string, unknown>>;
+  trafficLogs?: Array<Record<string, unknown>>;
   mesh: Record<string, unknown>;
   dataplanes: Array<Record<string, unknown>>;
 }
 
 function stored(body: Record<string, unknown>): StoredResource {
-  const type = body.type as 'Mesh' | 'Dataplane' | 'TrafficPermission' | 'TrafficRoute' | 'HealthCheck';
+  const type = body.type as 'Mesh' | 'Dataplane' | 'TrafficPermission' | 'TrafficRoute' | 'HealthCheck' | 'TrafficLog';
   const result = validateResource(descriptorOf(type), { mesh: String(body.mesh ?? ''), name: String(body.name) }, body);
   assert.ok(result.ok, `test input ${String(body.name)} is not a valid ${type}: ${JSON.stringify(!result.ok && result.causes)}`);
   return { ...result.resource, version: 1, creationTime: '2026-01-01T00:00:00.000Z', modificationTime: '2026-01-01T00:00:00.000Z' };
 }
 
 function meshOf(input: Input): MeshSnapshot {
-  return buildMeshSnapshot(stored(input.mesh), input.dataplanes.map(stored), undefined, { permissions: (input.permissions ?? []).map(stored), routes: (input.routes ?? []).map(stored), healthChecks: (input.healthChecks ?? []).map(stored) });
+  return buildMeshSnapshot(stored(input.mesh), input.dataplanes.map(stored), undefined, { permissions: (input.permissions ?? []).map(stored), routes: (input.routes ?? []).map(stored), healthChecks: (input.healthChecks ?? []).map(stored), trafficLogs: (input.trafficLogs ?? []).map(stored) });
 }
 
 /** Paths of the source object that did not survive encoding: fields the proto does not have. */

@@ -29,12 +29,12 @@ export interface WeightedCluster {
 }
 
 /** TCP proxy to one cluster, or split by weight across several (TrafficRoute on a TCP service). */
-export function tcpProxyFilter(statPrefix: string, target: string | readonly WeightedCluster[]) {
+export function tcpProxyFilter(statPrefix: string, target: string | readonly WeightedCluster[], accessLog: readonly unknown[] = []) {
   const destination =
     typeof target === 'string' || target.length === 1
       ? { cluster: typeof target === 'string' ? target : target[0]!.cluster }
       : { weighted_clusters: { clusters: target.map((t) => ({ name: t.cluster, weight: t.weight })) } };
-  return { name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': ANY_TYPES.tcpProxy, stat_prefix: statPrefix, ...destination } };
+  return { name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': ANY_TYPES.tcpProxy, stat_prefix: statPrefix, ...destination, ...(accessLog.length ? { access_log: accessLog } : {}) } };
 }
 
 /** A route configuration sending everything to one cluster, or split by weight across several. */
@@ -52,18 +52,19 @@ export function weightedRoute(name: string, virtualHost: string, targets: readon
   };
 }
 
-export function httpConnectionManager(statPrefix: string, routeConfigName: string) {
+export function httpConnectionManager(statPrefix: string, routeConfigName: string, accessLog: readonly unknown[] = []) {
   return {
     '@type': ANY_TYPES.hcm,
     stat_prefix: statPrefix,
+    ...(accessLog.length ? { access_log: accessLog } : {}),
     codec_type: 'AUTO',
     rds: { config_source: ADS_CONFIG_SOURCE, route_config_name: routeConfigName },
     http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': ANY_TYPES.router } }],
   };
 }
 
-export function hcmFilter(statPrefix: string, routeConfigName: string) {
-  return { name: 'envoy.filters.network.http_connection_manager', typed_config: httpConnectionManager(statPrefix, routeConfigName) };
+export function hcmFilter(statPrefix: string, routeConfigName: string, accessLog: readonly unknown[] = []) {
+  return { name: 'envoy.filters.network.http_connection_manager', typed_config: httpConnectionManager(statPrefix, routeConfigName, accessLog) };
 }
 
 /** A route configuration sending everything to one cluster. `prefix` is '/' for Envoy, '' for gRPC clients. */

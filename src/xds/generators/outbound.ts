@@ -1,6 +1,7 @@
 import { TYPE_URLS } from '../resources.js';
 import { hcmFilter, isHttp, socketAddress, statPrefix, tcpProxyFilter, weightedRoute } from './envoy.js';
 import { routeTargets } from './routing.js';
+import { accessLogFor } from './traffic-log.js';
 import { selectConnectionPolicy } from '../../core/policy-matching.js';
 import { serviceResources } from './service.js';
 import type { GeneratedResource, Generator } from './types.js';
@@ -24,9 +25,10 @@ export const outboundGenerator: Generator = {
       const protocol = mesh.protocols.get(outbound.service) ?? 'tcp';
       const name = outboundListenerName(outbound.address, outbound.port);
       const targets = routeTargets(mesh, sourceTags, outbound.service);
+      const accessLog = accessLogFor(mesh, sourceTags, proxy.dataplane.dataplane.inbound[0]?.service ?? '', proxy.dataplane.dataplane.address, outbound.service);
       const filter = isHttp(protocol)
-        ? hcmFilter(statPrefix(outbound.service), outboundRouteName(outbound.service))
-        : tcpProxyFilter(statPrefix(outbound.service), targets);
+        ? hcmFilter(statPrefix(outbound.service), outboundRouteName(outbound.service), accessLog)
+        : tcpProxyFilter(statPrefix(outbound.service), targets, accessLog);
       out.push({
         typeUrl: TYPE_URLS.listener,
         name,

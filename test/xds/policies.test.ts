@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { TYPE_URLS } from '../../src/xds/resources.js';
+import { SotwClient } from '../helpers/ads-client.js';
+import { startTestControlPlane } from '../helpers/control-plane.js';
+
+/** Policies change what a connected proxy receives, and removing them reverts it. */
+const { cluster: CDS, listener: LDS } = TYPE_URLS;
+const dp = (address: string, service: string, outbound: string[] = []) => ({
+  networking: { address, inbound: [{ port: 80, tags: { 'kuma.io/service': service } }], outbound: outbound.map((s, i) => ({ port: 10001 + i, tags: { 'kuma.io/service': s } })) },
+});
+const selectors = { sources: [{ match: { 'kuma.io/service': 'web' } }], destinations: [{ match: { 'kuma.io/service': 'backend' } }] };
+
+describe('policies on a connected proxy', () => {
+  it('HealthCheck adds health checks to the cluster and TrafficLog an access log to the listener; deleting them reverts', async (t) => {
+    const cp = await startTestControlPlane(t);
+    await cp.put('/meshes/default', { logging: { defaultBackend: 'file', backends: [{ name: 'file', file: { path: '/tmp/skiff-access.log' } }] } });
+    await cp.put('/meshes/default/dataplanes/web-1', dp('10.0.0.1', 'web', ['backend']));
+    await cp.put('/meshes/default/dataplanes/backend-1', dp('10.0.0.2', 'backend'));
+    const client = new SotwClient(cp.xdsAddress, 'default.web-1');
+    t.after(() => client.close());
+    client.request(CDS);
+    const cds = await client.expect(CDS);
+    client.ack(cds);
+    client.request(LDS);
+    const lds = await client.expect(LDS);
+    client.ack(lds);
+    const backendCluster = (r: typeof cds) => r.decoded.find((c) => c.name === 'backend') as Record<string, any>;
+    const outboundProxy = (r: typeof lds) => (r.decoded.find((l) => String(l.name).startsWith('outbound:')) as Record<string, any>).filter_chains[0].filters[0].typed_config;
+    assert.equal(backendCluster(cds).health_checks, undefined);
+    assert.equal(outboundProxy(lds).access_log, undefined);
+
+    assert.equal(await cp.put('/meshes/default/health-checks/hc', { ...selectors, conf: { interval: '5s', timeout: '1s', unhealthyThreshold: 2, healthyThreshold: 1 } }), 201);
+    const withHc = await client.expect(CDS);
+    client.ack(withHc);
+    assert.equal(backendCluster(withHc).health_checks[0].interval.seconds, '5');
+    assert.equal(await cp.put('/meshes/default/traffic-logs/tl', { ...selectors }), 201);
+    const withLog = await client.expect(LDS);
+    client.ack(withLog);
+    assert.equal(outboundProxy(withLog).access_log[0].typed_config.path, '/tmp/skiff-access.log', 'the mesh default backend');
+
+    assert.equal(await cp.del('/meshes/default/health-checks/hc'), 200);
+    const reverted = await client.expect(CDS);
+    client.ack(reverted);
+    assert.equal(backendCluster(reverted).health_checks, undefined);
+    assert.equal(await cp.del('/meshes/default/traffic-logs/tl'), 200);
+    const logOff = await client.expect(LDS);
+    client.ack(logOff);
+    assert.equal(outboundProxy(logOff).access_log, undefined);
+  });
+});
