@@ -19,6 +19,7 @@ import { IdentityIssuer } from './sds/identities.js';
 import { MeshCaManager } from './sds/mesh-ca.js';
 import { meshMtlsBackend } from './core/resources/mesh.js';
 import type { ResourceCheck } from './api/routes/resources.js';
+import { parseRawResource } from './xds/proto-json.js';
 
 /** A running control plane: the bound ports and a graceful stop. */
 export interface ControlPlane {
@@ -41,9 +42,19 @@ async function listen(app: FastifyInstance, host: string, port: number, what: st
   return typeof address === 'object' && address ? address.port : port;
 }
 
-/** A Mesh whose enabled backend is a provided CA is stored only if that CA is found, is a CA, and its key matches. */
-function providedCaCheck(cas: MeshCaManager): ResourceCheck {
+/** A ProxyTemplate's raw resources must decode as Envoy messages; each one that does not is named. */
+function rawResourceProblems(spec: Record<string, unknown>): Array<{ field: string; message: string }> {
+  const resources = ((spec.conf as { resources?: Array<{ name?: string; resource?: string }> } | undefined)?.resources ?? []);
+  return resources.flatMap((r, i) => {
+    const parsed = parseRawResource(String(r.resource ?? ''));
+    return parsed.ok ? [] : [{ field: `conf.resources[${i}].resource`, message: `resource "${r.name ?? ''}" is not a valid Envoy resource: ${parsed.error}` }];
+  });
+}
+
+/** Checks beyond a resource's own shape: a Mesh's provided CA is found, is a CA and its key matches; a ProxyTemplate's raw resources decode. */
+function resourceChecks(cas: MeshCaManager): ResourceCheck {
   return async (resource) => {
+    if (resource.type === 'ProxyTemplate') return rawResourceProblems(resource.spec);
     if (resource.type !== 'Mesh') return [];
     const backend = meshMtlsBackend(resource.spec);
     if (backend?.type !== 'provided') return [];
@@ -81,7 +92,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     const inspector = xds;
     const clientCerts = config.apiServer.authn.type === 'adminClientCerts' ? new AdminClientCerts(config.apiServer.auth.clientCertsDir) : undefined;
     const dataplaneTokens = new DataplaneTokens(store);
-    const apiDeps = { config, store, logger, metrics, version: VERSION, instanceId, hostname: hostname(), inspector, userTokens, clientCerts, dataplaneTokens, bootstrap: xds.bootstrap, resourceCheck: providedCaCheck(cas) };
+    const apiDeps = { config, store, logger, metrics, version: VERSION, instanceId, hostname: hostname(), inspector, userTokens, clientCerts, dataplaneTokens, bootstrap: xds.bootstrap, resourceCheck: resourceChecks(cas) };
     const api = await buildApiApp(apiDeps);
     apps.push(api);
     const tls = await serverTlsMaterial({

@@ -52,6 +52,8 @@ export interface MeshSnapshot {
   healthChecks: readonly HealthCheckRule[];
   /** TrafficLogs of the mesh, ordered by name. */
   trafficLogs: readonly TrafficLogRule[];
+  /** ProxyTemplates of the mesh, ordered by name. */
+  proxyTemplates: readonly ProxyTemplateRule[];
 }
 
 /** The policies a mesh snapshot is built with. */
@@ -60,6 +62,7 @@ export interface MeshPolicies {
   routes?: readonly StoredResource[];
   healthChecks?: readonly StoredResource[];
   trafficLogs?: readonly StoredResource[];
+  proxyTemplates?: readonly StoredResource[];
 }
 
 type Match = { match: Record<string, string> };
@@ -101,6 +104,14 @@ function healthChecksOf(conf: Record<string, unknown> | undefined): Pick<HealthC
       : {}),
     ...(passiveConf ? { passive: { unhealthyThreshold: Number(passiveConf.unhealthyThreshold), penaltyIntervalMs: ms(passiveConf.penaltyInterval) } } : {}),
   };
+}
+
+/** A ProxyTemplate: which dataplanes it selects, whether it keeps the generated config, raw resources. */
+export interface ProxyTemplateRule {
+  name: string;
+  selectors: Array<Record<string, string>>;
+  imports: string[];
+  resources: Array<{ name: string; resource: string }>;
 }
 
 export interface TrafficLogRule {
@@ -154,7 +165,24 @@ export function buildMeshSnapshot(mesh: StoredResource, dataplanes: readonly Sto
     const backend = (l.spec.conf as { backend?: string } | undefined)?.backend;
     return { name: l.name, sources: selectors(l.spec.sources), destinations: selectors(l.spec.destinations), ...(backend ? { backend } : {}) };
   });
-  return { mesh: mesh.name, meshSpec: mesh.spec, dataplanes: entries, endpoints, protocols, serviceSignatures, mtls: meshMtlsBackend(mesh.spec), trafficPermissions, trafficRoutes, healthChecks, trafficLogs };
+  const proxyTemplates = [...(policies.proxyTemplates ?? [])].sort(byName).map((t) => {
+    const conf = (t.spec.conf ?? {}) as { imports?: string[]; resources?: Array<{ name: string; resource: string }> };
+    return { name: t.name, selectors: selectors(t.spec.selectors), imports: conf.imports ?? [], resources: conf.resources ?? [] };
+  });
+  return {
+    mesh: mesh.name,
+    meshSpec: mesh.spec,
+    dataplanes: entries,
+    endpoints,
+    protocols,
+    serviceSignatures,
+    mtls: meshMtlsBackend(mesh.spec),
+    trafficPermissions,
+    trafficRoutes,
+    healthChecks,
+    trafficLogs,
+    proxyTemplates,
+  };
 }
 
 /** What differs between two snapshots of one mesh: the input of incremental recomputation. */
@@ -181,7 +209,8 @@ export function diffMeshSnapshots(previous: MeshSnapshot, next: MeshSnapshot): M
     JSON.stringify(previous.trafficPermissions) !== JSON.stringify(next.trafficPermissions) ||
     JSON.stringify(previous.trafficRoutes) !== JSON.stringify(next.trafficRoutes) ||
     JSON.stringify(previous.healthChecks) !== JSON.stringify(next.healthChecks) ||
-    JSON.stringify(previous.trafficLogs) !== JSON.stringify(next.trafficLogs);
+    JSON.stringify(previous.trafficLogs) !== JSON.stringify(next.trafficLogs) ||
+    JSON.stringify(previous.proxyTemplates) !== JSON.stringify(next.proxyTemplates);
   return { mesh: meshChanged, services, dataplanes };
 }
 

@@ -33,3 +33,14 @@ export function selectConnectionPolicy<P extends ConnectionPolicy>(policies: rea
   }
   return best?.policy;
 }
+
+/** The most specific policy whose selectors match one of a dataplane's tag sets (ProxyTemplate); ties by name. */
+export function selectDataplanePolicy<P extends { name: string; selectors: ReadonlyArray<Tags> }>(policies: readonly P[], tagSets: ReadonlyArray<Tags>): P | undefined {
+  let best: { policy: P; score: number } | undefined;
+  for (const policy of policies) {
+    const score = Math.max(-1, ...policy.selectors.filter((s) => tagSets.some((tags) => matchesSelector(s, tags))).map(specificity));
+    if (score < 0) continue;
+    if (!best || score > best.score || (score === best.score && policy.name < best.policy.name)) best = { policy, score };
+  }
+  return best?.policy;
+}

@@ -145,11 +145,13 @@ export class Reconciler implements ProxyRegistry {
     const routes = await this.store.list('TrafficRoute', { mesh: meshName });
     const healthChecks = await this.store.list('HealthCheck', { mesh: meshName });
     const trafficLogs = await this.store.list('TrafficLog', { mesh: meshName });
+    const proxyTemplates = await this.store.list('ProxyTemplate', { mesh: meshName });
     const snapshot = buildMeshSnapshot(mesh, dataplanes.items, this.meshes.get(meshName), {
       permissions: permissions.items,
       routes: routes.items,
       healthChecks: healthChecks.items,
       trafficLogs: trafficLogs.items,
+      proxyTemplates: proxyTemplates.items,
     });
     this.meshes.set(meshName, snapshot);
     return snapshot;

@@ -49,3 +49,33 @@ describe('policies on a connected proxy', () => {
     assert.equal(outboundProxy(logOff).access_log, undefined);
   });
 });
+
+describe('ProxyTemplate', () => {
+  it('adds a raw resource to a connected proxy (v2 YAML converted to v3), reverts when deleted, and refuses one that does not decode', async (t) => {
+    const cp = await startTestControlPlane(t);
+    await cp.put('/meshes/default/dataplanes/backend-1', dp('10.0.0.2', 'backend'));
+    const client = new SotwClient(cp.xdsAddress, 'default.backend-1');
+    t.after(() => client.close());
+    client.request(CDS);
+    const before = await client.expect(CDS);
+    client.ack(before);
+    assert.deepEqual(before.names, ['localhost:80']);
+    const raw = "'@type': type.googleapis.com/envoy.api.v2.Cluster\nconnectTimeout: 5s\nname: localhost:8443\ntype: STATIC\nloadAssignment:\n  clusterName: localhost:8443\n  endpoints: [{lbEndpoints: [{endpoint: {address: {socketAddress: {address: 127.0.0.1, portValue: 8443}}}}]}]\n";
+    const template = (resource: string) => ({ selectors: [{ match: { 'kuma.io/service': 'backend' } }], conf: { imports: ['default-proxy'], resources: [{ name: 'raw-name', version: 'v1', resource }] } });
+    assert.equal(await cp.put('/meshes/default/proxytemplates/pt-1', template(raw)), 201);
+    const added = await client.expect(CDS);
+    client.ack(added);
+    assert.deepEqual(added.names.sort(), ['localhost:80', 'localhost:8443']);
+    assert.equal((added.decoded.find((c) => c.name === 'localhost:8443') as { connect_timeout: { seconds: string } }).connect_timeout.seconds, '5');
+
+    const bad = await fetch(`${cp.api}/meshes/default/proxytemplates/pt-2`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(template(raw.replace('connectTimeout', 'conectTimeout'))) });
+    assert.equal(bad.status, 400);
+    const envelope = (await bad.json()) as { causes: Array<{ field: string; message: string }> };
+    assert.equal(envelope.causes[0]!.field, 'conf.resources[0].resource');
+    assert.match(envelope.causes[0]!.message, /resource "raw-name" is not a valid Envoy resource: conectTimeout: unknown field of Cluster/);
+
+    assert.equal(await cp.del('/meshes/default/proxytemplates/pt-1'), 200);
+    const reverted = await client.expect(CDS);
+    assert.deepEqual(reverted.names, ['localhost:80']);
+  });
+});

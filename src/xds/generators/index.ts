@@ -1,4 +1,7 @@
-import type { MeshSnapshot } from '../../core/mesh-snapshot.js';
+import type { MeshSnapshot, ProxyTemplateRule } from '../../core/mesh-snapshot.js';
+import { selectDataplanePolicy } from '../../core/policy-matching.js';
+import { parseRawResource } from '../proto-json.js';
+import { TYPE_URLS } from '../resources.js';
 import { inboundGenerator } from './inbound.js';
 import { outboundGenerator } from './outbound.js';
 import { proxylessGenerator } from './proxyless.js';
@@ -37,5 +40,30 @@ export function generateProxyResources(proxy: ProxyContext, mesh: MeshSnapshot, 
       out.push(r);
     }
   }
-  return out;
+  return applyProxyTemplate(proxy, mesh, out);
+}
+
+const rawPerTemplate = new WeakMap<ProxyTemplateRule, GeneratedResource[]>();
+
+/**
+ * ProxyTemplate, applied last: the most specific template selecting the dataplane keeps the
+ * generated config only if it imports `default-proxy` (SDS secrets always stay), then adds its raw
+ * resources, replacing generated ones of the same type and name.
+ */
+function applyProxyTemplate(proxy: ProxyContext, mesh: MeshSnapshot, generated: GeneratedResource[]): GeneratedResource[] {
+  if (proxy.proxyless) return generated;
+  const template = selectDataplanePolicy(mesh.proxyTemplates, proxy.dataplane.dataplane.inbound.map((i) => i.tags));
+  if (!template) return generated;
+  let raw = rawPerTemplate.get(template);
+  if (!raw) {
+    raw = template.resources.map((r) => {
+      const parsed = parseRawResource(r.resource);
+      if (!parsed.ok) throw new GeneratorError('proxy-template', proxy.nodeId, new Error(`ProxyTemplate "${template.name}" resource "${r.name}": ${parsed.error}`));
+      return { typeUrl: parsed.typeUrl as GeneratedResource['typeUrl'], name: parsed.name, resource: parsed.value };
+    });
+    rawPerTemplate.set(template, raw);
+  }
+  const keep = template.imports.includes('default-proxy') ? generated : generated.filter((r) => r.typeUrl === TYPE_URLS.secret);
+  const replaced = new Set(raw.map((r) => `${r.typeUrl} ${r.name}`));
+  return [...keep.filter((r) => !replaced.has(`${r.typeUrl} ${r.name}`)), ...raw];
 }
