@@ -258,6 +258,24 @@ describe('xDS protocol, incremental (delta)', () => {
     client.ack(removal);
   });
 
+  it('removes a cluster only after the listener that used it (removals last)', async (t) => {
+    const cp = await meshWithWeb(t);
+    const client = new DeltaClient(cp.xdsAddress, 'default.web-1');
+    t.after(() => client.close());
+    client.request({ type_url: CDS });
+    client.ack(await client.expect(CDS));
+    client.request({ type_url: LDS });
+    client.ack(await client.expect(LDS));
+    await cp.put('/meshes/default/dataplanes/web-1', dp('10.0.0.1', 80, 'web', 'http', [{ port: 10001, service: 'backend' }]));
+    const first = await client.inbox.next();
+    assert.equal(first.type_url, LDS, 'the listener goes first');
+    assert.deepEqual(first.removed_resources, ['outbound:127.0.0.1:10002']);
+    client.ack(first);
+    const second = await client.inbox.next();
+    assert.equal(second.type_url, CDS);
+    assert.deepEqual(second.removed_resources, ['redis']);
+  });
+
   it('honours initial_resource_versions, and subscription changes even with a stale nonce', async (t) => {
     const cp = await meshWithWeb(t);
     const first = new DeltaClient(cp.xdsAddress, 'default.web-1');

@@ -3,7 +3,7 @@ import type { SnapshotCache } from '../cache/snapshot-cache.js';
 import type { EncodedResource } from '../cache/snapshot.js';
 import { versionOf } from '../cache/snapshot.js';
 import { SHORT_NAMES, WILDCARD_TYPES, type TypeUrl } from '../resources.js';
-import { StreamBase } from './stream-base.js';
+import { REMOVE_AFTER, StreamBase } from './stream-base.js';
 import type { NodeInfo } from './identity.js';
 import type { StreamHooks, StreamInfo } from './sotw-stream.js';
 
@@ -36,6 +36,8 @@ interface DeltaTypeState {
   version: string | undefined;
   /** The first request of the type has been answered (or needed no answer). */
   started: boolean;
+  /** Removals held back until listener/route updates went out. */
+  deferredRemoval: boolean;
 }
 
 /**
@@ -64,6 +66,7 @@ export class DeltaStream extends StreamBase<DeltaDiscoveryRequest> {
         nonce: undefined,
         version: undefined,
         started: false,
+        deferredRemoval: false,
       };
       this.types.set(typeUrl, state);
     }
@@ -103,13 +106,28 @@ export class DeltaStream extends StreamBase<DeltaDiscoveryRequest> {
     return out;
   }
 
+  /** Whether a type has changes its proxy has not been sent yet. */
+  private pending(typeUrl: TypeUrl): boolean {
+    const state = this.types.get(typeUrl);
+    if (!state) return false;
+    const wanted = this.wanted(typeUrl, state);
+    return [...wanted.values()].some((r) => state.known.get(r.name) !== r.version) || [...state.known.keys()].some((n) => !wanted.has(n) && (state.wildcard || state.names.has(n)));
+  }
+
   protected respond(typeUrl: TypeUrl): void {
     const state = this.types.get(typeUrl);
     if (!state || !this.snapshot) return;
     const wanted = this.wanted(typeUrl, state);
     const changed = [...wanted.values()].filter((r) => state.known.get(r.name) !== r.version);
     // What the proxy has (or subscribed to and was told exists) that is no longer there.
-    const removed = [...state.known.keys()].filter((name) => !wanted.has(name) && (state.wildcard || state.names.has(name)));
+    let removed = [...state.known.keys()].filter((name) => !wanted.has(name) && (state.wildcard || state.names.has(name)));
+    // Removals last: clusters and endpoints go only once listener and route updates went out.
+    const dependents = REMOVE_AFTER[typeUrl];
+    state.deferredRemoval = false;
+    if (removed.length > 0 && dependents?.some((t) => this.pending(t))) {
+      removed = [];
+      state.deferredRemoval = true;
+    }
     const first = !state.started;
     state.started = true;
     if (changed.length === 0 && removed.length === 0 && !(first && state.known.size === 0)) return;
@@ -127,5 +145,8 @@ export class DeltaStream extends StreamBase<DeltaDiscoveryRequest> {
       nonce,
     });
     this.hooks.onResponse?.(this.stream, typeUrl, version, changed.map((r) => r.name));
+    for (const [held, after] of Object.entries(REMOVE_AFTER) as Array<[TypeUrl, readonly TypeUrl[]]>) {
+      if (after.includes(typeUrl) && this.types.get(held)?.deferredRemoval) this.respond(held);
+    }
   }
 }

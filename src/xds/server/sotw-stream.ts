@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { SnapshotCache } from '../cache/snapshot-cache.js';
 import { versionOf, type EncodedResource } from '../cache/snapshot.js';
-import { SHORT_NAMES, TYPE_URLS, WILDCARD_TYPES, type TypeUrl } from '../resources.js';
-import { StreamBase } from './stream-base.js';
+import { SHORT_NAMES, WILDCARD_TYPES, type TypeUrl } from '../resources.js';
+import { REMOVE_AFTER, StreamBase } from './stream-base.js';
 import type { NodeInfo, ProxyIdentity } from './identity.js';
 
 /** `envoy.service.discovery.v3.DiscoveryRequest` as decoded (keepCase, arrays). */
@@ -64,11 +64,6 @@ interface TypeState {
   deferredRemoval: boolean;
 }
 
-/** Clusters and endpoints are removed only after the listeners and routes that used them changed. */
-const REMOVE_AFTER: Partial<Record<TypeUrl, readonly TypeUrl[]>> = {
-  [TYPE_URLS.cluster]: [TYPE_URLS.listener, TYPE_URLS.route],
-  [TYPE_URLS.endpoint]: [TYPE_URLS.listener, TYPE_URLS.route],
-};
 
 /**
  * The state-of-the-world protocol for one ADS stream, following Envoy's xds_protocol: one

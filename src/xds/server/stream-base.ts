@@ -4,6 +4,12 @@ import type { Snapshot } from '../cache/snapshot.js';
 import { isTypeUrl, PUSH_ORDER, TYPE_URLS, type TypeUrl } from '../resources.js';
 import type { StreamHooks, StreamInfo } from './sotw-stream.js';
 
+/** Clusters and endpoints are removed only after the listeners and routes that used them changed. */
+export const REMOVE_AFTER: Partial<Record<TypeUrl, readonly TypeUrl[]>> = {
+  [TYPE_URLS.cluster]: [TYPE_URLS.listener, TYPE_URLS.route],
+  [TYPE_URLS.endpoint]: [TYPE_URLS.listener, TYPE_URLS.route],
+};
+
 /**
  * What both protocol variants share: the node's current snapshot, kept by watching the cache, a
  * per-stream nonce counter, and the filtering of type URLs this control plane does not serve.
