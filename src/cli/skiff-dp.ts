@@ -4,7 +4,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
+import { startAccessLogForwarder } from '../dp/access-log-forwarder.js';
+import { accessLogSocketPath } from '../xds/generators/traffic-log.js';
 import { VERSION } from '../version.js';
 import { callApi, describeFailure } from './skiffctl/api-client.js';
 import { runCli, UsageError } from './run.js';
@@ -26,6 +28,9 @@ Flags:
       --skip-verify                   do not verify the control plane's certificate (insecure)
       --dry-run                       print the Envoy bootstrap and exit
   -h, --help                          help for run
+
+While Envoy runs, skiff-dp serves Envoy's access log service on /tmp/kuma-al-{name}-{mesh}.sock and
+forwards the entries of TrafficLog TCP backends, formatted, to the backend's address (kuma-dp's role).
 `;
 
 function read(path: string, what: string): string {
@@ -79,7 +84,15 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(yaml);
     return 0;
   }
-  return superviseEnvoy(values['envoy-binary'], yaml);
+  const log = pino({ name: 'skiff-dp' });
+  // TrafficLog TCP backends: Envoy sends entries here, we forward formatted lines (kuma-dp's job).
+  const forwarder = await startAccessLogForwarder(accessLogSocketPath(name, values.mesh), log);
+  log.info({ socket: forwarder.socketPath }, 'access log forwarder listening');
+  try {
+    return await superviseEnvoy(values['envoy-binary'], yaml, log);
+  } finally {
+    await forwarder.close();
+  }
 }
 
 /**
@@ -87,8 +100,7 @@ async function run(argv: string[]): Promise<number> {
  * restarts it with exponential backoff (1 s to 30 s) if it dies on its own. Resolves with 0 after a
  * requested stop; the temporary directory is removed either way.
  */
-async function superviseEnvoy(binary: string, bootstrapYaml: string): Promise<number> {
-  const log = pino({ name: 'skiff-dp' });
+async function superviseEnvoy(binary: string, bootstrapYaml: string, log: Logger): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'skiff-dp-')); // created 0700
   const configPath = join(dir, 'bootstrap.yaml');
   writeFileSync(configPath, bootstrapYaml, { mode: 0o600 });

@@ -29,6 +29,8 @@ const PROTO_FILES = [
   'envoy/service/secret/v3/sds.proto',
   'envoy/extensions/filters/network/rbac/v3/rbac.proto',
   'envoy/extensions/access_loggers/file/v3/file.proto',
+  'envoy/extensions/access_loggers/grpc/v3/als.proto',
+  'envoy/service/accesslog/v3/als.proto',
 ];
 
 function loadRoot(): protobuf.Root {

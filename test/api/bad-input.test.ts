@@ -94,6 +94,9 @@ const cases: Case[] = [
   { name: 'proxy template unknown profile', method: 'PUT', url: '/meshes/default/proxytemplates/pt-1', body: pt({ imports: ['no-such-profile'] }), status: 400, field: 'conf.imports[0]' },
   { name: 'traffic permission without destinations', method: 'PUT', url: '/meshes/default/traffic-permissions/tp-1', body: { sources: [{ match: { service: 'a' } }] }, status: 400, field: 'destinations' },
   // Mesh
+  { name: 'mesh TCP logging backend without a port', method: 'PUT', url: '/meshes/m-1', body: { logging: { backends: [{ name: 'logstash', tcp: { address: 'logstash.internal' } }] } }, status: 400, field: 'logging.backends[0].tcp.address' },
+  { name: 'mesh TCP logging backend (type/conf) with a bad port', method: 'PUT', url: '/meshes/m-1', body: { logging: { backends: [{ name: 'logstash', type: 'tcp', conf: { address: '127.0.0.1:70000' } }] } }, status: 400, field: 'logging.backends[0].conf.address' },
+  { name: 'mesh file logging backend without a path', method: 'PUT', url: '/meshes/m-1', body: { logging: { backends: [{ name: 'file', file: { path: '' } }] } }, status: 400, field: 'logging.backends[0].file.path' },
   { name: 'mesh enabledBackend naming no backend', method: 'PUT', url: '/meshes/m-1', body: { mtls: { enabledBackend: 'ca-2', backends: [{ name: 'ca-1', type: 'builtin' }] } }, status: 400, field: 'mtls.enabledBackend' },
   { name: 'mesh duplicate backend names', method: 'PUT', url: '/meshes/m-1', body: { mtls: { backends: [{ name: 'ca-1', type: 'builtin' }, { name: 'ca-1', type: 'builtin' }] } }, status: 400, field: 'mtls.backends[1].name' },
   { name: 'mesh unknown CA type', method: 'PUT', url: '/meshes/m-1', body: { mtls: { enabled: true, ca: { vault: {} } } }, status: 400, field: 'mtls.ca.vault' },

@@ -6,6 +6,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
+import { createServer } from 'node:net';
+import { accessLogSocketPath, encodeLogName } from '../../src/xds/generators/traffic-log.js';
+import { identifier, streamAccessLogs } from '../helpers/als-client.js';
 import { startCpProcess, type RunningCp } from '../helpers/cp-process.js';
 
 const SKIFF_DP = fileURLToPath(new URL('../../src/cli/skiff-dp.js', import.meta.url));
@@ -86,6 +89,30 @@ describe('skiff-dp run', () => {
     assert.equal(await run.done, 0);
     assert.deepEqual(records(record).at(-1), { event: 'stop', signal: 'SIGTERM' });
     assert.ok(!existsSync(first.configPath), 'the temporary bootstrap is removed');
+  });
+
+  it('forwards Envoy’s access log stream from /tmp/kuma-al-{name}-{mesh}.sock to a TCP logging backend', async () => {
+    let received = '';
+    const backend = createServer((socket) => socket.on('data', (c) => (received += c.toString())));
+    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+    const record = join(dir, 'envoy-record-als');
+    const run = skiffDp([...common, '--envoy-binary', FAKE_ENVOY], { FAKE_ENVOY_RECORD: record });
+    const socketPath = accessLogSocketPath('web-1', 'default');
+    try {
+      await until(() => records(record).length > 0 && existsSync(socketPath), (ok) => ok);
+      assert.ok(existsSync(socketPath), `skiff-dp listens on ${socketPath}: ${run.output().stderr}`);
+      const logName = encodeLogName(`127.0.0.1:${(backend.address() as { port: number }).port}`, 'web->backend %BYTES_SENT%\n');
+      const status = await streamAccessLogs(socketPath, [
+        { identifier: identifier(logName), tcp_logs: { log_entry: [{ common_properties: { upstream_cluster: 'backend' }, connection_properties: { sent_bytes: '42' } }] } },
+      ]);
+      assert.equal(status.code, 0, status.details);
+      assert.equal(await until(() => received, (r) => r.includes('\n')), 'web->backend 42\n');
+    } finally {
+      run.child.kill('SIGTERM');
+      assert.equal(await run.done, 0);
+      backend.close();
+    }
+    assert.ok(!existsSync(socketPath), 'the socket is removed when skiff-dp stops');
   });
 
   it('exits non-zero with the control plane’s reason when it is refused', async () => {

@@ -97,7 +97,31 @@ export function validateMesh(spec: Obj, causes: Causes): void {
   for (const key of ['logging', 'tracing', 'metrics'] as const) {
     const section = objectAt(spec, key, '', causes, false);
     if (section) validateBackendList(section, key, causes);
+    if (section && key === 'logging') validateLoggingTargets(section, causes);
   }
+}
+
+const HOST_PORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+/**
+ * A logging backend's destination, in either form (`file: {path}` / `tcp: {address}` or
+ * `type` + `conf`): a TCP address must be `host:port`, a file path non-empty, since the generated
+ * Envoy config and the access log forwarder depend on them.
+ */
+function validateLoggingTargets(section: Obj, causes: Causes): void {
+  const backends = Array.isArray(section.backends) ? section.backends : [];
+  backends.forEach((backend: unknown, i: number) => {
+    if (!isObject(backend)) return;
+    const p = `logging.backends[${i}]`;
+    const conf = isObject(backend.conf) ? backend.conf : {};
+    const tcp = isObject(backend.tcp) ? { value: backend.tcp.address, field: at(p, 'tcp.address') } : backend.type === 'tcp' ? { value: conf.address, field: at(p, 'conf.address') } : undefined;
+    const file = isObject(backend.file) ? { value: backend.file.path, field: at(p, 'file.path') } : backend.type === 'file' ? { value: conf.path, field: at(p, 'conf.path') } : undefined;
+    if (tcp) {
+      const m = typeof tcp.value === 'string' ? HOST_PORT.exec(tcp.value) : null;
+      if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) causes.add(tcp.field, 'must be an address of the form host:port');
+    }
+    if (file && (typeof file.value !== 'string' || file.value === '')) causes.add(file.field, 'must be a non-empty path');
+  });
 }
 
 /** The enabled mTLS backend of a Mesh, in either form. */

@@ -1,7 +1,7 @@
 import { TYPE_URLS } from '../resources.js';
 import { hcmFilter, isHttp, socketAddress, statPrefix, tcpProxyFilter, weightedRoute } from './envoy.js';
 import { routeTargets } from './routing.js';
-import { accessLogFor } from './traffic-log.js';
+import { accessLogFor, accessLogSinkCluster } from './traffic-log.js';
 import { selectConnectionPolicy } from '../../core/policy-matching.js';
 import { serviceResources } from './service.js';
 import type { GeneratedResource, Generator } from './types.js';
@@ -20,15 +20,17 @@ export const outboundGenerator: Generator = {
     if (proxy.proxyless) return [];
     const out: GeneratedResource[] = [];
     const services = new Set<string>();
+    let needsLogSink = false;
     const sourceTags = proxy.dataplane.dataplane.inbound.map((i) => i.tags);
     for (const outbound of proxy.dataplane.dataplane.outbound) {
       const protocol = mesh.protocols.get(outbound.service) ?? 'tcp';
       const name = outboundListenerName(outbound.address, outbound.port);
       const targets = routeTargets(mesh, sourceTags, outbound.service);
-      const accessLog = accessLogFor(mesh, sourceTags, proxy.dataplane.dataplane.inbound[0]?.service ?? '', proxy.dataplane.dataplane.address, outbound.service);
+      const accessLog = accessLogFor(mesh, sourceTags, proxy.dataplane.dataplane.inbound[0]?.service ?? '', proxy.dataplane.dataplane.address, outbound.service, isHttp(protocol));
+      needsLogSink ||= accessLog.needsSink;
       const filter = isHttp(protocol)
-        ? hcmFilter(statPrefix(outbound.service), outboundRouteName(outbound.service), accessLog)
-        : tcpProxyFilter(statPrefix(outbound.service), targets, accessLog);
+        ? hcmFilter(statPrefix(outbound.service), outboundRouteName(outbound.service), accessLog.entries)
+        : tcpProxyFilter(statPrefix(outbound.service), targets, accessLog.entries);
       out.push({
         typeUrl: TYPE_URLS.listener,
         name,
@@ -45,6 +47,7 @@ export const outboundGenerator: Generator = {
         out.push(...serviceResources(mesh, target.service, target.subset, healthCheck));
       }
     }
+    if (needsLogSink) out.push(accessLogSinkCluster(proxy.dataplane.name, mesh.mesh));
     return out;
   },
 };

@@ -1,11 +1,38 @@
 import type { MeshSnapshot } from '../../core/mesh-snapshot.js';
 import { selectConnectionPolicy } from '../../core/policy-matching.js';
 import type { Tags } from '../../core/tags.js';
+import { TYPE_URLS } from '../resources.js';
+import { http2UpstreamOptions } from './envoy.js';
+import type { GeneratedResource } from './types.js';
 
 type Obj = Record<string, unknown>;
 
 /** Kuma's default access log format for TCP traffic. */
-export const DEFAULT_LOG_FORMAT = '[%START_TIME%] %DOWNSTREAM_REMOTE_ADDRESS%->%UPSTREAM_HOST% took %DURATION%ms, sent %BYTES_SENT% bytes, received: %BYTES_RECEIVED% bytes';
+export const DEFAULT_TCP_LOG_FORMAT = '[%START_TIME%] %DOWNSTREAM_REMOTE_ADDRESS%->%UPSTREAM_HOST% took %DURATION%ms, sent %BYTES_SENT% bytes, received: %BYTES_RECEIVED% bytes';
+
+/** Kuma's default access log format for HTTP traffic. */
+export const DEFAULT_HTTP_LOG_FORMAT =
+  '[%START_TIME%] %KUMA_MESH% "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%KUMA_SOURCE_SERVICE%" "%KUMA_DESTINATION_SERVICE%" "%KUMA_SOURCE_ADDRESS_WITHOUT_PORT%" "%UPSTREAM_HOST%"';
+
+/**
+ * TCP backends: Envoy streams structured entries over gRPC (its access log service) to the sidecar
+ * launcher (skiff-dp, as kuma-dp does), which formats them and writes lines to the backend's TCP
+ * address. This cluster reaches the launcher on a Unix socket whose path both sides derive from the
+ * dataplane's name and mesh, so no extra coordination is needed.
+ */
+export const ACCESS_LOG_SINK_CLUSTER = 'access_log_sink';
+export const accessLogSocketPath = (name: string, mesh: string): string => `/tmp/kuma-al-${name}-${mesh}.sock`;
+
+/**
+ * The `log_name` of a gRPC access log carries the TCP address and the (placeholder-resolved) format
+ * to the launcher: `{address};{format}`. An address never contains ';', so the first one splits.
+ */
+export const encodeLogName = (address: string, format: string): string => `${address};${format}`;
+export function decodeLogName(logName: string): { address: string; format: string } | undefined {
+  const at = logName.indexOf(';');
+  if (at <= 0) return undefined;
+  return { address: logName.slice(0, at), format: logName.slice(at + 1) };
+}
 
 interface LogBackend {
   name: string;
@@ -26,33 +53,93 @@ function backendsOf(meshSpec: Obj): { backends: LogBackend[]; defaultBackend?: s
   return { backends, defaultBackend: typeof logging.defaultBackend === 'string' ? logging.defaultBackend : undefined };
 }
 
+/** Request fields every HTTP gRPC access log entry carries; other `%REQ(…)%` headers must be asked for. */
+const BUILTIN_REQUEST_HEADERS = new Set([':method', ':scheme', ':authority', ':path', 'user-agent', 'referer', 'x-forwarded-for', 'x-request-id', 'x-envoy-original-path']);
+
+/** Header names a format reads with `%REQ(a?b)%`, `%RESP(…)%` or `%TRAILER(…)%`, lower-cased. */
+function headersIn(format: string, operator: 'REQ' | 'RESP' | 'TRAILER'): string[] {
+  const names = new Set<string>();
+  for (const m of format.matchAll(new RegExp(`%${operator}\\(([^)]*)\\)(?::\\d+)?%`, 'g'))) {
+    for (const h of m[1]!.split('?')) if (h) names.add(h.toLowerCase());
+  }
+  return [...names];
+}
+
+export interface AccessLog {
+  /** The `access_log` entries of the outbound's TCP proxy or HTTP connection manager. */
+  entries: unknown[];
+  /** Whether they need the `access_log_sink` cluster (a TCP backend). */
+  needsSink: boolean;
+}
+
+const NO_ACCESS_LOG: AccessLog = { entries: [], needsSink: false };
+
 /**
- * The `access_log` of an outbound from a proxy (its inbound tag sets, its address) to `service`:
- * the most specific TrafficLog selects a backend (`conf.backend`, else the mesh's default) and its
- * format gets Kuma's placeholders resolved. File backends only: TCP backends need a log forwarder
- * (kuma-dp's role) that Skiff does not have yet, so they produce no access log.
+ * The access log of an outbound from a proxy (its inbound tag sets, its address) to `service`: the
+ * most specific TrafficLog selects a backend (`conf.backend`, else the mesh's default) and its
+ * format (Kuma's default for the protocol otherwise) gets Kuma's placeholders resolved. A file
+ * backend is Envoy's file logger; a TCP backend is a gRPC access log to the sidecar launcher.
  */
-export function accessLogFor(mesh: MeshSnapshot, sourceTags: readonly Tags[], sourceService: string, sourceAddress: string, service: string): unknown[] {
+export function accessLogFor(mesh: MeshSnapshot, sourceTags: readonly Tags[], sourceService: string, sourceAddress: string, service: string, http: boolean): AccessLog {
   const policy = selectConnectionPolicy(mesh.trafficLogs, sourceTags, { 'kuma.io/service': service });
-  if (!policy) return [];
+  if (!policy) return NO_ACCESS_LOG;
   const { backends, defaultBackend } = backendsOf(mesh.meshSpec);
   const name = policy.backend ?? defaultBackend;
   const backend = backends.find((b) => b.name === name);
-  if (!backend?.filePath) return [];
-  const format = (backend.format ?? DEFAULT_LOG_FORMAT)
+  if (!backend || (!backend.filePath && !backend.tcpAddress)) return NO_ACCESS_LOG;
+  const format = (backend.format ?? (http ? DEFAULT_HTTP_LOG_FORMAT : DEFAULT_TCP_LOG_FORMAT))
     .replaceAll('%KUMA_SOURCE_SERVICE%', sourceService)
     .replaceAll('%KUMA_DESTINATION_SERVICE%', service)
     .replaceAll('%KUMA_SOURCE_ADDRESS_WITHOUT_PORT%', sourceAddress)
     .replaceAll('%KUMA_SOURCE_ADDRESS%', `${sourceAddress}:0`)
     .replaceAll('%KUMA_MESH%', mesh.mesh);
-  return [
-    {
-      name: 'envoy.access_loggers.file',
-      typed_config: {
-        '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
-        path: backend.filePath,
-        log_format: { text_format_source: { inline_string: `${format}\n` } },
+  const line = format.endsWith('\n') ? format : `${format}\n`;
+  if (backend.filePath) {
+    return {
+      entries: [
+        {
+          name: 'envoy.access_loggers.file',
+          typed_config: {
+            '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
+            path: backend.filePath,
+            log_format: { text_format_source: { inline_string: line } },
+          },
+        },
+      ],
+      needsSink: false,
+    };
+  }
+  const common_config = {
+    log_name: encodeLogName(backend.tcpAddress!, line),
+    grpc_service: { envoy_grpc: { cluster_name: ACCESS_LOG_SINK_CLUSTER } },
+    transport_api_version: 'V3',
+  };
+  const typed_config = http
+    ? {
+        '@type': 'type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig',
+        common_config,
+        additional_request_headers_to_log: headersIn(format, 'REQ').filter((h) => !BUILTIN_REQUEST_HEADERS.has(h)),
+        additional_response_headers_to_log: headersIn(format, 'RESP'),
+        additional_response_trailers_to_log: headersIn(format, 'TRAILER'),
+      }
+    : { '@type': 'type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.TcpGrpcAccessLogConfig', common_config };
+  return { entries: [{ name: http ? 'envoy.access_loggers.http_grpc' : 'envoy.access_loggers.tcp_grpc', typed_config }], needsSink: true };
+}
+
+/** The cluster through which Envoy reaches the launcher's access log service (gRPC needs HTTP/2). */
+export function accessLogSinkCluster(name: string, mesh: string): GeneratedResource {
+  return {
+    typeUrl: TYPE_URLS.cluster,
+    name: ACCESS_LOG_SINK_CLUSTER,
+    resource: {
+      name: ACCESS_LOG_SINK_CLUSTER,
+      type: 'STATIC',
+      connect_timeout: { seconds: 1 },
+      typed_extension_protocol_options: http2UpstreamOptions(),
+      load_assignment: {
+        cluster_name: ACCESS_LOG_SINK_CLUSTER,
+        endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: accessLogSocketPath(name, mesh) } } } }] }],
       },
     },
-  ];
+  };
 }
