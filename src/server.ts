@@ -12,6 +12,7 @@ import { VERSION } from './version.js';
 import { UserTokens } from './auth/user-tokens.js';
 import { AdminClientCerts } from './auth/client-certs.js';
 import { DataplaneTokens } from './auth/dataplane-tokens.js';
+import { KubernetesAuth } from './auth/kubernetes/kubernetes-auth.js';
 import { buildTokenServer } from './api/token-server.js';
 import { controlPlaneHostnames, serverTlsMaterial } from './auth/server-cert.js';
 import { startXdsServer, type XdsServer } from './xds/xds-server.js';
@@ -83,7 +84,9 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     if (boot.keyCreated) logger.info('created user token signing key 1 (global secret user-token-signing-key-1)');
     if (boot.adminTokenCreated) logger.info('stored an admin user token in the global secret admin-user-token');
     const instanceId = randomUUID();
-    xds = await startXdsServer(config, store, logger, instanceId);
+    const dataplaneTokens = new DataplaneTokens(store);
+    const kubernetesAuth = new KubernetesAuth(store, dataplaneTokens);
+    xds = await startXdsServer(config, store, logger, instanceId, { dataplaneTokens, kubernetesAuth });
     // Mesh mTLS: certificates from the SDS module, renewed by republishing the proxy.
     const reconciler = xds.reconciler;
     const cas = new MeshCaManager(store);
@@ -91,8 +94,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     reconciler.useIdentities(identities);
     const inspector = xds;
     const clientCerts = config.apiServer.authn.type === 'adminClientCerts' ? new AdminClientCerts(config.apiServer.auth.clientCertsDir) : undefined;
-    const dataplaneTokens = new DataplaneTokens(store);
-    const apiDeps = { config, store, logger, metrics, version: VERSION, instanceId, hostname: hostname(), inspector, userTokens, clientCerts, dataplaneTokens, bootstrap: xds.bootstrap, resourceCheck: resourceChecks(cas) };
+    const apiDeps = { config, store, logger, metrics, version: VERSION, instanceId, hostname: hostname(), inspector, userTokens, clientCerts, dataplaneTokens, kubernetesAuth, bootstrap: xds.bootstrap, resourceCheck: resourceChecks(cas) };
     const api = await buildApiApp(apiDeps);
     apps.push(api);
     const tls = await serverTlsMaterial({

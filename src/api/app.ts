@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import type { Config } from '../config/schema.js';
@@ -14,6 +15,9 @@ import type { UserTokens } from '../auth/user-tokens.js';
 import type { AdminClientCerts } from '../auth/client-certs.js';
 import type { DataplaneTokens } from '../auth/dataplane-tokens.js';
 import { systemRoutes } from './routes/system.js';
+import { kubernetesAuthRoutes } from './routes/kubernetes-auth.js';
+import { listMethodBridge } from './list-method.js';
+import type { KubernetesAuth } from '../auth/kubernetes/kubernetes-auth.js';
 
 export interface ApiDeps {
   config: Config;
@@ -35,6 +39,8 @@ export interface ApiDeps {
   clientCerts?: AdminClientCerts;
   /** The xDS server's view of each proxy, for `GET /meshes/{m}/dataplanes/{n}/xds`. */
   inspector?: XdsInspector;
+  /** Vault's Kubernetes auth method (`/auth/kubernetes/…`). */
+  kubernetesAuth?: KubernetesAuth;
 }
 
 /** Largest request body accepted; larger ones get 413 before they are read into memory. */
@@ -73,7 +79,7 @@ function toEnvelope(error: unknown, logger: Logger) {
 
 /** The REST API as a fastify instance, not yet listening (tests use `inject`, `server.ts` listens). */
 export async function buildApiApp(deps: ApiDeps, tls?: { cert: string | Buffer; key: string | Buffer }): Promise<FastifyInstance> {
-  const app = Fastify({
+  const app: FastifyInstance = Fastify({
     // HTTPS (port 5682): client certificates are asked for but verified by us, per request, so a
     // caller without one still reaches token authentication.
     ...(tls ? { https: { cert: tls.cert, key: tls.key, requestCert: deps.config.apiServer.authn.type === 'adminClientCerts', rejectUnauthorized: false } } : {}),
@@ -89,7 +95,9 @@ export async function buildApiApp(deps: ApiDeps, tls?: { cert: string | Buffer; 
       const status = error.statusCode ?? 400;
       void reply.code(status).send(envelope(status, STATUS_TITLES[status] ?? 'Bad Request', error.message));
     },
-  });
+    // Requests Node's parser refuses; Vault's LIST method among them (see list-method.ts).
+    clientErrorHandler: listMethodBridge(() => app) as (error: Error, socket: Socket) => void,
+  }) as unknown as FastifyInstance;
 
   app.addContentTypeParser(YAML_TYPES, { parseAs: 'string' }, (_request, body, done) => {
     try {
@@ -119,6 +127,7 @@ export async function buildApiApp(deps: ApiDeps, tls?: { cert: string | Buffer; 
   await app.register(tokenRoutes, { tokens: deps.userTokens, maxValidFor: deps.config.apiServer.authn.tokens.maxValidFor, store: deps.store, dataplaneTokens: deps.dataplaneTokens });
   if (deps.bootstrap) await app.register(bootstrapRoutes, { provider: deps.bootstrap });
   await app.register(systemRoutes, { config: deps.config, version: deps.version, instanceId: deps.instanceId, hostname: deps.hostname });
+  if (deps.kubernetesAuth) await app.register(kubernetesAuthRoutes, { auth: deps.kubernetesAuth });
   await app.register(resourceRoutes, { store: deps.store, readOnly: deps.config.apiServer.readOnly, inspector: deps.inspector, check: deps.resourceCheck });
   return app;
 }

@@ -3,6 +3,8 @@ import type { StoredResource } from '../core/model.js';
 import type { ResourceStore } from '../store/store.js';
 import { InvalidTokenError, signToken, verifyToken } from './jwt.js';
 import { SecretSigningKeys } from './signing-keys.js';
+import { addressInCidrs } from './cidrs.js';
+import { decodeJwt } from 'jose';
 
 const TEN_YEARS_S = 10 * 365 * 24 * 3600;
 
@@ -17,6 +19,32 @@ export interface DataplaneTokenClaims {
   tags?: Record<string, string[]>;
   /** `dataplane` (Kuma also knows `ingress`/`egress`, which Skiff does not serve). */
   type?: string;
+  /** Our addition (`BoundCIDRs`, from a Kubernetes auth role's token_bound_cidrs): the proxy's address must be in one. */
+  boundCidrs?: string[];
+}
+
+/**
+ * Whether claims (a verified token's, or a Kubernetes auth role's grant) admit the Dataplane
+ * `dataplane` of `mesh` connecting from `peerAddress`; each claim is checked only when present.
+ * Throws TokenMismatchError naming the first claim that does not fit.
+ */
+export function checkClaimsAdmit(claims: Partial<DataplaneTokenClaims>, mesh: string, dataplane: StoredResource, peerAddress: string | undefined): void {
+  if (claims.type !== undefined && claims.type !== 'dataplane') throw new TokenMismatchError(`token is for a ${String(claims.type)}, not a dataplane`);
+  if (claims.mesh !== undefined && claims.mesh !== mesh) throw new TokenMismatchError(`token is for mesh "${String(claims.mesh)}", not "${mesh}"`);
+  if (claims.name !== undefined && claims.name !== dataplane.name) throw new TokenMismatchError(`token is for dataplane "${String(claims.name)}", not "${dataplane.name}"`);
+  if (claims.tags !== undefined) {
+    const inbounds = normalizeDataplane(dataplane.spec).inbound;
+    for (const [key, allowed] of Object.entries(claims.tags)) {
+      const ok = inbounds.length > 0 && inbounds.every((inbound) => {
+        const value = key === 'kuma.io/service' ? inbound.service : inbound.tags[key];
+        return value !== undefined && allowed.includes(value);
+      });
+      if (!ok) throw new TokenMismatchError(`dataplane "${dataplane.name}" does not carry the tag ${key} with one of: ${allowed.join(', ')}`);
+    }
+  }
+  if (claims.boundCidrs !== undefined && claims.boundCidrs.length > 0 && !addressInCidrs(peerAddress, claims.boundCidrs)) {
+    throw new TokenMismatchError(`the proxy's address ${peerAddress ?? '(unknown)'} is not in the token's bound CIDRs`);
+  }
 }
 
 /** The token is fine but names another dataplane: PERMISSION_DENIED rather than UNAUTHENTICATED. */
@@ -41,6 +69,11 @@ export class DataplaneTokens {
 
   /** Issues a token; the mesh's first signing key is created on first use. `validForSeconds` 0 means ten years. */
   async issue(claims: DataplaneTokenClaims, validForSeconds: number): Promise<string> {
+    return (await this.issueWithId(claims, validForSeconds)).token;
+  }
+
+  /** As `issue`, also returning the token's `jti` (what `dataplane-token-revocations-{mesh}` lists). */
+  async issueWithId(claims: DataplaneTokenClaims, validForSeconds: number): Promise<{ token: string; jti: string }> {
     const keys = this.keys(claims.mesh);
     await keys.ensure();
     const signing = await keys.signingKey();
@@ -48,7 +81,9 @@ export class DataplaneTokens {
     const payload: Record<string, unknown> = { Mesh: claims.mesh, Type: claims.type ?? 'dataplane' };
     if (claims.name) payload.Name = claims.name;
     if (claims.tags && Object.keys(claims.tags).length > 0) payload.Tags = claims.tags;
-    return signToken(payload, signing.key, signing.kid, validForSeconds > 0 ? validForSeconds : TEN_YEARS_S);
+    if (claims.boundCidrs && claims.boundCidrs.length > 0) payload.BoundCIDRs = claims.boundCidrs;
+    const token = await signToken(payload, signing.key, signing.kid, validForSeconds > 0 ? validForSeconds : TEN_YEARS_S);
+    return { token, jti: String(decodeJwt(token).jti) };
   }
 
   private async revoked(mesh: string, jti: string): Promise<boolean> {
@@ -59,29 +94,32 @@ export class DataplaneTokens {
 
   /**
    * Checks that `token` admits the Dataplane `dataplane` of `mesh`: a valid signature by one of the
-   * mesh's keys, not revoked, and claims that match. Throws InvalidTokenError (UNAUTHENTICATED) or
-   * TokenMismatchError (PERMISSION_DENIED); messages never contain the token.
+   * mesh's keys, not revoked, and claims that match (including, for a token bound to CIDRs, the
+   * proxy's address). Throws InvalidTokenError (UNAUTHENTICATED) or TokenMismatchError
+   * (PERMISSION_DENIED); messages never contain the token.
    */
-  async verify(token: string, mesh: string, dataplane: StoredResource): Promise<void> {
+  async verify(token: string, mesh: string, dataplane: StoredResource, peerAddress?: string): Promise<void> {
     const payload = await verifyToken(token, (kid) => this.keys(mesh).verificationKey(kid));
     if (typeof payload.Mesh !== 'string' && payload.Mesh !== undefined) throw new InvalidTokenError('Mesh claim must be a string');
     if (payload.Groups !== undefined) throw new InvalidTokenError('a user token is not a dataplane token');
-    if (payload.Type !== undefined && payload.Type !== 'dataplane') throw new TokenMismatchError(`token is for a ${String(payload.Type)}, not a dataplane`);
-    if (payload.Mesh !== undefined && payload.Mesh !== mesh) throw new TokenMismatchError(`token is for mesh "${String(payload.Mesh)}", not "${mesh}"`);
-    if (payload.Name !== undefined && payload.Name !== dataplane.name) throw new TokenMismatchError(`token is for dataplane "${String(payload.Name)}", not "${dataplane.name}"`);
-    if (payload.Tags !== undefined) {
-      const tags = payload.Tags as Record<string, unknown>;
-      if (typeof tags !== 'object' || tags === null || Array.isArray(tags)) throw new InvalidTokenError('Tags claim must be a map of lists');
-      const inbounds = normalizeDataplane(dataplane.spec).inbound;
-      for (const [key, allowed] of Object.entries(tags)) {
-        if (!Array.isArray(allowed)) throw new InvalidTokenError('Tags claim must be a map of lists');
-        const ok = inbounds.length > 0 && inbounds.every((inbound) => {
-          const value = key === 'kuma.io/service' ? inbound.service : inbound.tags[key];
-          return value !== undefined && allowed.includes(value);
-        });
-        if (!ok) throw new TokenMismatchError(`dataplane "${dataplane.name}" does not carry the tag ${key} with one of: ${allowed.join(', ')}`);
-      }
+    const tags = payload.Tags as Record<string, unknown> | undefined;
+    if (tags !== undefined && (typeof tags !== 'object' || tags === null || Array.isArray(tags) || Object.values(tags).some((v) => !Array.isArray(v)))) {
+      throw new InvalidTokenError('Tags claim must be a map of lists');
     }
+    const cidrs = payload.BoundCIDRs;
+    if (cidrs !== undefined && (!Array.isArray(cidrs) || cidrs.some((c) => typeof c !== 'string'))) throw new InvalidTokenError('BoundCIDRs claim must be a list of strings');
+    checkClaimsAdmit(
+      {
+        mesh: payload.Mesh as string | undefined,
+        name: payload.Name as string | undefined,
+        type: payload.Type as string | undefined,
+        tags: tags as Record<string, string[]> | undefined,
+        boundCidrs: cidrs as string[] | undefined,
+      },
+      mesh,
+      dataplane,
+      peerAddress,
+    );
     if (await this.revoked(mesh, payload.jti)) throw new InvalidTokenError('token has been revoked');
   }
 }

@@ -1,5 +1,6 @@
 import { stringify as toYaml, parse as parseYaml } from 'yaml';
-import { DataplaneTokens, TokenMismatchError } from '../auth/dataplane-tokens.js';
+import { TokenMismatchError } from '../auth/dataplane-tokens.js';
+import type { DataplaneCredentialCheck } from './authn.js';
 import { InvalidTokenError } from '../auth/jwt.js';
 import type { Config } from '../config/schema.js';
 import { parseDuration } from '../core/duration.js';
@@ -31,13 +32,14 @@ export class BootstrapService {
   constructor(
     private readonly config: Config,
     private readonly store: ResourceStore,
-    private readonly tokens: DataplaneTokens,
+    /** How the dataplane's credential is checked (the xDS server's own check); undefined for `none`. */
+    private readonly credentialCheck: DataplaneCredentialCheck | undefined,
     /** The port the xDS server is bound to (used when bootstrapServer.params.xdsPort is left at its default). */
     private readonly boundXdsPort: number,
     private readonly caPem: string | undefined,
   ) {}
 
-  async bootstrap(body: unknown): Promise<BootstrapResult> {
+  async bootstrap(body: unknown, callerAddress?: string): Promise<BootstrapResult> {
     const causes = new Causes();
     if (!isObject(body)) throw new InvalidError('body must be a JSON object', [{ field: '', message: 'must be an object' }]);
     for (const key of ['mesh', 'name'] as const) {
@@ -55,14 +57,15 @@ export class BootstrapService {
     const dataplane = inline ?? (await this.store.get({ type: 'Dataplane', mesh, name }));
     if (!dataplane) throw new NotFoundError(`Dataplane "${name}" not found in mesh "${mesh}": create it first or send it as dataplaneResource`);
 
-    if (this.config.dpServer.authn.dpProxy.type === 'dpToken') {
-      const token = typeof body.dataplaneToken === 'string' ? body.dataplaneToken.trim() : '';
+    const check = this.credentialCheck;
+    const token = typeof body.dataplaneToken === 'string' ? body.dataplaneToken.trim() : '';
+    if (check) {
       if (!token) throw new UnauthenticatedError('a dataplane token is required (dataplaneToken)');
       try {
-        await this.tokens.verify(token, mesh, dataplane);
+        await check.verify(token, mesh, dataplane, callerAddress);
       } catch (err) {
-        if (err instanceof InvalidTokenError) throw new UnauthenticatedError(`invalid dataplane token: ${err.reason}`);
-        if (err instanceof TokenMismatchError) throw new ForbiddenError(`dataplane token does not admit ${mesh}.${name}: ${err.message}`);
+        if (err instanceof InvalidTokenError) throw new UnauthenticatedError(`invalid ${check.describe(token)}: ${err.reason}`);
+        if (err instanceof TokenMismatchError) throw new ForbiddenError(`${check.describe(token)} does not admit ${mesh}.${name}: ${err.message}`);
         throw err;
       }
     }
@@ -81,7 +84,7 @@ export class BootstrapService {
       // The default 5678 means "where the xDS server listens", which differs when it was bound elsewhere.
       xdsPort: params.xdsPort === 5678 ? this.boundXdsPort : params.xdsPort,
       xdsConnectTimeoutMs: parseDuration(params.xdsConnectTimeout) ?? 1000,
-      token: this.config.dpServer.authn.dpProxy.type === 'dpToken' ? (body.dataplaneToken as string).trim() : undefined,
+      token: check ? token : undefined,
       caPem: this.config.xdsServer.tlsEnabled ? this.caPem : undefined,
       metadata: { ...dynamic, 'dataplane.proxyType': 'dataplane', 'dataplane.admin.port': String(adminPort) },
     });

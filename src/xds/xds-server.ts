@@ -10,7 +10,8 @@ import { decodeResource, grpcDefinitions, PROTO_LOAD_MS } from './protos.js';
 import { SHORT_NAMES } from './resources.js';
 import { Reconciler } from './reconciler.js';
 import { adsService } from './server/ads-service.js';
-import { proxyAuthenticatorFor } from './authn.js';
+import { credentialCheckFor, proxyAuthenticatorFor } from './authn.js';
+import { KubernetesAuth } from '../auth/kubernetes/kubernetes-auth.js';
 import { DataplaneTokens } from '../auth/dataplane-tokens.js';
 import { BootstrapService } from './bootstrap-service.js';
 
@@ -29,6 +30,11 @@ export interface XdsServer {
 }
 
 const ADS = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
+
+function defaultAuth(store: ResourceStore) {
+  const dataplaneTokens = new DataplaneTokens(store);
+  return { dataplaneTokens, kubernetesAuth: new KubernetesAuth(store, dataplaneTokens) };
+}
 
 /** TLS credentials from the configured files, or from a certificate generated at first start; and the PEM proxies must trust. */
 async function credentialsFor(config: Config, logger: Logger): Promise<{ credentials: grpc.ServerCredentials; caPem?: string }> {
@@ -54,10 +60,16 @@ function redactPrivateKeys(resource: Record<string, unknown>): Record<string, un
 }
 
 /** The xDS gRPC server on `xdsServer.grpcPort`: ADS backed by a snapshot cache kept current by the reconciler. */
-export async function startXdsServer(config: Config, store: ResourceStore, logger: Logger, instanceId: string): Promise<XdsServer> {
+export async function startXdsServer(
+  config: Config,
+  store: ResourceStore,
+  logger: Logger,
+  instanceId: string,
+  auth: { dataplaneTokens: DataplaneTokens; kubernetesAuth: KubernetesAuth } = defaultAuth(store),
+): Promise<XdsServer> {
   const xdsLogger = logger.child({ component: 'xds' });
-  const dataplaneTokens = new DataplaneTokens(store);
-  const authenticator = proxyAuthenticatorFor(config, store, dataplaneTokens);
+  const credentialCheck = credentialCheckFor(config, auth.dataplaneTokens, auth.kubernetesAuth);
+  const authenticator = proxyAuthenticatorFor(store, credentialCheck);
   const { credentials, caPem } = await credentialsFor(config, xdsLogger);
   const cache = new SnapshotCache();
   const reconciler = new Reconciler(store, cache, xdsLogger);
@@ -104,7 +116,7 @@ export async function startXdsServer(config: Config, store: ResourceStore, logge
     cache,
     reconciler,
     insights,
-    bootstrap: new BootstrapService(config, store, dataplaneTokens, port, caPem),
+    bootstrap: new BootstrapService(config, store, credentialCheck, port, caPem),
     inspect(mesh, name) {
       const nodeId = `${mesh}.${name}`;
       const snapshot = cache.get(nodeId);

@@ -3,7 +3,7 @@ import { PUBLIC } from '../auth-hooks.js';
 
 /** Builds an Envoy bootstrap for a sidecar; throws the core error taxonomy (400/401/403/404). */
 export interface BootstrapProvider {
-  bootstrap(body: unknown): Promise<{ yaml: string; sidecar: Record<string, unknown> }>;
+  bootstrap(body: unknown, callerAddress?: string): Promise<{ yaml: string; sidecar: Record<string, unknown> }>;
 }
 
 /**
@@ -13,7 +13,7 @@ export interface BootstrapProvider {
  */
 export async function bootstrapRoutes(app: FastifyInstance, options: { provider: BootstrapProvider }): Promise<void> {
   app.post<{ Body: unknown }>('/bootstrap', { config: { access: PUBLIC } }, async (request, reply) => {
-    const result = await options.provider.bootstrap(request.body);
+    const result = await options.provider.bootstrap(request.body, request.socket.remoteAddress);
     if (/application\/json/i.test(request.headers.accept ?? '')) {
       return reply.type('application/json').send({ bootstrap: Buffer.from(result.yaml).toString('base64'), kumaSidecarConfiguration: result.sidecar });
     }

@@ -1,3 +1,4 @@
+import { peerIp } from '../../auth/cidrs.js';
 import { status, type Metadata, type ServerDuplexStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { SnapshotCache } from '../cache/snapshot-cache.js';
@@ -19,8 +20,11 @@ export class StreamRefused extends Error {
 
 /** The pluggable authentication step (`dpServer.authn.dpProxy.type`), run before anything is served. */
 export interface ProxyAuthenticator {
-  /** Resolves when `credential` proves the proxy is `identity`; throws StreamRefused otherwise. */
-  authenticate(identity: ProxyIdentity, credential: string | undefined, node: NodeInfo): Promise<void>;
+  /**
+   * Resolves when `credential` proves the proxy is `identity`; throws StreamRefused otherwise.
+   * `peerAddress` is the IP the stream comes from (for credentials bound to address ranges).
+   */
+  authenticate(identity: ProxyIdentity, credential: string | undefined, node: NodeInfo, peerAddress?: string): Promise<void>;
 }
 
 /** `dpServer.authn.dpProxy.type: none`: every proxy is who its node id says. */
@@ -78,7 +82,7 @@ export function adsService(deps: AdsServiceDeps): {
   let streamCounter = 0;
   const open = new Set<AnyCall>();
   /** Admitted streams with the credential they were admitted with, for re-checks after revocations. */
-  const admitted = new Map<AnyCall, { identity: ProxyIdentity; credential: string | undefined; node: NodeInfo }>();
+  const admitted = new Map<AnyCall, { identity: ProxyIdentity; credential: string | undefined; node: NodeInfo; peerAddress: string | undefined }>();
 
   function serve<Req extends { node?: NodeInfo }>(call: AnyCall, kind: StreamInfo['protocol'], createSession: (stream: StreamInfo, logger: Logger) => ProtocolSession<Req>, secretsOnly = false) {
     const streamId = ++streamCounter;
@@ -118,7 +122,8 @@ export function adsService(deps: AdsServiceDeps): {
       const { identity } = result;
       logger = logger.child({ node: identity.nodeId });
       const credential = credentialOf(metadata, first.node);
-      await deps.authenticator.authenticate(identity, credential, first.node ?? {});
+      const peerAddress = peerIp(call.getPeer());
+      await deps.authenticator.authenticate(identity, credential, first.node ?? {}, peerAddress);
       await deps.registry.connect(identity);
       if (closed) {
         deps.registry.disconnect(identity);
@@ -126,7 +131,7 @@ export function adsService(deps: AdsServiceDeps): {
       }
       const info: StreamInfo = { id: `${streamId}`, protocol: kind, identity, allowPrivateKeys: deps.secureTransport || isLoopbackPeer(call.getPeer()), secretsOnly };
       session = { info, protocol: createSession(info, logger) };
-      admitted.set(call, { identity, credential, node: first.node ?? {} });
+      admitted.set(call, { identity, credential, node: first.node ?? {}, peerAddress });
       deps.hooks?.onStreamOpen?.(info);
       logger.info({ proxyless: identity.proxyless }, 'proxy connected');
     };
@@ -171,7 +176,7 @@ export function adsService(deps: AdsServiceDeps): {
       for (const [call, entry] of [...admitted]) {
         if (entry.identity.mesh !== mesh) continue;
         try {
-          await deps.authenticator.authenticate(entry.identity, entry.credential, entry.node);
+          await deps.authenticator.authenticate(entry.identity, entry.credential, entry.node, entry.peerAddress);
         } catch (err) {
           const code = err instanceof StreamRefused ? err.code : status.UNAUTHENTICATED;
           deps.logger.warn({ node: entry.identity.nodeId, reason: (err as Error).message }, 'closing a stream whose credential is no longer valid');
