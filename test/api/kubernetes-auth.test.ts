@@ -79,7 +79,8 @@ describe('Kubernetes auth: the reference page’s requests and responses', () =>
 
     // Configure method: the sample payload (its CA and pem_keys with real PEM text).
     const sampleConfig = { kubernetes_host: 'https://192.168.99.100:8443', kubernetes_ca_cert: api.caPem, pem_keys: issuer.pem, token_reviewer_jwt: 'reviewer-secret-jwt' };
-    const configured = await call(cp, 'POST', '/auth/kubernetes/config', sampleConfig);
+    // As the sample's `curl --data @payload.json` sends it: JSON under the form content type.
+    const configured = await call(cp, 'POST', '/auth/kubernetes/config', sampleConfig, { 'content-type': 'application/x-www-form-urlencoded' });
     assert.equal(configured.status, 204, configured.text);
 
     // Read config: the sample response's fields, credentials excluded.
@@ -120,7 +121,7 @@ describe('Kubernetes auth: the reference page’s requests and responses', () =>
     // Login: the sample's auth envelope.
     await role(cp, 'test', { bound_service_account_names: 'vault-auth', bound_service_account_namespaces: 'default', service: 'web' });
     const vaultAuth = { namespace: 'default', name: 'vault-auth', uid: 'aa9aa8ff-98d0-11e7-9bb7-0800276d99bf' };
-    const login = await call(cp, 'POST', '/auth/kubernetes/login', { role: 'test', jwt: await legacyToken(issuer, vaultAuth) });
+    const login = await call(cp, 'POST', '/auth/kubernetes/login', { role: 'test', jwt: await legacyToken(issuer, vaultAuth) }, { 'content-type': 'application/x-www-form-urlencoded' });
     assert.equal(login.status, 200, login.text);
     const auth = login.body.auth;
     assert.deepEqual(auth.policies, ['default']);

@@ -37,6 +37,15 @@ function roleNameOf(raw: string): string {
 async function routes(app: FastifyInstance, options: { auth: KubernetesAuth }): Promise<void> {
   const { auth } = options;
 
+  // Vault's samples send JSON with curl's default form content type (`--data @payload.json`).
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      done(new HttpError(400, 'Bad Request', 'body must be JSON'), undefined);
+    }
+  });
+
   // Vault clients read `errors: [...]`; Kuma clients the envelope. 4xx bodies carry both.
   app.addHook('onSend', async (_request, reply: FastifyReply, payload) => {
     if (reply.statusCode < 400 || typeof payload !== 'string') return payload;
