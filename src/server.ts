@@ -86,7 +86,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     const instanceId = randomUUID();
     const dataplaneTokens = new DataplaneTokens(store);
     const kubernetesAuth = new KubernetesAuth(store, dataplaneTokens);
-    xds = await startXdsServer(config, store, logger, instanceId, { dataplaneTokens, kubernetesAuth });
+    xds = await startXdsServer(config, store, logger, instanceId, { dataplaneTokens, kubernetesAuth }, metrics);
     // Mesh mTLS: certificates from the SDS module, renewed by republishing the proxy.
     const reconciler = xds.reconciler;
     const cas = new MeshCaManager(store);

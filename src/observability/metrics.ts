@@ -27,6 +27,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Kuma's two xDS health figures, in milliseconds as Kuma reports them. */
+  readonly xdsGeneration = new Histogram({
+    name: 'xds_generation',
+    help: 'Time to generate and encode one proxy\'s xDS configuration, in milliseconds',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250],
+    registers: [this.registry],
+  });
+  readonly xdsDelivery = new Histogram({
+    name: 'xds_delivery',
+    help: 'Time from a change (store write or proxy connection) until the proxy ACKed every xDS type it changed, in milliseconds',
+    buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000],
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }

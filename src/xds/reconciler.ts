@@ -35,7 +35,8 @@ interface ConnectedProxy {
 export class Reconciler implements ProxyRegistry {
   private readonly meshes = new Map<string, MeshSnapshot>();
   private readonly proxies = new Map<string, ConnectedProxy>();
-  private readonly dirty = new Set<string>();
+  /** Meshes changed since the last reconcile, with when their first change arrived (`performance.now()`). */
+  private readonly dirty = new Map<string, number>();
   /** Meshes whose every proxy must be republished (their CA material may have changed). */
   private readonly forced = new Set<string>();
   private readonly encoder = new ResourceEncoder();
@@ -51,6 +52,8 @@ export class Reconciler implements ProxyRegistry {
     private readonly cache: SnapshotCache,
     private readonly logger: Logger,
     private readonly debounceMs = 10,
+    /** Called with the milliseconds each proxy's generation and encoding took (`xds_generation`). */
+    private readonly onGenerated: (ms: number) => void = () => {},
   ) {
     this.unsubscribe = store.subscribe((event) => this.onChange(event));
   }
@@ -66,7 +69,7 @@ export class Reconciler implements ProxyRegistry {
     if (!proxy) return;
     void this.enqueue(async () => {
       const mesh = this.meshes.get(proxy.identity.mesh);
-      if (mesh) await this.publish(proxy.identity, mesh);
+      if (mesh) await this.publish(proxy.identity, mesh, performance.now());
     }).catch((err: unknown) => this.logger.error({ err, node: nodeId }, 'certificate renewal failed'));
   }
 
@@ -85,12 +88,13 @@ export class Reconciler implements ProxyRegistry {
     if (!dataplane) {
       throw new StreamRefused(status.NOT_FOUND, `Dataplane "${identity.name}" not found in mesh "${identity.mesh}": create it before starting the proxy`);
     }
+    const connectedAt = performance.now();
     const known = this.proxies.get(identity.nodeId);
     if (known) known.streams++;
     else this.proxies.set(identity.nodeId, { identity, streams: 1 });
     await this.enqueue(async () => {
       const mesh = this.meshes.get(identity.mesh) ?? (await this.rebuildMesh(identity.mesh));
-      if (mesh) await this.publish(identity, mesh);
+      if (mesh) await this.publish(identity, mesh, connectedAt);
     });
   }
 
@@ -107,21 +111,21 @@ export class Reconciler implements ProxyRegistry {
     if (event.type === 'DataplaneInsight' || event.type === 'GlobalSecret') return;
     const mesh = event.type === 'Mesh' ? event.name : event.mesh;
     if (!this.meshes.has(mesh) && ![...this.proxies.values()].some((p) => p.identity.mesh === mesh)) return;
-    this.dirty.add(mesh);
+    if (!this.dirty.has(mesh)) this.dirty.set(mesh, performance.now());
     // A secret may be (or name) the mesh CA: every proxy re-checks its identity.
     if (event.type === 'Secret' && !event.name.startsWith('dataplane-token-')) this.forced.add(mesh);
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
       const meshes = [...this.dirty];
       this.dirty.clear();
-      for (const mesh of meshes) {
-        void this.enqueue(() => this.refreshMesh(mesh)).catch((err: unknown) => this.logger.error({ err, mesh }, 'reconcile failed'));
+      for (const [mesh, since] of meshes) {
+        void this.enqueue(() => this.refreshMesh(mesh, since)).catch((err: unknown) => this.logger.error({ err, mesh }, 'reconcile failed'));
       }
     }, this.debounceMs);
   }
 
   /** Rebuilds a mesh and republishes only the proxies whose configuration the change can touch. */
-  private async refreshMesh(meshName: string): Promise<void> {
+  private async refreshMesh(meshName: string, changedAt: number): Promise<void> {
     const previous = this.meshes.get(meshName);
     const mesh = await this.rebuildMesh(meshName);
     if (!mesh) return;
@@ -130,7 +134,7 @@ export class Reconciler implements ProxyRegistry {
     for (const { identity } of [...this.proxies.values()]) {
       if (identity.mesh !== meshName) continue;
       const entry = mesh.dataplanes.get(identity.name);
-      if (!delta || !entry || affects(delta, entry, identity.proxyless)) await this.publish(identity, mesh);
+      if (!delta || !entry || affects(delta, entry, identity.proxyless)) await this.publish(identity, mesh, changedAt);
     }
   }
 
@@ -157,7 +161,7 @@ export class Reconciler implements ProxyRegistry {
     return snapshot;
   }
 
-  private async publish(identity: ProxyIdentity, mesh: MeshSnapshot): Promise<void> {
+  private async publish(identity: ProxyIdentity, mesh: MeshSnapshot, changedAt: number): Promise<void> {
     const entry = mesh.dataplanes.get(identity.name);
     if (!entry) {
       // The Dataplane was deleted while its proxy is connected: it keeps its last configuration.
@@ -166,9 +170,11 @@ export class Reconciler implements ProxyRegistry {
     }
     try {
       const material = mesh.mtls && !identity.proxyless && this.identities ? await this.identities.identityFor(identity.nodeId, mesh.mesh, entry.dataplane.inbound[0]?.service ?? '', mesh.mtls) : undefined;
+      const started = performance.now();
       const snapshot = identity.proxyless
         ? this.proxylessSnapshot(identity, mesh)
-        : this.encoder.snapshot(generateProxyResources({ nodeId: identity.nodeId, dataplane: entry, proxyless: false, identity: material }, mesh));
+        : { ...this.encoder.snapshot(generateProxyResources({ nodeId: identity.nodeId, dataplane: entry, proxyless: false, identity: material }, mesh)), changedAt };
+      this.onGenerated(performance.now() - started);
       const problems = inconsistencies(snapshot);
       if (problems.length > 0) this.logger.warn({ node: identity.nodeId, problems }, 'inconsistent snapshot');
       this.cache.set(identity.nodeId, snapshot);

@@ -6,6 +6,8 @@ import type { ResourceStore } from '../store/store.js';
 import { SnapshotCache } from './cache/snapshot-cache.js';
 import { parseDuration } from '../core/duration.js';
 import { InsightRecorder } from './insights.js';
+import type { StreamHooks } from './server/sotw-stream.js';
+import type { Metrics } from '../observability/metrics.js';
 import { decodeResource, grpcDefinitions, PROTO_LOAD_MS } from './protos.js';
 import { SHORT_NAMES } from './resources.js';
 import { Reconciler } from './reconciler.js';
@@ -66,19 +68,29 @@ export async function startXdsServer(
   logger: Logger,
   instanceId: string,
   auth: { dataplaneTokens: DataplaneTokens; kubernetesAuth: KubernetesAuth } = defaultAuth(store),
+  metrics?: Metrics,
 ): Promise<XdsServer> {
   const xdsLogger = logger.child({ component: 'xds' });
   const credentialCheck = credentialCheckFor(config, auth.dataplaneTokens, auth.kubernetesAuth);
   const authenticator = proxyAuthenticatorFor(store, credentialCheck);
   const { credentials, caPem } = await credentialsFor(config, xdsLogger);
   const cache = new SnapshotCache();
-  const reconciler = new Reconciler(store, cache, xdsLogger);
+  const reconciler = new Reconciler(store, cache, xdsLogger, undefined, (ms) => metrics?.xdsGeneration.observe(ms));
   const insights = new InsightRecorder(store, instanceId, parseDuration(config.xdsServer.dataplaneStatusFlushInterval) ?? 1000, xdsLogger);
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
   const definition = (grpcDefinitions[ADS] as grpc.ServiceDefinition | undefined) ?? (() => {
     throw new Error(`${ADS} missing from the loaded protos`);
   })();
-  const ads = adsService({ cache, registry: reconciler, authenticator, logger: xdsLogger, hooks: insights, secureTransport: config.xdsServer.tlsEnabled });
+  // DataplaneInsights record every stream event; the delivery figure goes to the metrics.
+  const hooks: StreamHooks = {
+    onStreamOpen: (s) => insights.onStreamOpen(s),
+    onStreamClose: (s) => insights.onStreamClose(s),
+    onResponse: (s, type, version) => insights.onResponse(s, type, version),
+    onAck: (s, type, version) => insights.onAck(s, type, version),
+    onNack: (s, type, version, message) => insights.onNack(s, type, version, message),
+    onDelivered: (_s, ms) => metrics?.xdsDelivery.observe(ms),
+  };
+  const ads = adsService({ cache, registry: reconciler, authenticator, logger: xdsLogger, hooks, secureTransport: config.xdsServer.tlsEnabled });
   server.addService(definition, ads.implementation);
   // A revoked token or a deleted key ends the streams it admitted within moments.
   const stopRevalidating = store.subscribe((event) => {
@@ -92,7 +104,7 @@ export async function startXdsServer(
   // SDS on its own port as in Kuma's port list: the same streams, secrets only, always over TLS.
   const sdsServer = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
   const sdsDefinition = grpcDefinitions['envoy.service.secret.v3.SecretDiscoveryService'] as grpc.ServiceDefinition;
-  const sdsAds = adsService({ cache, registry: reconciler, authenticator, logger: xdsLogger.child({ server: 'sds' }), hooks: insights, secureTransport: true });
+  const sdsAds = adsService({ cache, registry: reconciler, authenticator, logger: xdsLogger.child({ server: 'sds' }), hooks, secureTransport: true });
   sdsServer.addService(sdsDefinition, sdsAds.secretsImplementation);
   const sdsTls = await serverTlsMaterial({
     certFile: config.sdsServer.tlsCertFile,

@@ -17,6 +17,11 @@ export interface EncodedResource {
 /** Everything one proxy may be sent, per type URL and resource name. Immutable once built. */
 export interface Snapshot {
   resources: ReadonlyMap<TypeUrl, ReadonlyMap<string, EncodedResource>>;
+  /**
+   * `performance.now()` of the change this snapshot answers (a store change, or the proxy's
+   * connection), for the `xds_delivery` figure. Shared snapshots (proxyless) leave it out.
+   */
+  changedAt?: number;
 }
 
 const hash = (data: Uint8Array | string): string => createHash('sha256').update(data).digest('base64url').slice(0, 22);

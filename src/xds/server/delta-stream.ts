@@ -78,6 +78,7 @@ export class DeltaStream extends StreamBase<DeltaDiscoveryRequest> {
         this.hooks.onNack?.(this.stream, typeUrl, state.version ?? '', message);
       } else {
         this.hooks.onAck?.(this.stream, typeUrl, state.version ?? '');
+        this.acked(typeUrl);
       }
     }
     // Subscription changes apply even when the nonce is stale.
@@ -144,6 +145,7 @@ export class DeltaStream extends StreamBase<DeltaDiscoveryRequest> {
       removed_resources: removed,
       nonce,
     });
+    this.sent(typeUrl);
     this.hooks.onResponse?.(this.stream, typeUrl, version, changed.map((r) => r.name));
     for (const [held, after] of Object.entries(REMOVE_AFTER) as Array<[TypeUrl, readonly TypeUrl[]]>) {
       if (after.includes(typeUrl) && this.types.get(held)?.deferredRemoval) this.respond(held);

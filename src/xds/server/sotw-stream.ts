@@ -47,6 +47,8 @@ export interface StreamHooks {
   onResponse?(stream: StreamInfo, typeUrl: TypeUrl, version: string, names: string[]): void;
   onAck?(stream: StreamInfo, typeUrl: TypeUrl, version: string): void;
   onNack?(stream: StreamInfo, typeUrl: TypeUrl, version: string, message: string): void;
+  /** Every type a change made the control plane send was ACKed, `ms` after the change. */
+  onDelivered?(stream: StreamInfo, ms: number): void;
 }
 
 interface TypeState {
@@ -93,6 +95,7 @@ export class SotwStream extends StreamBase<DiscoveryRequest> {
         this.hooks.onNack?.(this.stream, typeUrl, state.sentVersion ?? '', message);
       } else {
         this.hooks.onAck?.(this.stream, typeUrl, request.version_info ?? '');
+        this.acked(typeUrl);
       }
     }
     if (!state) {
@@ -157,6 +160,7 @@ export class SotwStream extends StreamBase<DiscoveryRequest> {
     state.sentVersion = version;
     state.sent = resources;
     this.send({ version_info: version, resources: resources.map((r) => r.any), type_url: typeUrl, nonce });
+    this.sent(typeUrl);
     this.hooks.onResponse?.(this.stream, typeUrl, version, resources.map((r) => r.name));
     // Once listeners or routes went out, the removals held back can follow.
     for (const [held, after] of Object.entries(REMOVE_AFTER) as Array<[TypeUrl, readonly TypeUrl[]]>) {

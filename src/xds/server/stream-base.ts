@@ -20,6 +20,8 @@ export abstract class StreamBase<Req extends { type_url?: string }> {
   protected snapshot: Snapshot | undefined;
   private nonceCounter = 0;
   private readonly stopWatching: () => void;
+  /** A change being delivered: when it happened, and the types sent for it that await an ACK. */
+  private delivery: { since: number; unacked: Set<TypeUrl> } | undefined;
 
   constructor(
     protected readonly stream: StreamInfo,
@@ -28,10 +30,29 @@ export abstract class StreamBase<Req extends { type_url?: string }> {
     protected readonly hooks: StreamHooks,
   ) {
     this.snapshot = cache.get(stream.identity.nodeId);
+    // The first configuration counts from the connection (the snapshot was published just before).
+    if (this.snapshot?.changedAt !== undefined) this.delivery = { since: this.snapshot.changedAt, unacked: new Set() };
     this.stopWatching = cache.watch(stream.identity.nodeId, (snapshot) => {
       this.snapshot = snapshot;
+      // A newer change supersedes one still being delivered: its clock starts later, which
+      // under-reports rather than double-counts.
+      this.delivery = snapshot.changedAt === undefined ? undefined : { since: snapshot.changedAt, unacked: new Set() };
       for (const typeUrl of PUSH_ORDER) this.respond(typeUrl);
+      if (this.delivery?.unacked.size === 0) this.delivery = undefined;
     });
+  }
+
+  /** Subclasses call this for every response they send. */
+  protected sent(typeUrl: TypeUrl): void {
+    this.delivery?.unacked.add(typeUrl);
+  }
+
+  /** Subclasses call this for every ACK; the last ACK of a change reports its delivery time. */
+  protected acked(typeUrl: TypeUrl): void {
+    const delivery = this.delivery;
+    if (!delivery || !delivery.unacked.delete(typeUrl) || delivery.unacked.size > 0) return;
+    this.delivery = undefined;
+    this.hooks.onDelivered?.(this.stream, performance.now() - delivery.since);
   }
 
   close(): void {
