@@ -1,0 +1,225 @@
+/**
+ * xDS load benchmark: a real `skiff-cp run` (SQLite) and N Envoy-like proxies in separate
+ * load-generator processes, each proxy on its own HTTP/2 connection.
+ *
+ *   npm run bench -- [--dataplanes 1000] [--services 100] [--outbounds 5] [--workers 2] [--mtls]
+ *
+ * Phases: register M services and N dataplanes over the REST API; open every ADS stream and wait
+ * until each proxy has ACKed its complete initial config; then, each timed from the REST answer to
+ * every affected proxy's last ACK: (a) one new dataplane of the popular service (every proxy
+ * consumes it: EDS), (b) a TrafficRoute splitting a service by version (CDS/EDS/LDS/RDS), and with
+ * --mtls (c) mesh mTLS turned on (SDS, CDS, LDS). Prints a table, then one JSON line.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startCpProcess } from '../../test/helpers/cp-process.js';
+
+const { values } = parseArgs({
+  options: {
+    dataplanes: { type: 'string', default: '1000' },
+    services: { type: 'string', default: '100' },
+    outbounds: { type: 'string', default: '5' },
+    workers: { type: 'string', default: '2' },
+    concurrency: { type: 'string', default: '250' },
+    mtls: { type: 'boolean', default: false },
+  },
+});
+const N = Number(values.dataplanes);
+const M = Number(values.services);
+const K = Math.min(Number(values.outbounds), M - 1);
+const W = Number(values.workers);
+const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
+const now = () => performance.timeOrigin + performance.now();
+
+/** Deterministic pseudo-random numbers, so every run registers the same mesh. */
+let seed = 42;
+const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+
+const service = (i: number) => `svc-${i}`;
+/** Even services speak HTTP (listeners with RDS), odd ones TCP. */
+const protocolOf = (s: number) => (s % 2 === 0 ? 'http' : 'tcp');
+
+function dataplane(i: number) {
+  const own = i % M;
+  const outbound = new Set<number>([own === 0 ? 1 : 0]); // svc-0 is the popular one: everyone calls it
+  while (outbound.size < K) {
+    const s = Math.floor(random() * M);
+    if (s !== own) outbound.add(s);
+  }
+  return {
+    networking: {
+      address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+      inbound: [{ port: 8080, servicePort: 80, tags: { 'kuma.io/service': service(own), 'kuma.io/protocol': protocolOf(own), version: i % 2 ? 'v2' : 'v1' } }],
+      outbound: [...outbound].map((s, k) => ({ port: 10001 + k, tags: { 'kuma.io/service': service(s) } })),
+    },
+  };
+}
+
+/** CPU seconds and RSS of a process, from /proc. */
+function usage(pid: number): { cpuS: number; rssMb: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
+  const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return { cpuS: ticks / 100, rssMb: Number(rss ?? 0) / 1024 };
+}
+
+interface Report {
+  acks: number[];
+  lastActivity: number;
+  bytes: number;
+  drops: number;
+  responses: number;
+  rssMb: number;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'skiff-xds-load-'));
+const cp = await startCpProcess(
+  { KUMA_GENERAL_WORK_DIR: dir, KUMA_STORE_TYPE: 'sqlite', KUMA_STORE_SQLITE_PATH: join(dir, 'skiff.db'), KUMA_XDS_SERVER_TLS_ENABLED: 'false', KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE: 'none' },
+  // The load generator speaks for N nodes without tokens: a trusted loopback with authentication off.
+);
+const cpPid = cp.proc.pid!;
+const workers: ChildProcess[] = [];
+
+async function put(path: string, body: unknown): Promise<void> {
+  const r = await fetch(cp.apiUrl + path, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (r.status >= 300) throw new Error(`PUT ${path}: ${r.status} ${await r.text()}`);
+}
+
+function ask<T>(worker: ChildProcess, message: object, ev: string): Promise<T> {
+  return new Promise((resolve) => {
+    const onMessage = (m: { ev: string }) => {
+      if (m.ev !== ev) return;
+      worker.off('message', onMessage);
+      resolve(m as T);
+    };
+    worker.on('message', onMessage);
+    worker.send(message);
+  });
+}
+
+const reportAll = () => Promise.all(workers.map((w) => ask<Report>(w, { cmd: 'report' }, 'report')));
+
+const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! : NaN);
+const round = (x: number) => Math.round(x * 10) / 10;
+function summary(latencies: number[]) {
+  const s = [...latencies].sort((a, b) => a - b);
+  return { affected: s.length, p50Ms: round(pct(s, 50)), p95Ms: round(pct(s, 95)), p99Ms: round(pct(s, 99)), maxMs: round(s.at(-1) ?? NaN) };
+}
+
+/** Runs `change` after marking the workers; waits until ACKs stop for `quietMs`; latencies from the REST answer. */
+async function phase(name: string, change: () => Promise<void>, quietMs = 2000, maxMs = 120_000) {
+  await Promise.all(workers.map((w) => ask(w, { cmd: 'mark' }, 'marked')));
+  const before = usage(cpPid);
+  await change();
+  const answered = now();
+  let last = 0;
+  let lastChange = now();
+  let reports: Report[] = [];
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 250));
+    reports = await reportAll();
+    const activity = Math.max(...reports.map((r) => r.lastActivity));
+    if (activity !== last) {
+      last = activity;
+      lastChange = now();
+    }
+    if (now() - lastChange > quietMs || now() - answered > maxMs) break;
+  }
+  const after = usage(cpPid);
+  const result = { name, ...summary(reports.flatMap((r) => r.acks).map((a) => a - answered)), cpCpuS: round(after.cpuS - before.cpuS), cpRssMb: Math.round(after.rssMb) };
+  console.error(`  ${name}: ${result.affected} proxies updated, p99 ${result.p99Ms} ms`);
+  return result;
+}
+
+try {
+  console.error(`xds-load: N=${N} dataplanes, M=${M} services, K=${K} outbounds, ${W} load-generator processes`);
+  const registerStart = now();
+  let nextDp = 0;
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      for (let i = nextDp++; i < N; i = nextDp++) await put(`/meshes/default/dataplanes/dp-${i}`, dataplane(i));
+    }),
+  );
+  const registerMs = now() - registerStart;
+  console.error(`  registered ${N} dataplanes in ${Math.round(registerMs)} ms`);
+
+  const nodes: string[][] = Array.from({ length: W }, () => []);
+  for (let i = 0; i < N; i++) nodes[i % W]!.push(`default.dp-${i}`);
+  for (let w = 0; w < W; w++) workers.push(fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--max-old-space-size=8192'] }));
+
+  const beforeSync = usage(cpPid);
+  const syncStart = now();
+  const syncTimes: number[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`initial sync incomplete after 600 s: ${syncTimes.length}/${N}`)), 600_000);
+    workers.forEach((w, k) => {
+      w.on('message', (m: { ev: string; at?: number }) => {
+        if (m.ev !== 'synced') return;
+        syncTimes.push(m.at! - syncStart);
+        if (syncTimes.length % Math.max(1, Math.floor(N / 10)) === 0) console.error(`  synced ${syncTimes.length}/${N}`);
+        if (syncTimes.length === N) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      w.send({ cmd: 'start', address: cp.xdsAddress, nodes: nodes[k], concurrency: Number(values.concurrency) });
+    });
+  });
+  const initialSyncMs = Math.max(...syncTimes);
+  const afterSync = usage(cpPid);
+  await new Promise((r) => setTimeout(r, 1500)); // let the insight flush settle before measuring changes
+  const sync = { name: 'initial sync', ...summary(syncTimes), cpCpuS: round(afterSync.cpuS - beforeSync.cpuS), cpRssMb: Math.round(afterSync.rssMb) };
+
+  const eds = await phase('EDS: new dataplane of the popular service', () => put('/meshes/default/dataplanes/dp-new', { networking: { address: '10.255.255.254', inbound: [{ port: 8080, servicePort: 80, tags: { 'kuma.io/service': 'svc-0', 'kuma.io/protocol': 'http', version: 'v1' } }] } }));
+  const route = await phase('TrafficRoute: split svc-1 by version', () =>
+    put('/meshes/default/traffic-routes/split-svc-1', {
+      type: 'TrafficRoute',
+      mesh: 'default',
+      name: 'split-svc-1',
+      sources: [{ match: { 'kuma.io/service': '*' } }],
+      destinations: [{ match: { 'kuma.io/service': 'svc-1' } }],
+      conf: { split: [{ weight: 90, destination: { 'kuma.io/service': 'svc-1', version: 'v1' } }, { weight: 10, destination: { 'kuma.io/service': 'svc-1', version: 'v2' } }] },
+    }),
+  );
+  const phases = [sync, eds, route];
+  let mtls: ReturnType<typeof summary> | undefined;
+  if (values.mtls) {
+    const r = await phase('mTLS on for the mesh', () => put('/meshes/default', { mtls: { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'builtin' }] } }), 5000, 600_000);
+    phases.push(r);
+    mtls = r;
+  }
+
+  const final = await reportAll();
+  const totals = { bytes: final.reduce((t, r) => t + r.bytes, 0), dropped: final.reduce((t, r) => t + r.drops, 0), responses: final.reduce((t, r) => t + r.responses, 0) };
+  const end = usage(cpPid);
+  console.log(`\nxds-load: ${N} proxies (${W} load-generator processes, one HTTP/2 connection each), ${M} services, ${K} outbounds each; skiff-cp on SQLite`);
+  console.table(phases.map((p) => ({ phase: p.name, 'proxies updated': p.affected, 'p50 ms': p.p50Ms, 'p95 ms': p.p95Ms, 'p99 ms': p.p99Ms, 'max ms': p.maxMs, 'CP CPU s': p.cpCpuS, 'CP RSS MB': p.cpRssMb })));
+  console.log(`registration ${Math.round(registerMs)} ms; initial sync of all ${Math.round(initialSyncMs)} ms; ${(totals.bytes / 1048576).toFixed(1)} MiB of resources in ${totals.responses} responses; streams dropped: ${totals.dropped}; CP RSS ${Math.round(end.rssMb)} MB (${Math.round((end.rssMb * 1024) / N)} KB a proxy), CP CPU ${round(end.cpuS)} s in all; load generators' RSS ${Math.round(final.reduce((t, r) => t + r.rssMb, 0))} MB`);
+  const pick = (p: ReturnType<typeof summary>) => ({ affected: p.affected, p50Ms: p.p50Ms, p95Ms: p.p95Ms, p99Ms: p.p99Ms, maxMs: p.maxMs });
+  console.log(
+    JSON.stringify({
+      n: N,
+      services: M,
+      outbounds: K,
+      registerMs: Math.round(registerMs),
+      initialSyncMs: Math.round(initialSyncMs),
+      eds: pick(eds),
+      route: pick(route),
+      ...(mtls ? { mtls: pick(mtls) } : {}),
+      cpRssMb: Math.round(end.rssMb),
+      cpCpuS: round(end.cpuS),
+      phases: phases.map((p) => ({ name: p.name, cpCpuS: p.cpCpuS, cpRssMb: p.cpRssMb })),
+      bytes: totals.bytes,
+      dropped: totals.dropped,
+    }),
+  );
+} finally {
+  for (const w of workers) w.send({ cmd: 'stop' });
+  await cp.stop();
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,65 @@
+/**
+ * A load-generator process: holds its share of the proxies (one EnvoyStream each) and answers the
+ * orchestrator over IPC. Messages in: {cmd: 'start', address, nodes}, {cmd: 'mark'} (start of a
+ * phase), {cmd: 'report'} (per-stream last ACK since the mark), {cmd: 'stop'}.
+ */
+import { EnvoyStream } from './envoy-stream.js';
+
+interface Start {
+  cmd: 'start';
+  address: string;
+  nodes: string[];
+  /** Streams opened at once before waiting for some to sync (a fleet does not start in one instant). */
+  concurrency: number;
+}
+
+const streams: EnvoyStream[] = [];
+let markAt = 0;
+let synced = 0;
+
+const send = (message: unknown) => process.send?.(message);
+
+async function start(m: Start): Promise<void> {
+  let next = 0;
+  let inFlight = 0;
+  await new Promise<void>((resolve) => {
+    const launch = () => {
+      while (inFlight < m.concurrency && next < m.nodes.length) {
+        const stream = new EnvoyStream(m.address, m.nodes[next++]!, (s) => {
+          inFlight--;
+          synced++;
+          send({ ev: 'synced', at: s.syncedAt });
+          if (synced === m.nodes.length) resolve();
+          else launch();
+        });
+        inFlight++;
+        streams.push(stream);
+        stream.start();
+      }
+    };
+    launch();
+  });
+}
+
+process.on('message', (m: { cmd: string } & Record<string, any>) => {
+  switch (m.cmd) {
+    case 'start':
+      void start(m as Start);
+      break;
+    case 'mark':
+      markAt = performance.timeOrigin + performance.now();
+      send({ ev: 'marked' });
+      break;
+    case 'report': {
+      const acks = streams.filter((s) => s.stats.lastAckAt > markAt).map((s) => s.stats.lastAckAt);
+      const totals = streams.reduce((t, s) => ({ bytes: t.bytes + s.stats.bytes, drops: t.drops + s.stats.drops, responses: t.responses + s.stats.responses }), { bytes: 0, drops: 0, responses: 0 });
+      const lastActivity = Math.max(0, ...streams.map((s) => s.stats.lastAckAt));
+      send({ ev: 'report', acks, lastActivity, ...totals, rssMb: process.memoryUsage().rss / 1048576 });
+      break;
+    }
+    case 'stop':
+      for (const s of streams) s.close();
+      setTimeout(() => process.exit(0), 200);
+      break;
+  }
+});
