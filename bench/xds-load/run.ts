@@ -26,6 +26,8 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '2' },
     concurrency: { type: 'string', default: '250' },
     mtls: { type: 'boolean', default: false },
+    /** Write a CPU profile of the control plane (node --cpu-prof) into this directory. */
+    'cpu-prof': { type: 'string' },
   },
 });
 const N = Number(values.dataplanes);
@@ -43,6 +45,9 @@ const service = (i: number) => `svc-${i}`;
 /** Even services speak HTTP (listeners with RDS), odd ones TCP. */
 const protocolOf = (s: number) => (s % 2 === 0 ? 'http' : 'tcp');
 
+/** How many dataplanes call each service (the proxies a change of it concerns). */
+const consumers = new Map<string, number>();
+
 function dataplane(i: number) {
   const own = i % M;
   const outbound = new Set<number>([own === 0 ? 1 : 0]); // svc-0 is the popular one: everyone calls it
@@ -50,6 +55,7 @@ function dataplane(i: number) {
     const s = Math.floor(random() * M);
     if (s !== own) outbound.add(s);
   }
+  for (const s of outbound) consumers.set(service(s), (consumers.get(service(s)) ?? 0) + 1);
   return {
     networking: {
       address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
@@ -81,6 +87,8 @@ const dir = mkdtempSync(join(tmpdir(), 'skiff-xds-load-'));
 const cp = await startCpProcess(
   { KUMA_GENERAL_WORK_DIR: dir, KUMA_STORE_TYPE: 'sqlite', KUMA_STORE_SQLITE_PATH: join(dir, 'skiff.db'), KUMA_XDS_SERVER_TLS_ENABLED: 'false', KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE: 'none' },
   // The load generator speaks for N nodes without tokens: a trusted loopback with authentication off.
+  [],
+  values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [],
 );
 const cpPid = cp.proc.pid!;
 const workers: ChildProcess[] = [];
@@ -111,8 +119,12 @@ function summary(latencies: number[]) {
   return { affected: s.length, p50Ms: round(pct(s, 50)), p95Ms: round(pct(s, 95)), p99Ms: round(pct(s, 99)), maxMs: round(s.at(-1) ?? NaN) };
 }
 
-/** Runs `change` after marking the workers; waits until ACKs stop for `quietMs`; latencies from the REST answer. */
-async function phase(name: string, change: () => Promise<void>, quietMs = 2000, maxMs = 120_000) {
+/**
+ * Runs `change` after marking the workers and waits until the `expected` proxies have ACKed an
+ * update and ACKs have stopped for a moment (or, short of that, for `quietMs` after the first
+ * one; at most `maxMs`). Latencies count from the REST call's answer.
+ */
+async function phase(name: string, expected: number, change: () => Promise<void>, quietMs = 3000, maxMs = 120_000) {
   await Promise.all(workers.map((w) => ask(w, { cmd: 'mark' }, 'marked')));
   const before = usage(cpPid);
   await change();
@@ -128,11 +140,14 @@ async function phase(name: string, change: () => Promise<void>, quietMs = 2000, 
       last = activity;
       lastChange = now();
     }
-    if (now() - lastChange > quietMs || now() - answered > maxMs) break;
+    const updated = reports.reduce((t, r) => t + r.acks.length, 0);
+    const quietFor = now() - lastChange;
+    if (last > answered && ((updated >= expected && quietFor > 500) || quietFor > quietMs)) break;
+    if (now() - answered > maxMs) break;
   }
   const after = usage(cpPid);
-  const result = { name, ...summary(reports.flatMap((r) => r.acks).map((a) => a - answered)), cpCpuS: round(after.cpuS - before.cpuS), cpRssMb: Math.round(after.rssMb) };
-  console.error(`  ${name}: ${result.affected} proxies updated, p99 ${result.p99Ms} ms`);
+  const result = { name, expected, ...summary(reports.flatMap((r) => r.acks).map((a) => a - answered)), cpCpuS: round(after.cpuS - before.cpuS), cpRssMb: Math.round(after.rssMb) };
+  console.error(`  ${name}: ${result.affected} of the ${expected} proxies it concerns updated, p99 ${result.p99Ms} ms`);
   return result;
 }
 
@@ -173,10 +188,10 @@ try {
   const initialSyncMs = Math.max(...syncTimes);
   const afterSync = usage(cpPid);
   await new Promise((r) => setTimeout(r, 1500)); // let the insight flush settle before measuring changes
-  const sync = { name: 'initial sync', ...summary(syncTimes), cpCpuS: round(afterSync.cpuS - beforeSync.cpuS), cpRssMb: Math.round(afterSync.rssMb) };
+  const sync = { name: 'initial sync', expected: N, ...summary(syncTimes), cpCpuS: round(afterSync.cpuS - beforeSync.cpuS), cpRssMb: Math.round(afterSync.rssMb) };
 
-  const eds = await phase('EDS: new dataplane of the popular service', () => put('/meshes/default/dataplanes/dp-new', { networking: { address: '10.255.255.254', inbound: [{ port: 8080, servicePort: 80, tags: { 'kuma.io/service': 'svc-0', 'kuma.io/protocol': 'http', version: 'v1' } }] } }));
-  const route = await phase('TrafficRoute: split svc-1 by version', () =>
+  const eds = await phase('EDS: new dataplane of the popular service', consumers.get('svc-0') ?? 0, () => put('/meshes/default/dataplanes/dp-new', { networking: { address: '10.255.255.254', inbound: [{ port: 8080, servicePort: 80, tags: { 'kuma.io/service': 'svc-0', 'kuma.io/protocol': 'http', version: 'v1' } }] } }));
+  const route = await phase('TrafficRoute: split svc-1 by version', consumers.get('svc-1') ?? 0, () =>
     put('/meshes/default/traffic-routes/split-svc-1', {
       type: 'TrafficRoute',
       mesh: 'default',
@@ -187,9 +202,9 @@ try {
     }),
   );
   const phases = [sync, eds, route];
-  let mtls: ReturnType<typeof summary> | undefined;
+  let mtls: (ReturnType<typeof summary> & { expected: number }) | undefined;
   if (values.mtls) {
-    const r = await phase('mTLS on for the mesh', () => put('/meshes/default', { mtls: { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'builtin' }] } }), 5000, 600_000);
+    const r = await phase('mTLS on for the mesh', N, () => put('/meshes/default', { mtls: { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'builtin' }] } }), 5000, 600_000);
     phases.push(r);
     mtls = r;
   }
@@ -198,9 +213,9 @@ try {
   const totals = { bytes: final.reduce((t, r) => t + r.bytes, 0), dropped: final.reduce((t, r) => t + r.drops, 0), responses: final.reduce((t, r) => t + r.responses, 0) };
   const end = usage(cpPid);
   console.log(`\nxds-load: ${N} proxies (${W} load-generator processes, one HTTP/2 connection each), ${M} services, ${K} outbounds each; skiff-cp on SQLite`);
-  console.table(phases.map((p) => ({ phase: p.name, 'proxies updated': p.affected, 'p50 ms': p.p50Ms, 'p95 ms': p.p95Ms, 'p99 ms': p.p99Ms, 'max ms': p.maxMs, 'CP CPU s': p.cpCpuS, 'CP RSS MB': p.cpRssMb })));
+  console.table(phases.map((p) => ({ phase: p.name, 'proxies concerned': p.expected, 'updated': p.affected, 'p50 ms': p.p50Ms, 'p95 ms': p.p95Ms, 'p99 ms': p.p99Ms, 'max ms': p.maxMs, 'CP CPU s': p.cpCpuS, 'CP RSS MB': p.cpRssMb })));
   console.log(`registration ${Math.round(registerMs)} ms; initial sync of all ${Math.round(initialSyncMs)} ms; ${(totals.bytes / 1048576).toFixed(1)} MiB of resources in ${totals.responses} responses; streams dropped: ${totals.dropped}; CP RSS ${Math.round(end.rssMb)} MB (${Math.round((end.rssMb * 1024) / N)} KB a proxy), CP CPU ${round(end.cpuS)} s in all; load generators' RSS ${Math.round(final.reduce((t, r) => t + r.rssMb, 0))} MB`);
-  const pick = (p: ReturnType<typeof summary>) => ({ affected: p.affected, p50Ms: p.p50Ms, p95Ms: p.p95Ms, p99Ms: p.p99Ms, maxMs: p.maxMs });
+  const pick = (p: ReturnType<typeof summary> & { expected: number }) => ({ concerned: p.expected, affected: p.affected, p50Ms: p.p50Ms, p95Ms: p.p95Ms, p99Ms: p.p99Ms, maxMs: p.maxMs });
   console.log(
     JSON.stringify({
       n: N,

@@ -2,6 +2,7 @@ import type { StoredResource } from './model.js';
 import { normalizeDataplane, type NormalizedDataplane } from './resources/dataplane.js';
 import { meshMtlsBackend, type MtlsBackend } from './resources/mesh.js';
 import { parseDuration } from './duration.js';
+import { serviceOf } from './tags.js';
 
 /** An inbound of some dataplane, as a destination other proxies send traffic to. */
 export interface Endpoint {
@@ -193,6 +194,8 @@ export interface MeshDelta {
   services: Set<string>;
   /** Dataplanes added, removed or changed. */
   dataplanes: Set<string>;
+  /** Services whose inbounds' TrafficPermissions changed. */
+  inboundServices: Set<string>;
 }
 
 export function diffMeshSnapshots(previous: MeshSnapshot, next: MeshSnapshot): MeshDelta {
@@ -203,20 +206,50 @@ export function diffMeshSnapshots(previous: MeshSnapshot, next: MeshSnapshot): M
   // Unchanged dataplanes keep their entry object across snapshots (see buildMeshSnapshot).
   for (const [name, entry] of next.dataplanes) if (previous.dataplanes.get(name) !== entry) dataplanes.add(name);
   for (const name of previous.dataplanes.keys()) if (!next.dataplanes.has(name)) dataplanes.add(name);
-  // Policies can shape any proxy of the mesh: a change to one counts as a change of the mesh.
-  const meshChanged =
-    JSON.stringify(previous.meshSpec) !== JSON.stringify(next.meshSpec) ||
-    JSON.stringify(previous.trafficPermissions) !== JSON.stringify(next.trafficPermissions) ||
-    JSON.stringify(previous.trafficRoutes) !== JSON.stringify(next.trafficRoutes) ||
-    JSON.stringify(previous.healthChecks) !== JSON.stringify(next.healthChecks) ||
-    JSON.stringify(previous.trafficLogs) !== JSON.stringify(next.trafficLogs) ||
-    JSON.stringify(previous.proxyTemplates) !== JSON.stringify(next.proxyTemplates);
-  return { mesh: meshChanged, services, dataplanes };
+  const inboundServices = new Set<string>();
+  // The Mesh itself and ProxyTemplates (selected by dataplane tags) can shape any proxy.
+  let meshChanged = JSON.stringify(previous.meshSpec) !== JSON.stringify(next.meshSpec) || JSON.stringify(previous.proxyTemplates) !== JSON.stringify(next.proxyTemplates);
+  // Connection policies are chosen per (proxy, destination): a changed one concerns only the proxies
+  // calling the services its destinations select (a wildcard: every proxy).
+  for (const rules of [changedRules(previous.trafficRoutes, next.trafficRoutes), changedRules(previous.healthChecks, next.healthChecks), changedRules(previous.trafficLogs, next.trafficLogs)]) {
+    if (!addSelectedServices(rules.flatMap((r) => r.destinations), services)) meshChanged = true;
+  }
+  // A route that splits traffic to other services depends on their endpoints too.
+  for (const route of next.trafficRoutes) {
+    if (route.split.some((t) => services.has(serviceOf(t.destination) ?? '')) && !addSelectedServices(route.destinations, services)) meshChanged = true;
+  }
+  // TrafficPermissions shape the inbounds of the services their destinations select.
+  if (!addSelectedServices(changedRules(previous.trafficPermissions, next.trafficPermissions).flatMap((r) => r.destinations), inboundServices)) meshChanged = true;
+  return { mesh: meshChanged, services, dataplanes, inboundServices };
+}
+
+/** Rules added, removed or changed between two name-ordered lists (both versions of a changed one). */
+function changedRules<T extends { name: string }>(previous: readonly T[], next: readonly T[]): T[] {
+  const before = new Map(previous.map((r) => [r.name, r]));
+  const after = new Map(next.map((r) => [r.name, r]));
+  const changed: T[] = [];
+  for (const [name, rule] of after) {
+    const old = before.get(name);
+    if (!old) changed.push(rule);
+    else if (JSON.stringify(old) !== JSON.stringify(rule)) changed.push(old, rule);
+  }
+  for (const [name, rule] of before) if (!after.has(name)) changed.push(rule);
+  return changed;
+}
+
+/** Adds the services that selectors name; false when one selects any service (`*` or no service tag). */
+function addSelectedServices(selectors: ReadonlyArray<Record<string, string>>, into: Set<string>): boolean {
+  for (const selector of selectors) {
+    const service = serviceOf(selector);
+    if (service === undefined || service === '*') return false;
+    into.add(service);
+  }
+  return true;
 }
 
 /** Whether a proxy's configuration can depend on anything in `delta`. */
 export function affects(delta: MeshDelta, entry: DataplaneEntry, proxyless: boolean): boolean {
   if (delta.mesh || delta.dataplanes.has(entry.name)) return true;
   if (proxyless) return delta.services.size > 0;
-  return entry.dataplane.outbound.some((o) => delta.services.has(o.service));
+  return entry.dataplane.outbound.some((o) => delta.services.has(o.service)) || entry.dataplane.inbound.some((i) => delta.inboundServices.has(i.service));
 }

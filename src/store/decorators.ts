@@ -2,7 +2,7 @@ import type { Histogram } from 'prom-client';
 import { InvalidError } from '../core/errors.js';
 import type { Resource, ResourceKey, ResourceTypeName, StoredResource } from '../core/model.js';
 import { descriptorOf, isResourceTypeName } from '../core/registry.js';
-import type { ChangeListener, ListOptions, ListResult, ResourceStore } from './store.js';
+import type { ChangeListener, ListOptions, ListResult, ResourceStore, WriteOp } from './store.js';
 
 function fail(message: string): never {
   throw new InvalidError(message, [{ field: '', message }]);
@@ -62,6 +62,14 @@ export class CheckedStore implements ResourceStore {
     checkKey(resource);
     if (!Number.isInteger(expectedVersion) || expectedVersion < 1) fail('expected version must be a positive integer');
     return this.timed('update', resource.type, () => this.inner.update(resource, expectedVersion));
+  }
+
+  async writeMany(ops: readonly WriteOp[]): Promise<Array<StoredResource | Error>> {
+    for (const op of ops) {
+      checkKey(op.resource);
+      if (op.op === 'update' && (!Number.isInteger(op.expectedVersion) || op.expectedVersion < 1)) fail('expected version must be a positive integer');
+    }
+    return this.timed('writeMany', ops[0]?.resource.type ?? '', () => this.inner.writeMany(ops));
   }
 
   async delete(key: ResourceKey): Promise<void> {

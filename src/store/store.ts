@@ -30,6 +30,9 @@ export interface ChangeEvent extends ResourceKey {
 
 export type ChangeListener = (event: ChangeEvent) => void;
 
+/** One write of a `writeMany` batch: what `create` or `update` would do. */
+export type WriteOp = { op: 'create'; resource: Resource } | { op: 'update'; resource: Resource; expectedVersion: number };
+
 /**
  * The one storage contract every backend (memory, SQLite, Postgres) implements and the conformance
  * suite in test/store checks.
@@ -47,6 +50,13 @@ export interface ResourceStore {
   create(resource: Resource): Promise<StoredResource>;
   update(resource: Resource, expectedVersion: number): Promise<StoredResource>;
   delete(key: ResourceKey): Promise<void>;
+  /**
+   * Applies many writes in order, each succeeding or failing on its own exactly as `create` or
+   * `update` would (the failure is returned in its slot, not thrown), in as few commits as the
+   * backend allows: one transaction, so one fsync, for SQLite and Postgres. Change events follow
+   * the commit. For bulk status writes (DataplaneInsights of thousands of proxies).
+   */
+  writeMany(ops: readonly WriteOp[]): Promise<Array<StoredResource | Error>>;
   /** Subscribes to committed changes; returns the unsubscribe function. */
   subscribe(listener: ChangeListener): () => void;
   /** Resolves when the backend can serve requests (used by `/ready`). */

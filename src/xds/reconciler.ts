@@ -131,10 +131,15 @@ export class Reconciler implements ProxyRegistry {
     if (!mesh) return;
     const forced = this.forced.delete(meshName);
     const delta = previous && !forced ? diffMeshSnapshots(previous, mesh) : undefined;
+    let published = 0;
     for (const { identity } of [...this.proxies.values()]) {
       if (identity.mesh !== meshName) continue;
       const entry = mesh.dataplanes.get(identity.name);
-      if (!delta || !entry || affects(delta, entry, identity.proxyless)) await this.publish(identity, mesh, changedAt);
+      if (!delta || !entry || affects(delta, entry, identity.proxyless)) {
+        await this.publish(identity, mesh, changedAt);
+        // Let the responses already queued go out (and ACKs come in) while the rest are generated.
+        if (++published % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
     }
   }
 

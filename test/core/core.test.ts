@@ -128,6 +128,32 @@ describe('mesh snapshot diff', () => {
     const meshChanged = diffMeshSnapshots(after, buildMeshSnapshot({ ...mesh, spec: { mtls: {} } }, [], after));
     assert.equal(meshChanged.mesh, true);
   });
+
+  it('narrows policy changes to the proxies calling (or serving) the services they select', async () => {
+    const { buildMeshSnapshot, diffMeshSnapshots, affects } = await import('../../src/core/mesh-snapshot.js');
+    const dps = [dp('web-1', 1, 'web', '10.0.0.1', ['backend']), dp('db-client', 1, 'x', '10.0.0.9', ['db']), dp('backend-1', 1, 'backend', '10.0.0.2'), dp('canary-1', 1, 'canary', '10.0.0.4')];
+    const policy = (name: string, destination: string, extra: Record<string, unknown> = {}) => ({ type: 'TrafficRoute' as const, mesh: 'default', name, version: 1, creationTime: now, modificationTime: now, spec: { sources: [{ match: { 'kuma.io/service': '*' } }], destinations: [{ match: { 'kuma.io/service': destination } }], ...extra } });
+    const base = buildMeshSnapshot(mesh, dps);
+    const routed = buildMeshSnapshot(mesh, dps, base, { routes: [policy('to-backend', 'backend', { conf: { split: [{ weight: 100, destination: { 'kuma.io/service': 'canary' } }] } })] });
+    const route = diffMeshSnapshots(base, routed);
+    assert.equal(route.mesh, false, 'a TrafficRoute for one service is not a mesh-wide change');
+    assert.deepEqual([...route.services], ['backend']);
+    assert.ok(affects(route, routed.dataplanes.get('web-1')!, false), 'web-1 calls backend');
+    assert.ok(!affects(route, routed.dataplanes.get('db-client')!, false), 'db-client does not');
+
+    // The route sends backend's traffic to canary: canary's endpoints now matter to backend's callers.
+    const moved = buildMeshSnapshot(mesh, [...dps.slice(0, 3), dp('canary-1', 2, 'canary', '10.0.0.5')], routed, { routes: [policy('to-backend', 'backend', { conf: { split: [{ weight: 100, destination: { 'kuma.io/service': 'canary' } }] } })] });
+    assert.ok(affects(diffMeshSnapshots(routed, moved), moved.dataplanes.get('web-1')!, false), 'a split target’s endpoints reach the callers of the routed service');
+
+    const wildcard = buildMeshSnapshot(mesh, dps, base, { healthChecks: [{ ...policy('hc', '*'), type: 'HealthCheck' as const, spec: { sources: [{ match: { 'kuma.io/service': '*' } }], destinations: [{ match: { 'kuma.io/service': '*' } }], conf: { interval: '10s', timeout: '2s', unhealthyThreshold: 3, healthyThreshold: 1 } } }] });
+    assert.equal(diffMeshSnapshots(base, wildcard).mesh, true, 'a policy for every destination concerns every proxy');
+
+    const permitted = buildMeshSnapshot(mesh, dps, base, { permissions: [{ ...policy('tp', 'backend'), type: 'TrafficPermission' as const }] });
+    const permission = diffMeshSnapshots(base, permitted);
+    assert.equal(permission.mesh, false);
+    assert.ok(affects(permission, permitted.dataplanes.get('backend-1')!, false), 'backend-1 serves backend: its inbound RBAC changes');
+    assert.ok(!affects(permission, permitted.dataplanes.get('web-1')!, false), 'web-1 is not concerned');
+  });
 });
 
 describe('connection policy selection', () => {

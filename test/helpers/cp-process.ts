@@ -24,8 +24,8 @@ export interface RunningCp {
  * Starts `skiff-cp run` in a child process on ephemeral ports (port 0) and waits until it logs
  * the addresses it bound.
  */
-export async function startCpProcess(env: Record<string, string>, args: string[] = []): Promise<RunningCp> {
-  const proc = spawn(process.execPath, [SKIFF_CP, 'run', ...args], {
+export async function startCpProcess(env: Record<string, string>, args: string[] = [], nodeArgs: string[] = []): Promise<RunningCp> {
+  const proc = spawn(process.execPath, [...nodeArgs, SKIFF_CP, 'run', ...args], {
     env: {
       PATH: process.env.PATH ?? '',
       KUMA_API_SERVER_HTTP_PORT: '0',

@@ -54,6 +54,39 @@ export function storeConformance(backend: string, factory: StoreFactory, skipRea
       assert.equal(read.creationTime, created.creationTime);
     });
 
+    it('writeMany applies creates and updates in one batch, each failing on its own, with change events after', async () => {
+      const existing = await store.create(dataplane('default', 'dp-1'));
+      await store.create(dataplane('default', 'dp-2'));
+      const events: ChangeEvent[] = [];
+      const stop = store.subscribe((e) => events.push(e));
+      const results = await store.writeMany([
+        { op: 'create', resource: dataplane('default', 'new-1', 'web') },
+        { op: 'create', resource: dataplane('default', 'dp-1') }, // exists
+        { op: 'update', resource: dataplane('default', 'dp-1', 'web'), expectedVersion: existing.version },
+        { op: 'update', resource: dataplane('default', 'dp-2', 'web'), expectedVersion: 7 }, // stale
+        { op: 'update', resource: dataplane('default', 'ghost'), expectedVersion: 1 }, // missing
+        { op: 'create', resource: dataplane('nomesh', 'x') }, // mesh missing
+        { op: 'create', resource: dataplane('default', 'new-2') },
+      ]);
+      stop();
+      assert.equal(results.length, 7);
+      assert.ok(results[0] && !(results[0] instanceof Error) && results[0].version === 1);
+      assert.ok(results[1] instanceof AlreadyExistsError);
+      assert.ok(results[2] && !(results[2] instanceof Error) && results[2].version === 2);
+      assert.ok(results[3] instanceof ConflictError);
+      assert.ok(results[4] instanceof NotFoundError);
+      assert.ok(results[5] instanceof InvalidError);
+      assert.ok(results[6] && !(results[6] instanceof Error) && results[6].name === 'new-2');
+      assert.deepEqual(
+        events.map((e) => `${e.action} ${e.name}`),
+        ['create new-1', 'update dp-1', 'create new-2'],
+      );
+      assert.equal(((await store.get({ type: 'Dataplane', mesh: 'default', name: 'dp-1' }))?.spec as any).networking.inbound[0].tags['kuma.io/service'], 'web');
+      assert.equal((await store.get({ type: 'Dataplane', mesh: 'default', name: 'dp-2' }))?.version, 1, 'a failed write changed nothing');
+      assert.ok(await store.get({ type: 'Dataplane', mesh: 'default', name: 'new-2' }), 'writes after a failure still commit');
+      assert.deepEqual(await store.writeMany([]), []);
+    });
+
     it('returns undefined for a missing resource', async () => {
       assert.equal(await store.get({ type: 'Dataplane', mesh: 'default', name: 'nope' }), undefined);
       assert.equal(await store.get({ type: 'Mesh', mesh: '', name: 'nope' }), undefined);

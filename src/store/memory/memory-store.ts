@@ -1,7 +1,7 @@
 import { AlreadyExistsError, ConflictError, NotFoundError } from '../../core/errors.js';
 import type { Resource, ResourceKey, ResourceTypeName, StoredResource } from '../../core/model.js';
 import { ChangeNotifier, meshMissingError, pageInMemory } from '../common.js';
-import { nowIso, storeMessages, type ChangeListener, type ListOptions, type ListResult, type ResourceStore } from '../store.js';
+import { nowIso, storeMessages, type ChangeListener, type ListOptions, type ListResult, type ResourceStore, type WriteOp } from '../store.js';
 
 const keyOf = (mesh: string, name: string) => `${mesh}\u0000${name}`;
 
@@ -51,6 +51,18 @@ export class MemoryStore implements ResourceStore {
     table.set(k, stored);
     this.notifier.emit({ action: 'update', type: resource.type, mesh: resource.mesh, name: resource.name });
     return stored;
+  }
+
+  async writeMany(ops: readonly WriteOp[]): Promise<Array<StoredResource | Error>> {
+    const results: Array<StoredResource | Error> = [];
+    for (const op of ops) {
+      try {
+        results.push(op.op === 'create' ? await this.create(op.resource) : await this.update(op.resource, op.expectedVersion));
+      } catch (err) {
+        results.push(err as Error);
+      }
+    }
+    return results;
   }
 
   async delete(key: ResourceKey): Promise<void> {

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { AlreadyExistsError, ConflictError, NotFoundError } from '../../core/errors.js';
 import type { Resource, ResourceKey, ResourceTypeName, StoredResource } from '../../core/model.js';
 import { ChangeNotifier, meshMissingError, pageInMemory } from '../common.js';
-import { storeMessages, type ChangeListener, type ListOptions, type ListResult, type ResourceStore } from '../store.js';
+import { storeMessages, type ChangeListener, type ListOptions, type ListResult, type ResourceStore, type WriteOp } from '../store.js';
 import { LATEST_POSTGRES_SCHEMA, schemaVersion } from './migrations.js';
 
 export interface PostgresOptions {
@@ -177,6 +177,49 @@ export class PostgresStore implements ResourceStore {
     }
     this.notifier.emit({ action: 'update', type: resource.type, mesh: resource.mesh, name: resource.name });
     return fromRow(result.rows[0]);
+  }
+
+  async writeMany(ops: readonly WriteOp[]): Promise<Array<StoredResource | Error>> {
+    // One transaction; a savepoint per write, since a failed statement would abort the rest.
+    const results = await this.transaction(async (client) => {
+      const out: Array<StoredResource | Error> = [];
+      for (const op of ops) {
+        const r = op.resource;
+        await client.query('SAVEPOINT write_one');
+        try {
+          const result =
+            op.op === 'create'
+              ? await client.query<Row>(
+                  `INSERT INTO resources (type, mesh, name, version, spec, creation_time, modification_time)
+                   SELECT $1, $2, $3, 1, $4, now(), now()
+                   WHERE $2 = '' OR EXISTS (SELECT 1 FROM resources WHERE type = 'Mesh' AND mesh = '' AND name = $2)
+                   ON CONFLICT DO NOTHING RETURNING *`,
+                  [r.type, r.mesh, r.name, JSON.stringify(r.spec)],
+                )
+              : await client.query<Row>(
+                  `UPDATE resources SET spec = $1, version = version + 1, modification_time = now()
+                   WHERE type = $2 AND mesh = $3 AND name = $4 AND version = $5 RETURNING *`,
+                  [JSON.stringify(r.spec), r.type, r.mesh, r.name, op.expectedVersion],
+                );
+          if (result.rows[0]) out.push(fromRow(result.rows[0]));
+          else {
+            const exists = (await client.query('SELECT 1 FROM resources WHERE type = $1 AND mesh = $2 AND name = $3', [r.type, r.mesh, r.name])).rowCount! > 0;
+            if (op.op === 'create') out.push(exists ? new AlreadyExistsError(storeMessages.exists(r)) : meshMissingError(r.mesh));
+            else out.push(exists ? new ConflictError(storeMessages.conflict(r)) : new NotFoundError(storeMessages.notFound(r)));
+          }
+          await client.query('RELEASE SAVEPOINT write_one');
+        } catch (err) {
+          if (isConnectionError(err)) throw err;
+          await client.query('ROLLBACK TO SAVEPOINT write_one');
+          out.push(err as Error);
+        }
+      }
+      return out;
+    });
+    results.forEach((r, i) => {
+      if (!(r instanceof Error)) this.notifier.emit({ action: ops[i]!.op, type: r.type, mesh: r.mesh, name: r.name });
+    });
+    return results;
   }
 
   async delete(key: ResourceKey): Promise<void> {

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { AlreadyExistsError, ConflictError, NotFoundError } from '../../core/errors.js';
 import type { Resource, ResourceKey, ResourceTypeName, StoredResource } from '../../core/model.js';
 import { ChangeNotifier, meshMissingError, pageInMemory } from '../common.js';
-import { nowIso, storeMessages, type ChangeListener, type ListOptions, type ListResult, type ResourceStore } from '../store.js';
+import { nowIso, storeMessages, type ChangeListener, type ListOptions, type ListResult, type ResourceStore, type WriteOp } from '../store.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
 interface Row {
@@ -111,26 +111,54 @@ export class SqliteStore implements ResourceStore {
     return { total, items: rows.map(fromRow) };
   }
 
-  async create(resource: Resource): Promise<StoredResource> {
+  /** The insert of `create`, to run inside a transaction. */
+  private insertRow(resource: Resource): StoredResource {
     const now = nowIso();
     const spec = JSON.stringify(resource.spec);
-    this.db.transaction(() => {
-      if (this.stmt.exists.get(resource.type, resource.mesh, resource.name)) throw new AlreadyExistsError(storeMessages.exists(resource));
-      if (resource.mesh !== '' && !this.stmt.exists.get('Mesh', '', resource.mesh)) throw meshMissingError(resource.mesh);
-      this.stmt.insert.run(resource.type, resource.mesh, resource.name, spec, now, now);
-    })();
-    this.notifier.emit({ action: 'create', type: resource.type, mesh: resource.mesh, name: resource.name });
+    if (this.stmt.exists.get(resource.type, resource.mesh, resource.name)) throw new AlreadyExistsError(storeMessages.exists(resource));
+    if (resource.mesh !== '' && !this.stmt.exists.get('Mesh', '', resource.mesh)) throw meshMissingError(resource.mesh);
+    this.stmt.insert.run(resource.type, resource.mesh, resource.name, spec, now, now);
     return { ...resource, spec: JSON.parse(spec) as Record<string, unknown>, version: 1, creationTime: now, modificationTime: now };
   }
 
-  async update(resource: Resource, expectedVersion: number): Promise<StoredResource> {
+  /** The versioned update of `update` (a single statement, atomic by itself). */
+  private updateRow(resource: Resource, expectedVersion: number): StoredResource {
     const row = this.stmt.update.get(JSON.stringify(resource.spec), nowIso(), resource.type, resource.mesh, resource.name, expectedVersion);
     if (!row) {
       if (this.stmt.exists.get(resource.type, resource.mesh, resource.name)) throw new ConflictError(storeMessages.conflict(resource));
       throw new NotFoundError(storeMessages.notFound(resource));
     }
-    this.notifier.emit({ action: 'update', type: resource.type, mesh: resource.mesh, name: resource.name });
     return fromRow(row);
+  }
+
+  async create(resource: Resource): Promise<StoredResource> {
+    const stored = this.db.transaction(() => this.insertRow(resource))();
+    this.notifier.emit({ action: 'create', type: resource.type, mesh: resource.mesh, name: resource.name });
+    return stored;
+  }
+
+  async update(resource: Resource, expectedVersion: number): Promise<StoredResource> {
+    const stored = this.updateRow(resource, expectedVersion);
+    this.notifier.emit({ action: 'update', type: resource.type, mesh: resource.mesh, name: resource.name });
+    return stored;
+  }
+
+  async writeMany(ops: readonly WriteOp[]): Promise<Array<StoredResource | Error>> {
+    // One transaction, one fsync: a failed write changes nothing (its statement did not run or
+    // matched no row), so the others commit as if written one by one.
+    const results = this.db.transaction(() =>
+      ops.map((op) => {
+        try {
+          return op.op === 'create' ? this.insertRow(op.resource) : this.updateRow(op.resource, op.expectedVersion);
+        } catch (err) {
+          return err as Error;
+        }
+      }),
+    )();
+    results.forEach((r, i) => {
+      if (!(r instanceof Error)) this.notifier.emit({ action: ops[i]!.op, type: r.type, mesh: r.mesh, name: r.name });
+    });
+    return results;
   }
 
   async delete(key: ResourceKey): Promise<void> {
