@@ -5,6 +5,7 @@ import type { ChangeEvent, ResourceStore } from '../store/store.js';
 import type { SnapshotCache } from './cache/snapshot-cache.js';
 import { inconsistencies, ResourceEncoder, type Snapshot } from './cache/snapshot.js';
 import { generateProxyResources } from './generators/index.js';
+import { endpointOnlyServices, patchLoadAssignments } from './endpoint-patch.js';
 import { routeSelectionKey } from './generators/routing.js';
 import { StreamRefused, type ProxyRegistry } from './server/ads-service.js';
 import type { ProxyIdentity } from './server/identity.js';
@@ -131,12 +132,21 @@ export class Reconciler implements ProxyRegistry {
     if (!mesh) return;
     const forced = this.forced.delete(meshName);
     const delta = previous && !forced ? diffMeshSnapshots(previous, mesh) : undefined;
+    // Only endpoints moved (the common case: instances come and go): proxies take new
+    // ClusterLoadAssignments without being regenerated.
+    const endpointsOnly =
+      previous && delta && !delta.mesh && delta.inboundServices.size === 0 && (() => {
+        const services = endpointOnlyServices(previous, mesh, delta);
+        return services.size === delta.services.size ? services : undefined;
+      })();
     let published = 0;
     for (const { identity } of [...this.proxies.values()]) {
       if (identity.mesh !== meshName) continue;
       const entry = mesh.dataplanes.get(identity.name);
       if (!delta || !entry || affects(delta, entry, identity.proxyless)) {
-        await this.publish(identity, mesh, changedAt);
+        if (!(endpointsOnly && entry && !identity.proxyless && !delta.dataplanes.has(identity.name) && this.patchEndpoints(identity, mesh, endpointsOnly, changedAt))) {
+          await this.publish(identity, mesh, changedAt);
+        }
         // Let the responses already queued go out (and ACKs come in) while the rest are generated.
         if (++published % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
       }
@@ -164,6 +174,18 @@ export class Reconciler implements ProxyRegistry {
     });
     this.meshes.set(meshName, snapshot);
     return snapshot;
+  }
+
+  /** Swaps a proxy's ClusterLoadAssignments of `services`; false when it must be regenerated instead. */
+  private patchEndpoints(identity: ProxyIdentity, mesh: MeshSnapshot, services: ReadonlySet<string>, changedAt: number): boolean {
+    const current = this.cache.get(identity.nodeId);
+    if (!current) return false;
+    const started = performance.now();
+    const patched = patchLoadAssignments(current, mesh, services, this.encoder);
+    if (!patched) return false;
+    this.onGenerated(performance.now() - started);
+    if (patched !== current) this.cache.set(identity.nodeId, { ...patched, changedAt });
+    return true;
   }
 
   private async publish(identity: ProxyIdentity, mesh: MeshSnapshot, changedAt: number): Promise<void> {

@@ -11,6 +11,32 @@ import { subsetClusterName } from './routing.js';
  * (the encoder then serialises them once).
  */
 const perSnapshot = new WeakMap<MeshSnapshot, Map<string, GeneratedResource[]>>();
+const loadAssignments = new WeakMap<MeshSnapshot, Map<string, GeneratedResource>>();
+/** The service and tag subset each generated EDS cluster name stands for (names are deterministic). */
+const clusterSubsets = new Map<string, { service: string; subset: Tags }>();
+
+function loadAssignment(mesh: MeshSnapshot, service: string, name: string, subset: Tags): GeneratedResource {
+  let byName = loadAssignments.get(mesh);
+  if (!byName) loadAssignments.set(mesh, (byName = new Map()));
+  let cla = byName.get(name);
+  if (!cla) {
+    byName.set(name, (cla = buildLoadAssignment(mesh, service, name, subset)));
+    if (!clusterSubsets.has(name)) clusterSubsets.set(name, { service, subset });
+  }
+  return cla;
+}
+
+/**
+ * The ClusterLoadAssignment of an EDS cluster this module generated before, built from `mesh` (the
+ * same object for every proxy): what a proxy needs when only the endpoints of a service changed.
+ */
+export function loadAssignmentFor(mesh: MeshSnapshot, clusterName: string): GeneratedResource | undefined {
+  const known = clusterSubsets.get(clusterName);
+  return known && loadAssignment(mesh, known.service, clusterName, known.subset);
+}
+
+/** The service of an EDS cluster name (`backend` of `backend[version=v2]`). */
+export const serviceOfCluster = (clusterName: string): string => clusterName.split('[', 1)[0]!;
 
 export function serviceResources(mesh: MeshSnapshot, service: string, subset: Tags = {}, healthCheck?: HealthCheckRule): GeneratedResource[] {
   let byCluster = perSnapshot.get(mesh);
@@ -20,7 +46,7 @@ export function serviceResources(mesh: MeshSnapshot, service: string, subset: Ta
   const key = `${name}\u0000${healthCheck?.name ?? ''}`;
   let resources = byCluster.get(key);
   if (!resources) {
-    resources = [buildCluster(mesh, service, name, healthCheck), buildLoadAssignment(mesh, service, name, subset)];
+    resources = [buildCluster(mesh, service, name, healthCheck), loadAssignment(mesh, service, name, subset)];
     byCluster.set(key, resources);
   }
   return resources;

@@ -115,6 +115,10 @@ export class DeltaStream extends StreamBase<DeltaDiscoveryRequest> {
     return [...wanted.values()].some((r) => state.known.get(r.name) !== r.version) || [...state.known.keys()].some((n) => !wanted.has(n) && (state.wildcard || state.names.has(n)));
   }
 
+  protected holdsRemovals(typeUrl: TypeUrl): boolean {
+    return this.types.get(typeUrl)?.deferredRemoval ?? false;
+  }
+
   protected respond(typeUrl: TypeUrl): void {
     const state = this.types.get(typeUrl);
     if (!state || !this.snapshot) return;

@@ -134,6 +134,10 @@ export class SotwStream extends StreamBase<DiscoveryRequest> {
     return state !== undefined && versionOf(this.selected(typeUrl, state.subscription)) !== state.sentVersion;
   }
 
+  protected holdsRemovals(typeUrl: TypeUrl): boolean {
+    return this.types.get(typeUrl)?.deferredRemoval ?? false;
+  }
+
   protected respond(typeUrl: TypeUrl): void {
     const state = this.types.get(typeUrl);
     if (!state || !state.waiting || !this.snapshot) return;

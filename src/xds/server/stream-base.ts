@@ -33,11 +33,15 @@ export abstract class StreamBase<Req extends { type_url?: string }> {
     // The first configuration counts from the connection (the snapshot was published just before).
     if (this.snapshot?.changedAt !== undefined) this.delivery = { since: this.snapshot.changedAt, unacked: new Set() };
     this.stopWatching = cache.watch(stream.identity.nodeId, (snapshot) => {
+      const previous = this.snapshot;
       this.snapshot = snapshot;
       // A newer change supersedes one still being delivered: its clock starts later, which
       // under-reports rather than double-counts.
       this.delivery = snapshot.changedAt === undefined ? undefined : { since: snapshot.changedAt, unacked: new Set() };
-      for (const typeUrl of PUSH_ORDER) this.respond(typeUrl);
+      for (const typeUrl of PUSH_ORDER) {
+        // A type whose resources are the very same map as before has nothing new to send.
+        if (previous?.resources.get(typeUrl) !== snapshot.resources.get(typeUrl) || this.holdsRemovals(typeUrl)) this.respond(typeUrl);
+      }
       if (this.delivery?.unacked.size === 0) this.delivery = undefined;
     });
   }
@@ -84,6 +88,8 @@ export abstract class StreamBase<Req extends { type_url?: string }> {
     return String(++this.nonceCounter);
   }
 
+  /** Whether the last response of a type kept removed resources back (removals last). */
+  protected abstract holdsRemovals(typeUrl: TypeUrl): boolean;
   protected abstract handleType(typeUrl: TypeUrl, request: Req): void;
   protected abstract respond(typeUrl: TypeUrl): void;
 }
