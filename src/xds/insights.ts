@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { isAlreadyExists, isConflict, isNotFound } from '../core/errors.js';
 import type { ResourceStore, WriteOp } from '../store/store.js';
+import type { StoredResource } from '../core/model.js';
 import { SHORT_NAMES, type TypeUrl } from './resources.js';
 import type { StreamHooks, StreamInfo } from './server/sotw-stream.js';
 
@@ -54,6 +55,8 @@ export class InsightRecorder implements StreamHooks {
   /** Stream ids per node, so a flush or an inspect looks at one node's streams only. */
   private readonly byNode = new Map<string, Set<string>>();
   private readonly dirty = new Set<string>();
+  /** The DataplaneInsight we last wrote per node, so a flush need not read it back. */
+  private readonly written = new Map<string, StoredResource>();
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
   private readonly unsubscribe: () => void;
@@ -179,7 +182,7 @@ export class InsightRecorder implements StreamHooks {
         if (subs.length === 0) continue;
         const { mesh, name } = subs[0]!.stream.identity;
         try {
-          const op = await this.writeOp(mesh, name, subs.map((s) => this.subscriptionJson(s)));
+          const op = await this.writeOp(nodeId, mesh, name, subs.map((s) => this.subscriptionJson(s)));
           if (op) batch.push({ nodeId, subs, op });
           else for (const s of subs) if (s.disconnectTime) this.forget(s);
         } catch (err) {
@@ -192,20 +195,28 @@ export class InsightRecorder implements StreamHooks {
       results.forEach((result, i) => {
         const { nodeId, subs } = batch[i]!;
         if (result instanceof Error) {
+          this.written.delete(nodeId); // read it again next time
           this.dirty.add(nodeId); // retried at the next flush
           if (!isConflict(result) && !isAlreadyExists(result) && !isNotFound(result)) this.logger.warn({ err: result, node: nodeId }, 'could not write DataplaneInsight');
         } else {
+          this.written.set(nodeId, result);
           for (const s of subs) if (s.disconnectTime) this.forget(s);
+          if (this.streams(nodeId).length === 0) this.written.delete(nodeId);
         }
       });
     }
   }
 
   /** The write that merges our subscriptions into a node's DataplaneInsight; none if its Dataplane is gone. */
-  private async writeOp(mesh: string, name: string, ours: Array<Record<string, unknown>>): Promise<WriteOp | undefined> {
+  private async writeOp(nodeId: string, mesh: string, name: string, ours: Array<Record<string, unknown>>): Promise<WriteOp | undefined> {
     const key = { type: 'DataplaneInsight' as const, mesh, name };
-    if (!(await this.store.get({ type: 'Dataplane', mesh, name }))) return undefined; // deleted meanwhile
-    const existing = await this.store.get(key);
+    // What we wrote last is current unless another instance wrote since: then the update is a
+    // conflict, and the next flush reads it again.
+    let existing = this.written.get(nodeId);
+    if (!existing) {
+      if (!(await this.store.get({ type: 'Dataplane', mesh, name }))) return undefined; // deleted meanwhile
+      existing = await this.store.get(key);
+    }
     const ids = new Set(ours.map((s) => s.id));
     const previous = ((existing?.spec.subscriptions as Array<Record<string, unknown>> | undefined) ?? []).filter((s) => !ids.has(s.id));
     const subscriptions = [...previous, ...ours].slice(-MAX_SUBSCRIPTIONS);

@@ -1,6 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { affects, buildMeshSnapshot, diffMeshSnapshots, type MeshSnapshot } from '../core/mesh-snapshot.js';
+import type { StoredResource } from '../core/model.js';
 import type { ChangeEvent, ResourceStore } from '../store/store.js';
 import type { SnapshotCache } from './cache/snapshot-cache.js';
 import { inconsistencies, ResourceEncoder, type Snapshot } from './cache/snapshot.js';
@@ -36,8 +37,13 @@ interface ConnectedProxy {
 export class Reconciler implements ProxyRegistry {
   private readonly meshes = new Map<string, MeshSnapshot>();
   private readonly proxies = new Map<string, ConnectedProxy>();
-  /** Meshes changed since the last reconcile, with when their first change arrived (`performance.now()`). */
-  private readonly dirty = new Map<string, number>();
+  /**
+   * Meshes changed since the last reconcile: when their first change arrived (`performance.now()`)
+   * and which Dataplanes changed ('all' when they must be listed again).
+   */
+  private readonly dirty = new Map<string, { since: number; dataplanes: Set<string> | 'all' }>();
+  /** Each mesh's Dataplanes as last read, kept so a change re-reads only the Dataplanes it names. */
+  private readonly rows = new Map<string, Map<string, StoredResource>>();
   /** Meshes whose every proxy must be republished (their CA material may have changed). */
   private readonly forced = new Set<string>();
   private readonly encoder = new ResourceEncoder();
@@ -112,23 +118,26 @@ export class Reconciler implements ProxyRegistry {
     if (event.type === 'DataplaneInsight' || event.type === 'GlobalSecret') return;
     const mesh = event.type === 'Mesh' ? event.name : event.mesh;
     if (!this.meshes.has(mesh) && ![...this.proxies.values()].some((p) => p.identity.mesh === mesh)) return;
-    if (!this.dirty.has(mesh)) this.dirty.set(mesh, performance.now());
+    let dirty = this.dirty.get(mesh);
+    if (!dirty) this.dirty.set(mesh, (dirty = { since: performance.now(), dataplanes: new Set() }));
+    if (event.type === 'Dataplane' && dirty.dataplanes !== 'all') dirty.dataplanes.add(event.name);
+    else if (event.type === 'Mesh') dirty.dataplanes = 'all';
     // A secret may be (or name) the mesh CA: every proxy re-checks its identity.
     if (event.type === 'Secret' && !event.name.startsWith('dataplane-token-')) this.forced.add(mesh);
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
       const meshes = [...this.dirty];
       this.dirty.clear();
-      for (const [mesh, since] of meshes) {
-        void this.enqueue(() => this.refreshMesh(mesh, since)).catch((err: unknown) => this.logger.error({ err, mesh }, 'reconcile failed'));
+      for (const [mesh, { since, dataplanes }] of meshes) {
+        void this.enqueue(() => this.refreshMesh(mesh, since, dataplanes)).catch((err: unknown) => this.logger.error({ err, mesh }, 'reconcile failed'));
       }
     }, this.debounceMs);
   }
 
   /** Rebuilds a mesh and republishes only the proxies whose configuration the change can touch. */
-  private async refreshMesh(meshName: string, changedAt: number): Promise<void> {
+  private async refreshMesh(meshName: string, changedAt: number, dataplanes: Set<string> | 'all'): Promise<void> {
     const previous = this.meshes.get(meshName);
-    const mesh = await this.rebuildMesh(meshName);
+    const mesh = await this.rebuildMesh(meshName, dataplanes);
     if (!mesh) return;
     const forced = this.forced.delete(meshName);
     const delta = previous && !forced ? diffMeshSnapshots(previous, mesh) : undefined;
@@ -153,13 +162,27 @@ export class Reconciler implements ProxyRegistry {
     }
   }
 
-  private async rebuildMesh(meshName: string): Promise<MeshSnapshot | undefined> {
+  private async rebuildMesh(meshName: string, changed: Set<string> | 'all' = 'all'): Promise<MeshSnapshot | undefined> {
     const mesh = await this.store.get({ type: 'Mesh', mesh: '', name: meshName });
     if (!mesh) {
       this.meshes.delete(meshName);
+      this.rows.delete(meshName);
       return undefined;
     }
-    const dataplanes = await this.store.list('Dataplane', { mesh: meshName });
+    let rows = this.rows.get(meshName);
+    if (!rows || changed === 'all') {
+      // Listing every Dataplane is the one cost of a rebuild that grows with the mesh; after the
+      // first time, only the Dataplanes a change names are read again.
+      rows = new Map((await this.store.list('Dataplane', { mesh: meshName })).items.map((r) => [r.name, r]));
+      this.rows.set(meshName, rows);
+    } else {
+      for (const name of changed) {
+        const row = await this.store.get({ type: 'Dataplane', mesh: meshName, name });
+        if (row) rows.set(name, row);
+        else rows.delete(name);
+      }
+    }
+    const dataplanes = { items: [...rows.values()] };
     const permissions = await this.store.list('TrafficPermission', { mesh: meshName });
     const routes = await this.store.list('TrafficRoute', { mesh: meshName });
     const healthChecks = await this.store.list('HealthCheck', { mesh: meshName });
