@@ -66,8 +66,18 @@ export class InsightRecorder implements StreamHooks {
     private readonly instanceId: string,
     flushMs: number,
     private readonly logger: Logger,
+    /** While configuration is being pushed, status writes wait (up to ten intervals): they compete for the same CPU. */
+    busy: () => boolean = () => false,
   ) {
-    this.timer = setInterval(() => void this.flush(), flushMs);
+    let deferred = 0;
+    this.timer = setInterval(() => {
+      if (busy() && deferred < 10) {
+        deferred++;
+        return;
+      }
+      deferred = 0;
+      void this.flush();
+    }, flushMs);
     this.timer.unref();
     // A deleted Dataplane takes its insight with it.
     this.unsubscribe = store.subscribe((event) => {

@@ -80,14 +80,22 @@ export class Reconciler implements ProxyRegistry {
     }).catch((err: unknown) => this.logger.error({ err, node: nodeId }, 'certificate renewal failed'));
   }
 
+  private pendingJobs = 0;
+
   /** Runs `job` after every job queued before it; a failing job is logged and does not stop later ones. */
   private enqueue<T>(job: () => Promise<T>): Promise<T> {
+    this.pendingJobs++;
     const result = this.queue.then(job);
     this.queue = result.then(
-      () => undefined,
-      () => undefined,
+      () => void this.pendingJobs--,
+      () => void this.pendingJobs--,
     );
     return result;
+  }
+
+  /** Whether changes are waiting or being published. */
+  busy(): boolean {
+    return this.pendingJobs > 0 || this.timer !== undefined;
   }
 
   async connect(identity: ProxyIdentity): Promise<void> {

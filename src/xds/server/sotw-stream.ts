@@ -64,6 +64,8 @@ interface TypeState {
   sent: EncodedResource[];
   /** The last response kept resources that are gone, until the listeners and routes moved off them. */
   deferredRemoval: boolean;
+  /** The snapshot map and subscription the last response was computed from: unchanged, nothing to send. */
+  computedFrom?: { resources: ReadonlyMap<string, EncodedResource> | undefined; subscription: 'wildcard' | Set<string> };
 }
 
 
@@ -112,6 +114,9 @@ export class SotwStream extends StreamBase<DiscoveryRequest> {
     if (names.includes('*')) return 'wildcard';
     // Envoy's legacy wildcard: an empty list for LDS/CDS, on the first request or while wildcard.
     if (names.length === 0 && WILDCARD_TYPES.has(typeUrl) && (state.nonce === undefined || state.subscription === 'wildcard')) return 'wildcard';
+    // An ACK names what it subscribed to before: keep the same set, so unchanged state is recognised.
+    const current = state.subscription;
+    if (current !== 'wildcard' && current.size === names.length && names.every((n) => current.has(n))) return current;
     return new Set(names);
   }
 
@@ -141,6 +146,9 @@ export class SotwStream extends StreamBase<DiscoveryRequest> {
   protected respond(typeUrl: TypeUrl): void {
     const state = this.types.get(typeUrl);
     if (!state || !state.waiting || !this.snapshot) return;
+    const from = this.snapshot.resources.get(typeUrl);
+    const computed = state.computedFrom;
+    if (!state.deferredRemoval && computed && computed.resources === from && computed.subscription === state.subscription) return;
     let resources = this.selected(typeUrl, state.subscription);
     // Envoy's "removals last": while a listener or route update that stops using a cluster is still
     // to be sent, the cluster (and its endpoints) stay in the response, so no request is routed to a
@@ -157,6 +165,8 @@ export class SotwStream extends StreamBase<DiscoveryRequest> {
       }
     }
     const version = versionOf(resources);
+    // Remembered only when nothing was held back: a held-back removal must be re-evaluated.
+    state.computedFrom = state.deferredRemoval ? undefined : { resources: from, subscription: state.subscription };
     if (version === state.sentVersion) return;
     const nonce = this.nextNonce();
     state.waiting = false;
