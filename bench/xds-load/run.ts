@@ -75,6 +75,7 @@ function usage(pid: number): { cpuS: number; rssMb: number } {
 }
 
 interface Report {
+  cpuS: number;
   acks: number[];
   lastActivity: number;
   bytes: number;
@@ -127,6 +128,7 @@ function summary(latencies: number[]) {
 async function phase(name: string, expected: number, change: () => Promise<void>, quietMs = 3000, maxMs = 120_000) {
   await Promise.all(workers.map((w) => ask(w, { cmd: 'mark' }, 'marked')));
   const before = usage(cpPid);
+  const loadBefore = (await reportAll()).reduce((t, r) => t + r.cpuS, 0);
   await change();
   const answered = now();
   let last = 0;
@@ -146,7 +148,8 @@ async function phase(name: string, expected: number, change: () => Promise<void>
     if (now() - answered > maxMs) break;
   }
   const after = usage(cpPid);
-  const result = { name, expected, ...summary(reports.flatMap((r) => r.acks).map((a) => a - answered)), cpCpuS: round(after.cpuS - before.cpuS), cpRssMb: Math.round(after.rssMb) };
+  const loadCpuS = round(reports.reduce((t, r) => t + r.cpuS, 0) - loadBefore);
+  const result = { name, expected, ...summary(reports.flatMap((r) => r.acks).map((a) => a - answered)), cpCpuS: round(after.cpuS - before.cpuS), cpRssMb: Math.round(after.rssMb), loadCpuS };
   console.error(`  ${name}: ${result.affected} of the ${expected} proxies it concerns updated, p99 ${result.p99Ms} ms`);
   return result;
 }
@@ -188,7 +191,8 @@ try {
   const initialSyncMs = Math.max(...syncTimes);
   const afterSync = usage(cpPid);
   await new Promise((r) => setTimeout(r, 1500)); // let the insight flush settle before measuring changes
-  const sync = { name: 'initial sync', expected: N, ...summary(syncTimes), cpCpuS: round(afterSync.cpuS - beforeSync.cpuS), cpRssMb: Math.round(afterSync.rssMb) };
+  const loadSyncCpu = (await reportAll()).reduce((t, r) => t + r.cpuS, 0);
+  const sync = { name: 'initial sync', expected: N, ...summary(syncTimes), cpCpuS: round(afterSync.cpuS - beforeSync.cpuS), cpRssMb: Math.round(afterSync.rssMb), loadCpuS: round(loadSyncCpu) };
 
   const eds = await phase('EDS: new dataplane of the popular service', consumers.get('svc-0') ?? 0, () => put('/meshes/default/dataplanes/dp-new', { networking: { address: '10.255.255.254', inbound: [{ port: 8080, servicePort: 80, tags: { 'kuma.io/service': 'svc-0', 'kuma.io/protocol': 'http', version: 'v1' } }] } }));
   const route = await phase('TrafficRoute: split svc-1 by version', consumers.get('svc-1') ?? 0, () =>
@@ -213,7 +217,7 @@ try {
   const totals = { bytes: final.reduce((t, r) => t + r.bytes, 0), dropped: final.reduce((t, r) => t + r.drops, 0), responses: final.reduce((t, r) => t + r.responses, 0) };
   const end = usage(cpPid);
   console.log(`\nxds-load: ${N} proxies (${W} load-generator processes, one HTTP/2 connection each), ${M} services, ${K} outbounds each; skiff-cp on SQLite`);
-  console.table(phases.map((p) => ({ phase: p.name, 'proxies concerned': p.expected, 'updated': p.affected, 'p50 ms': p.p50Ms, 'p95 ms': p.p95Ms, 'p99 ms': p.p99Ms, 'max ms': p.maxMs, 'CP CPU s': p.cpCpuS, 'CP RSS MB': p.cpRssMb })));
+  console.table(phases.map((p) => ({ phase: p.name, 'proxies concerned': p.expected, 'updated': p.affected, 'p50 ms': p.p50Ms, 'p95 ms': p.p95Ms, 'p99 ms': p.p99Ms, 'max ms': p.maxMs, 'CP CPU s': p.cpCpuS, 'load-gen CPU s': p.loadCpuS, 'CP RSS MB': p.cpRssMb })));
   console.log(`registration ${Math.round(registerMs)} ms; initial sync of all ${Math.round(initialSyncMs)} ms; ${(totals.bytes / 1048576).toFixed(1)} MiB of resources in ${totals.responses} responses; streams dropped: ${totals.dropped}; CP RSS ${Math.round(end.rssMb)} MB (${Math.round((end.rssMb * 1024) / N)} KB a proxy), CP CPU ${round(end.cpuS)} s in all; load generators' RSS ${Math.round(final.reduce((t, r) => t + r.rssMb, 0))} MB`);
   const pick = (p: ReturnType<typeof summary> & { expected: number }) => ({ concerned: p.expected, affected: p.affected, p50Ms: p.p50Ms, p95Ms: p.p95Ms, p99Ms: p.p99Ms, maxMs: p.maxMs });
   console.log(
@@ -228,7 +232,7 @@ try {
       ...(mtls ? { mtls: pick(mtls) } : {}),
       cpRssMb: Math.round(end.rssMb),
       cpCpuS: round(end.cpuS),
-      phases: phases.map((p) => ({ name: p.name, cpCpuS: p.cpCpuS, cpRssMb: p.cpRssMb })),
+      phases: phases.map((p) => ({ name: p.name, cpCpuS: p.cpCpuS, loadCpuS: p.loadCpuS, cpRssMb: p.cpRssMb })),
       bytes: totals.bytes,
       dropped: totals.dropped,
     }),

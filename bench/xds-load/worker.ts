@@ -54,7 +54,8 @@ process.on('message', (m: { cmd: string } & Record<string, any>) => {
       const acks = streams.filter((s) => s.stats.lastAckAt > markAt).map((s) => s.stats.lastAckAt);
       const totals = streams.reduce((t, s) => ({ bytes: t.bytes + s.stats.bytes, drops: t.drops + s.stats.drops, responses: t.responses + s.stats.responses }), { bytes: 0, drops: 0, responses: 0 });
       const lastActivity = Math.max(0, ...streams.map((s) => s.stats.lastAckAt));
-      send({ ev: 'report', acks, lastActivity, ...totals, rssMb: process.memoryUsage().rss / 1048576 });
+      const cpu = process.cpuUsage();
+      send({ ev: 'report', acks, lastActivity, ...totals, rssMb: process.memoryUsage().rss / 1048576, cpuS: (cpu.user + cpu.system) / 1e6 });
       break;
     }
     case 'stop':

@@ -29,7 +29,8 @@ interface Subscription {
   stream: StreamInfo;
   connectTime: string;
   disconnectTime?: string;
-  lastUpdateTime: string;
+  /** `Date.now()` of the last event; formatted only when written (events are many, writes few). */
+  lastUpdateMs: number;
   total: Counters;
   perType: Record<Short, Counters>;
   types: Partial<Record<string, TypeState>>;
@@ -92,7 +93,7 @@ export class InsightRecorder implements StreamHooks {
     const sub = this.subscriptions.get(stream.id);
     if (!sub) return;
     update(sub);
-    sub.lastUpdateTime = new Date().toISOString();
+    sub.lastUpdateMs = Date.now();
     this.dirty.add(stream.identity.nodeId);
   }
 
@@ -127,7 +128,7 @@ export class InsightRecorder implements StreamHooks {
     this.subscriptions.set(stream.id, {
       stream,
       connectTime: now,
-      lastUpdateTime: now,
+      lastUpdateMs: Date.now(),
       total: zero(),
       perType: { cds: zero(), eds: zero(), lds: zero(), rds: zero() },
       types: {},
@@ -162,7 +163,7 @@ export class InsightRecorder implements StreamHooks {
   }
 
   private subscriptionJson(sub: Subscription): Record<string, unknown> {
-    const status: Record<string, unknown> = { lastUpdateTime: sub.lastUpdateTime, total: countersJson(sub.total) };
+    const status: Record<string, unknown> = { lastUpdateTime: new Date(sub.lastUpdateMs).toISOString(), total: countersJson(sub.total) };
     for (const short of COUNTED) status[short] = countersJson(sub.perType[short]);
     return {
       id: `${this.instanceId}-${sub.stream.id}`,
