@@ -29,6 +29,8 @@ export class IdentityIssuer {
     private readonly cas: MeshCaManager,
     private readonly logger: Logger,
     private readonly onRenewalDue: (nodeId: string) => void,
+    /** Told of every certificate issued (DataplaneInsight's mTLS status). */
+    private readonly onIssued: (nodeId: string, notAfter: Date) => void = () => {},
   ) {}
 
   /**
@@ -56,6 +58,7 @@ export class IdentityIssuer {
         timer.unref();
         this.timers.set(nodeId, timer);
         this.logger.debug({ node: nodeId, spiffeId: id, notAfter: svid.notAfter.toISOString() }, 'issued dataplane certificate');
+        this.onIssued(nodeId, svid.notAfter);
         return identity;
       })().finally(() => this.inflight.delete(nodeId));
       this.inflight.set(nodeId, pending);

@@ -123,5 +123,5 @@ export async function issueSvid(request: SvidRequest): Promise<KeyAndCert & { no
       await x509.AuthorityKeyIdentifierExtension.create(request.ca.cert),
     ],
   });
-  return { certPem: cert.toString('pem') + '\n', keyPem: await exportKey(keys.privateKey), notAfter };
+  return { certPem: cert.toString('pem') + '\n', keyPem: await exportKey(keys.privateKey), notAfter: cert.notAfter }; // as encoded (whole seconds)
 }

@@ -56,6 +56,8 @@ export class InsightRecorder implements StreamHooks {
   /** Stream ids per node, so a flush or an inspect looks at one node's streams only. */
   private readonly byNode = new Map<string, Set<string>>();
   private readonly dirty = new Set<string>();
+  /** Kuma's `mTLS` insight per node: the current certificate's expiry and how often it was issued. */
+  private readonly certificates = new Map<string, { certificateExpirationTime: string; lastCertificateRegeneration: string; certificateRegenerations: number }>();
   /** The DataplaneInsight we last wrote per node, so a flush need not read it back. */
   private readonly written = new Map<string, StoredResource>();
   private readonly timer: NodeJS.Timeout;
@@ -118,6 +120,17 @@ export class InsightRecorder implements StreamHooks {
     const ids = this.byNode.get(sub.stream.identity.nodeId);
     ids?.delete(sub.stream.id);
     if (ids?.size === 0) this.byNode.delete(sub.stream.identity.nodeId);
+  }
+
+  /** A certificate was issued to a node (mesh mTLS): recorded in its insight at the next flush. */
+  recordCertificate(nodeId: string, notAfter: Date): void {
+    const previous = this.certificates.get(nodeId);
+    this.certificates.set(nodeId, {
+      certificateExpirationTime: notAfter.toISOString(),
+      lastCertificateRegeneration: new Date().toISOString(),
+      certificateRegenerations: (previous?.certificateRegenerations ?? 0) + 1,
+    });
+    this.dirty.add(nodeId);
   }
 
   onStreamOpen(stream: StreamInfo): void {
@@ -193,7 +206,7 @@ export class InsightRecorder implements StreamHooks {
         if (subs.length === 0) continue;
         const { mesh, name } = subs[0]!.stream.identity;
         try {
-          const op = await this.writeOp(nodeId, mesh, name, subs.map((s) => this.subscriptionJson(s)));
+          const op = await this.writeOp(nodeId, mesh, name, subs.map((s) => this.subscriptionJson(s)), this.certificates.get(nodeId));
           if (op) batch.push({ nodeId, subs, op });
           else for (const s of subs) if (s.disconnectTime) this.forget(s);
         } catch (err) {
@@ -212,14 +225,17 @@ export class InsightRecorder implements StreamHooks {
         } else {
           this.written.set(nodeId, result);
           for (const s of subs) if (s.disconnectTime) this.forget(s);
-          if (this.streams(nodeId).length === 0) this.written.delete(nodeId);
+          if (this.streams(nodeId).length === 0) {
+            this.written.delete(nodeId);
+            this.certificates.delete(nodeId);
+          }
         }
       });
     }
   }
 
   /** The write that merges our subscriptions into a node's DataplaneInsight; none if its Dataplane is gone. */
-  private async writeOp(nodeId: string, mesh: string, name: string, ours: Array<Record<string, unknown>>): Promise<WriteOp | undefined> {
+  private async writeOp(nodeId: string, mesh: string, name: string, ours: Array<Record<string, unknown>>, mTLS?: Record<string, unknown>): Promise<WriteOp | undefined> {
     const key = { type: 'DataplaneInsight' as const, mesh, name };
     // What we wrote last is current unless another instance wrote since: then the update is a
     // conflict, and the next flush reads it again.
@@ -231,7 +247,7 @@ export class InsightRecorder implements StreamHooks {
     const ids = new Set(ours.map((s) => s.id));
     const previous = ((existing?.spec.subscriptions as Array<Record<string, unknown>> | undefined) ?? []).filter((s) => !ids.has(s.id));
     const subscriptions = [...previous, ...ours].slice(-MAX_SUBSCRIPTIONS);
-    const resource = { ...key, spec: { ...(existing?.spec ?? {}), subscriptions } };
+    const resource = { ...key, spec: { ...(existing?.spec ?? {}), subscriptions, ...(mTLS ? { mTLS } : {}) } };
     return existing ? { op: 'update', resource, expectedVersion: existing.version } : { op: 'create', resource };
   }
 

@@ -119,6 +119,12 @@ describe('mesh mTLS over SDS', () => {
     const expired = await issueSvid({ spiffeId: 'spiffe://default/web', validForMs: -60_000, ca: meshCa });
     await assert.rejects(handshake(backendPems, { cert: expired.certPem, key: expired.keyPem, ca: webPems.ca }), 'an expired certificate');
     await assert.rejects(handshake(backendPems, { ca: webPems.ca }), 'no certificate at all');
+
+    // The insight shows the certificate's expiry (the GUI and `skiffctl inspect dataplanes` read it).
+    await cp.cp.xds.insights.flush();
+    const overview = (await (await fetch(`${cp.api}/meshes/default/dataplanes+insights/web-1`)).json()) as { dataplaneInsight: { mTLS?: { certificateExpirationTime: string; certificateRegenerations: number } } };
+    assert.equal(overview.dataplaneInsight.mTLS?.certificateExpirationTime, new X509Certificate(webPems.cert).validTo && new Date(new X509Certificate(webPems.cert).validTo).toISOString());
+    assert.equal(overview.dataplaneInsight.mTLS?.certificateRegenerations, 1);
   });
 
   it('puts TLS on listeners and clusters, enforces TrafficPermission, and follows mTLS off — all over open streams', async (t) => {

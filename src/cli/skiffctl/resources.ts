@@ -175,7 +175,7 @@ export async function inspectDataplanes(api: ApiServerCoordinates, mesh: string,
       String(total.responsesSent ?? 0),
       String(total.responsesAcknowledged ?? 0),
       String(total.responsesRejected ?? 0),
-      '-', // certificate expiry: shown once mesh mTLS (SDS) exists
+      String((((o.dataplaneInsight as Obj | undefined)?.mTLS as Obj | undefined)?.certificateExpirationTime as string | undefined) ?? '-'),
     ];
   });
   return table(['MESH', 'NAME', 'TAGS', 'STATUS', 'LAST CONNECTED AT', 'UPDATES SENT', 'ACKED', 'NACKED', 'CERT EXPIRY'], rows);
