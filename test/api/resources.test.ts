@@ -162,3 +162,27 @@ describe('resource API', () => {
     for (const value of [secret, 'top-secret-raw', 'pg-password-xyz']) assert.ok(!log.includes(value), `log contains ${value}`);
   });
 });
+
+describe('GET /meshes/{mesh}/dataplanes/{name}/policies', () => {
+  it('lists the policies the dataplane’s configuration uses, and where they attach', async (t) => {
+    const { app } = await buildApi(t);
+    const put = async (url: string, body: unknown) => assert.ok([200, 201].includes((await app.inject({ method: 'PUT', url, payload: body as object })).statusCode), url);
+    await put('/meshes/default/dataplanes/web-1', { networking: { address: '10.0.0.1', inbound: [{ port: 80, tags: { 'kuma.io/service': 'web', version: 'v1' } }], outbound: [{ port: 10001, tags: { 'kuma.io/service': 'backend' } }, { port: 10002, tags: { 'kuma.io/service': 'db' } }] } });
+    const any = [{ match: { 'kuma.io/service': '*' } }];
+    await put('/meshes/default/traffic-routes/all', { type: 'TrafficRoute', mesh: 'default', name: 'all', sources: any, destinations: any, conf: { destination: { 'kuma.io/service': '*' } } });
+    await put('/meshes/default/traffic-routes/web-to-backend', { type: 'TrafficRoute', mesh: 'default', name: 'web-to-backend', sources: [{ match: { 'kuma.io/service': 'web' } }], destinations: [{ match: { 'kuma.io/service': 'backend' } }], conf: { split: [{ weight: 100, destination: { 'kuma.io/service': 'backend' } }] } });
+    await put('/meshes/default/traffic-permissions/to-web', { type: 'TrafficPermission', mesh: 'default', name: 'to-web', sources: any, destinations: [{ match: { 'kuma.io/service': 'web' } }] });
+    await put('/meshes/default/traffic-permissions/to-db', { type: 'TrafficPermission', mesh: 'default', name: 'to-db', sources: any, destinations: [{ match: { 'kuma.io/service': 'db' } }] });
+    const r = await app.inject({ method: 'GET', url: '/meshes/default/dataplanes/web-1/policies' });
+    assert.equal(r.statusCode, 200, r.body);
+    assert.deepEqual(r.json(), {
+      total: 3,
+      items: [
+        { type: 'TrafficRoute', name: 'web-to-backend', attachment: { type: 'outbound', service: 'backend' } },
+        { type: 'TrafficRoute', name: 'all', attachment: { type: 'outbound', service: 'db' } },
+        { type: 'TrafficPermission', name: 'to-web', attachment: { type: 'inbound', service: 'web' } },
+      ],
+    });
+    assert.equal((await app.inject({ method: 'GET', url: '/meshes/default/dataplanes/nope/policies' })).statusCode, 404);
+  });
+});

@@ -5,6 +5,8 @@ import { RESOURCE_TYPES, validateResource, type ResourceTypeDescriptor } from '.
 import { normalizeDataplane } from '../../core/resources/dataplane.js';
 import { isOnline } from '../../core/resources/insight.js';
 import { matchesSelector } from '../../core/tags.js';
+import { buildMeshSnapshot } from '../../core/mesh-snapshot.js';
+import { matchedPolicies } from '../../core/matched-policies.js';
 import type { ResourceStore } from '../../store/store.js';
 import { AUTHENTICATED, permission } from '../auth-hooks.js';
 import { HttpError } from '../envelope.js';
@@ -162,6 +164,24 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
     if (!found) throw notFound(`Dataplane "${request.params.name}"`);
     const served = options.inspector?.inspect(found.mesh, found.name);
     return served ? { connected: true, ...served } : { connected: false, resources: {}, streams: [] };
+  });
+
+  // The policies that shape a dataplane's configuration (as Kuma's `.../dataplanes/{name}/policies`).
+  app.get<{ Params: Params }>('/meshes/:mesh/dataplanes/:name/policies', { config: { access: AUTHENTICATED } }, async (request) => {
+    const found = await store.get(keyFor(dataplane, request.params));
+    if (!found) throw notFound(`Dataplane "${request.params.name}"`);
+    const mesh = await store.get({ type: 'Mesh', mesh: '', name: found.mesh });
+    if (!mesh) throw notFound(`Mesh "${found.mesh}"`);
+    const list = async (type: 'TrafficPermission' | 'TrafficRoute' | 'HealthCheck' | 'TrafficLog' | 'ProxyTemplate') => (await store.list(type, { mesh: found.mesh })).items;
+    const snapshot = buildMeshSnapshot(mesh, [found], undefined, {
+      permissions: await list('TrafficPermission'),
+      routes: await list('TrafficRoute'),
+      healthChecks: await list('HealthCheck'),
+      trafficLogs: await list('TrafficLog'),
+      proxyTemplates: await list('ProxyTemplate'),
+    });
+    const items = matchedPolicies(snapshot, snapshot.dataplanes.get(found.name)!);
+    return { total: items.length, items };
   });
 
   // The reference's request lines spell it `dataplane+insights`, its examples `dataplanes+insights`: serve both.
