@@ -28,6 +28,8 @@ export interface ControlPlane {
   apiPort: number;
   /** The HTTPS API port (5682 by default). */
   apiHttpsPort: number;
+  /** The GUI server (5683): the GUI at `/`, the API under `/api`. */
+  guiPort: number;
   /** The legacy dataplane token server (5679, localhost), when enabled. */
   tokenServerPort: number | undefined;
   diagnosticsPort: number;
@@ -95,7 +97,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     const inspector = xds;
     const clientCerts = config.apiServer.authn.type === 'adminClientCerts' ? new AdminClientCerts(config.apiServer.auth.clientCertsDir) : undefined;
     const apiDeps = { config, store, logger, metrics, version: VERSION, instanceId, hostname: hostname(), inspector, userTokens, clientCerts, dataplaneTokens, kubernetesAuth, bootstrap: xds.bootstrap, resourceCheck: resourceChecks(cas) };
-    const api = await buildApiApp(apiDeps);
+    const api = await buildApiApp(apiDeps, undefined, { gui: 'prefixed' });
     apps.push(api);
     const tls = await serverTlsMaterial({
       certFile: config.apiServer.https.tlsCertFile,
@@ -106,12 +108,15 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       hostnames: controlPlaneHostnames(config.general.advertisedHostname),
       onGenerated: (certFile) => logger.info({ certFile }, 'generated the HTTPS API server certificate'),
     });
-    const apiHttps = await buildApiApp(apiDeps, tls);
+    const apiHttps = await buildApiApp(apiDeps, tls, { gui: 'prefixed' });
+    const gui = await buildApiApp(apiDeps, undefined, { gui: 'root' });
+    apps.push(gui);
     apps.push(apiHttps);
     const diagnostics = await buildDiagnosticsApp({ store, metrics, logger });
     apps.push(diagnostics);
     const apiPort = await listen(api, config.apiServer.http.interface, config.apiServer.http.port, 'API server (HTTP)');
     const apiHttpsPort = await listen(apiHttps, config.apiServer.https.interface, config.apiServer.https.port, 'API server (HTTPS)');
+    const guiPort = await listen(gui, config.apiServer.http.interface, config.guiServer.port, 'GUI server');
     const diagnosticsPort = await listen(diagnostics, '0.0.0.0', config.diagnostics.serverPort, 'diagnostics server');
     let tokenServerPort: number | undefined;
     if (config.dataplaneTokenServer.enabled) {
@@ -124,6 +129,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       store,
       apiPort,
       apiHttpsPort,
+      guiPort,
       diagnosticsPort,
       tokenServerPort,
       xds: started,

@@ -17,6 +17,7 @@ import type { DataplaneTokens } from '../auth/dataplane-tokens.js';
 import { systemRoutes } from './routes/system.js';
 import { kubernetesAuthRoutes } from './routes/kubernetes-auth.js';
 import { listMethodBridge } from './list-method.js';
+import { guiRoutes } from './gui.js';
 import type { KubernetesAuth } from '../auth/kubernetes/kubernetes-auth.js';
 
 export interface ApiDeps {
@@ -77,8 +78,13 @@ function toEnvelope(error: unknown, logger: Logger) {
   return envelope(500, 'Internal Server Error', 'the control plane could not handle the request; see its log');
 }
 
+/** Where the GUI goes: under `/gui/` beside the API (5681/5682), or at `/` with the API under `/api` (5683). */
+export interface AppLayout {
+  gui?: 'prefixed' | 'root';
+}
+
 /** The REST API as a fastify instance, not yet listening (tests use `inject`, `server.ts` listens). */
-export async function buildApiApp(deps: ApiDeps, tls?: { cert: string | Buffer; key: string | Buffer }): Promise<FastifyInstance> {
+export async function buildApiApp(deps: ApiDeps, tls?: { cert: string | Buffer; key: string | Buffer }, layout: AppLayout = {}): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     // HTTPS (port 5682): client certificates are asked for but verified by us, per request, so a
     // caller without one still reaches token authentication.
@@ -124,10 +130,16 @@ export async function buildApiApp(deps: ApiDeps, tls?: { cert: string | Buffer; 
   });
 
   installAuth(app, deps.config, deps.userTokens, deps.clientCerts);
-  await app.register(tokenRoutes, { tokens: deps.userTokens, maxValidFor: deps.config.apiServer.authn.tokens.maxValidFor, store: deps.store, dataplaneTokens: deps.dataplaneTokens });
-  if (deps.bootstrap) await app.register(bootstrapRoutes, { provider: deps.bootstrap });
-  await app.register(systemRoutes, { config: deps.config, version: deps.version, instanceId: deps.instanceId, hostname: deps.hostname });
-  if (deps.kubernetesAuth) await app.register(kubernetesAuthRoutes, { auth: deps.kubernetesAuth });
-  await app.register(resourceRoutes, { store: deps.store, readOnly: deps.config.apiServer.readOnly, inspector: deps.inspector, check: deps.resourceCheck });
+  await app.register(
+    async (api) => {
+      await api.register(tokenRoutes, { tokens: deps.userTokens, maxValidFor: deps.config.apiServer.authn.tokens.maxValidFor, store: deps.store, dataplaneTokens: deps.dataplaneTokens });
+      if (deps.bootstrap) await api.register(bootstrapRoutes, { provider: deps.bootstrap });
+      await api.register(systemRoutes, { config: deps.config, version: deps.version, instanceId: deps.instanceId, hostname: deps.hostname });
+      if (deps.kubernetesAuth) await api.register(kubernetesAuthRoutes, { auth: deps.kubernetesAuth });
+      await api.register(resourceRoutes, { store: deps.store, readOnly: deps.config.apiServer.readOnly, inspector: deps.inspector, check: deps.resourceCheck });
+    },
+    { prefix: layout.gui === 'root' ? '/api' : '' },
+  );
+  if (layout.gui) await app.register(guiRoutes, { prefix: layout.gui === 'root' ? '/' : '/gui' });
   return app;
 }

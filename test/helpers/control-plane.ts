@@ -27,6 +27,7 @@ export async function startTestControlPlane(t: TestContext | undefined, env: Rec
       KUMA_API_SERVER_HTTP_PORT: '0',
       KUMA_API_SERVER_HTTP_INTERFACE: '127.0.0.1',
       KUMA_DIAGNOSTICS_SERVER_PORT: '0',
+      KUMA_GUI_SERVER_PORT: '0',
       KUMA_XDS_SERVER_GRPC_PORT: '0',
       KUMA_XDS_SERVER_TLS_ENABLED: 'false',
       // Protocol tests speak for any node; token enforcement has tests of its own.
