@@ -44,7 +44,9 @@ export async function all<T = any>(path: string): Promise<T[]> {
   while (url) {
     const page: { items: T[]; next: string | null } = await get(url);
     items.push(...page.items);
-    url = page.next ? new URL(page.next, location.origin).pathname.replace(/^\/api/, '') + new URL(page.next, location.origin).search : null;
+    // `next` is a full URL of the API; `get` adds the API base itself.
+    const next = page.next ? new URL(page.next, location.origin) : undefined;
+    url = next ? next.pathname.replace(/^\/api/, '') + next.search : null;
   }
   return items;
 }

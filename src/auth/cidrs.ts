@@ -1,5 +1,15 @@
 import { BlockList, isIP } from 'node:net';
-import { parseCidr } from './kubernetes/params.js';
+
+/** A CIDR block, or a single address as Vault takes it (`/32` or `/128`); undefined when malformed. */
+export function parseCidr(value: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | undefined {
+  const [address, prefixText, extra] = value.split('/');
+  const version = isIP(address ?? '');
+  if (extra !== undefined || version === 0) return undefined;
+  const max = version === 4 ? 32 : 128;
+  const prefix = prefixText === undefined ? max : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
+  if (!(prefix >= 0 && prefix <= max)) return undefined;
+  return { address: address!, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
+}
 
 const blockLists = new Map<string, BlockList>();
 
@@ -21,15 +31,4 @@ export function addressInCidrs(address: string | undefined, cidrs: readonly stri
     blockLists.set(key, list);
   }
   return list.check(plain, family === 4 ? 'ipv4' : 'ipv6');
-}
-
-/** The IP of a gRPC peer string (`1.2.3.4:5678`, `[::1]:5678`, `ipv4:…`); undefined when there is none. */
-export function peerIp(peer: string | undefined): string | undefined {
-  if (!peer) return undefined;
-  const bare = peer.replace(/^ipv[46]:/, '');
-  const bracketed = /^\[([^\]]+)\]:\d+$/.exec(bare);
-  if (bracketed) return bracketed[1];
-  const v4 = /^([^:]+):\d+$/.exec(bare);
-  if (v4 && isIP(v4[1]!)) return v4[1];
-  return isIP(bare) ? bare : undefined;
 }

@@ -3,6 +3,7 @@ import { connect, type Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { grpcDefinitions } from '../xds/protos.js';
+import { shutdownGrpcServer } from '../xds/server/grpc-shutdown.js';
 import { decodeLogName } from '../xds/generators/traffic-log.js';
 import { compileFormat, type CompiledFormat, type EntryKind } from './access-log-format.js';
 
@@ -153,17 +154,7 @@ export async function startAccessLogForwarder(socketPath: string, log: Logger): 
   return {
     socketPath,
     async close() {
-      // Envoy keeps its log streams open: give them a moment to end, then cut them.
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, 1000);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      });
+      await shutdownGrpcServer(server); // Envoy keeps its log streams open
       for (const sink of sinks.values()) sink.close();
       rmSync(socketPath, { force: true });
     },

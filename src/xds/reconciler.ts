@@ -151,19 +151,15 @@ export class Reconciler implements ProxyRegistry {
     const delta = previous && !forced ? diffMeshSnapshots(previous, mesh) : undefined;
     // Only endpoints moved (the common case: instances come and go): proxies take new
     // ClusterLoadAssignments without being regenerated.
-    const endpointsOnly =
-      previous && delta && !delta.mesh && delta.inboundServices.size === 0 && (() => {
-        const services = endpointOnlyServices(previous, mesh, delta);
-        return services.size === delta.services.size ? services : undefined;
-      })();
+    const moved = previous && delta && !delta.mesh && delta.inboundServices.size === 0 ? endpointOnlyServices(previous, mesh, delta) : undefined;
+    const endpointsOnly = moved && delta && moved.size === delta.services.size ? moved : undefined;
     let published = 0;
     for (const { identity } of [...this.proxies.values()]) {
       if (identity.mesh !== meshName) continue;
       const entry = mesh.dataplanes.get(identity.name);
       if (!delta || !entry || affects(delta, entry, identity.proxyless)) {
-        if (!(endpointsOnly && entry && !identity.proxyless && !delta.dataplanes.has(identity.name) && this.patchEndpoints(identity, mesh, endpointsOnly, changedAt))) {
-          await this.publish(identity, mesh, changedAt);
-        }
+        const patched = endpointsOnly && delta && entry && !identity.proxyless && !delta.dataplanes.has(identity.name) && this.patchEndpoints(identity, mesh, endpointsOnly, changedAt);
+        if (!patched) await this.publish(identity, mesh, changedAt);
         // Let the responses already queued go out (and ACKs come in) while the rest are generated.
         if (++published % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
       }

@@ -13,6 +13,7 @@ import { SHORT_NAMES } from './resources.js';
 import { Reconciler } from './reconciler.js';
 import { adsService } from './server/ads-service.js';
 import { credentialCheckFor, proxyAuthenticatorFor } from './authn.js';
+import { shutdownGrpcServer } from './server/grpc-shutdown.js';
 import { KubernetesAuth } from '../auth/kubernetes/kubernetes-auth.js';
 import { DataplaneTokens } from '../auth/dataplane-tokens.js';
 import { BootstrapService } from './bootstrap-service.js';
@@ -145,22 +146,7 @@ export async function startXdsServer(
       reconciler.close();
       ads.closeAll();
       sdsAds.closeAll();
-      await Promise.all(
-        [server, sdsServer].map(
-          (s) =>
-            new Promise<void>((done) => {
-              // Streams are long-lived and a client may not leave: wait briefly, then cut what remains.
-              const force = setTimeout(() => {
-                s.forceShutdown();
-                done();
-              }, 1000);
-              s.tryShutdown(() => {
-                clearTimeout(force);
-                done();
-              });
-            }),
-        ),
-      );
+      await Promise.all([server, sdsServer].map((s) => shutdownGrpcServer(s)));
       await insights.close();
     },
   };

@@ -109,8 +109,13 @@ export class KubernetesAuth {
   }
 
   async listRoles(): Promise<string[]> {
+    return (await this.roles()).map(([name]) => name);
+  }
+
+  /** Every role with its name, ordered by name, from one read of the store. */
+  private async roles(): Promise<Array<[string, KubernetesRole]>> {
     const { items } = await this.store.list('GlobalSecret', { nameContains: ROLE_SECRET_PREFIX });
-    return items.filter((s) => s.name.startsWith(ROLE_SECRET_PREFIX)).map((s) => s.name.slice(ROLE_SECRET_PREFIX.length));
+    return items.filter((s) => s.name.startsWith(ROLE_SECRET_PREFIX)).map((s) => [s.name.slice(ROLE_SECRET_PREFIX.length), decode<KubernetesRole>(s)]);
   }
 
   private async upsert(key: { type: 'GlobalSecret'; mesh: ''; name: string }, data: string): Promise<void> {
@@ -137,11 +142,11 @@ export class KubernetesAuth {
    * Checks a service-account JWT against a role: the role's CIDRs (the caller's address), its
    * signature locally with `pem_keys` or else through the TokenReview API, and the role's bindings.
    */
-  async authenticate(role: KubernetesRole, jwt: string, remoteAddress: string | undefined): Promise<ServiceAccount> {
+  async authenticate(role: KubernetesRole, jwt: string, remoteAddress: string | undefined, config?: KubernetesAuthConfig): Promise<ServiceAccount> {
     if (role.token_bound_cidrs.length > 0 && !addressInCidrs(remoteAddress, role.token_bound_cidrs)) {
       throw new LoginRefused(403, `permission denied: the caller's address ${remoteAddress ?? '(unknown)'} is not in the role's token_bound_cidrs`);
     }
-    const config = await this.readConfig();
+    config ??= await this.readConfig();
     if (!config) throw new LoginRefused(400, 'the Kubernetes auth method is not configured: POST /auth/kubernetes/config first');
     const keys = this.publicKeys(config);
     const sa = await parseAndValidate(jwt, role, config, keys);
@@ -213,12 +218,12 @@ export class KubernetesAuth {
   async admitProxy(jwt: string, mesh: string, dataplane: StoredResource, peerAddress: string | undefined): Promise<void> {
     const refusals: string[] = [];
     let authenticated = false;
-    for (const name of (await this.listRoles()).sort()) {
-      const role = await this.readRole(name);
-      if (!role || role.mesh !== mesh) continue;
+    const config = await this.readConfig();
+    for (const [name, role] of await this.roles()) {
+      if (role.mesh !== mesh) continue;
       let sa: ServiceAccount;
       try {
-        sa = await this.authenticate(role, jwt, peerAddress);
+        sa = await this.authenticate(role, jwt, peerAddress, config);
       } catch (err) {
         if (err instanceof LoginRefused) {
           refusals.push(`role "${name}": ${err.message}`);

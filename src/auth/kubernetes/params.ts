@@ -1,7 +1,7 @@
 import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { isIP } from 'node:net';
 import { parseDuration } from '../../core/duration.js';
 import { checkName } from '../../core/names.js';
+import { parseCidr } from '../cidrs.js';
 import { Causes, isObject, type Obj } from '../../core/validate.js';
 
 /**
@@ -211,17 +211,6 @@ export const EMPTY_ROLE: KubernetesRole = {
   token_ttl: 0, token_max_ttl: 0, token_explicit_max_ttl: 0, token_period: 0, token_policies: [], token_bound_cidrs: [],
   token_no_default_policy: false, token_num_uses: 0, token_type: '', mesh: 'default', service: '', tags: {}, dataplane_name: '',
 };
-
-/** A CIDR block (or a single address, as Vault takes it) for token_bound_cidrs. */
-export function parseCidr(value: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | undefined {
-  const [address, prefixText, extra] = value.split('/');
-  const version = isIP(address ?? '');
-  if (extra !== undefined || version === 0) return undefined;
-  const max = version === 4 ? 32 : 128;
-  const prefix = prefixText === undefined ? max : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
-  if (!(prefix >= 0 && prefix <= max)) return undefined;
-  return { address: address!, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
-}
 
 function checkTemplate(value: string, field: string, causes: Causes): void {
   for (const m of value.matchAll(TEMPLATE)) {

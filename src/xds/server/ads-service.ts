@@ -1,4 +1,3 @@
-import { peerIp } from '../../auth/cidrs.js';
 import { status, type Metadata, type ServerDuplexStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { SnapshotCache } from '../cache/snapshot-cache.js';
@@ -57,10 +56,10 @@ interface ProtocolSession<Req> {
 
 type AnyCall = ServerDuplexStream<any, any>;
 
-/** gRPC peers look like `127.0.0.1:51234`, `[::1]:51234` or with an `ipv4:`/`ipv6:` prefix. */
-function isLoopbackPeer(peer: string): boolean {
+/** The IP of a gRPC peer: `127.0.0.1:51234`, `[::1]:51234`, either with an `ipv4:`/`ipv6:` prefix. */
+function peerIp(peer: string): string | undefined {
   const match = /^(?:ipv[46]:)?(?:\[([^\]]+)\]|([^:]+)):\d+$/.exec(peer);
-  return isLoopbackAddress(match?.[1] ?? match?.[2]);
+  return match?.[1] ?? match?.[2];
 }
 
 function refuse(call: AnyCall, code: status, details: string): void {
@@ -129,7 +128,7 @@ export function adsService(deps: AdsServiceDeps): {
         deps.registry.disconnect(identity);
         return;
       }
-      const info: StreamInfo = { id: `${streamId}`, protocol: kind, identity, allowPrivateKeys: deps.secureTransport || isLoopbackPeer(call.getPeer()), secretsOnly };
+      const info: StreamInfo = { id: `${streamId}`, protocol: kind, identity, allowPrivateKeys: deps.secureTransport || isLoopbackAddress(peerAddress), secretsOnly };
       session = { info, protocol: createSession(info, logger) };
       admitted.set(call, { identity, credential, node: first.node ?? {}, peerAddress });
       deps.hooks?.onStreamOpen?.(info);
