@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApiApp } from './api/app.js';
 import { buildDiagnosticsApp } from './api/diagnostics.js';
 import type { Config } from './config/schema.js';
 import { Metrics } from './observability/metrics.js';
-import { ensureDefaultMesh, openStore } from './store/open.js';
+import { ensureDefaultMesh, openStore, sqlitePath } from './store/open.js';
+import { sharedSecretFiles } from './store/private-files.js';
 import type { ResourceStore } from './store/store.js';
 import { VERSION } from './version.js';
 import { UserTokens } from './auth/user-tokens.js';
@@ -70,11 +73,23 @@ function resourceChecks(cas: MeshCaManager): ResourceCheck {
   };
 }
 
+/** Files created by an earlier version (or by hand) may still be readable by others: say so once at start. */
+function warnAboutSharedSecretFiles(config: Config, logger: Logger): void {
+  const certs = resolve(config.general.workDir, 'certs');
+  const keys = existsSync(certs) ? readdirSync(certs).filter((f) => f.endsWith('.key')).map((f) => join(certs, f)) : [];
+  const db = config.store.type === 'sqlite' ? sqlitePath(config) : undefined;
+  const paths = [...(db ? [db, `${db}-wal`, `${db}-shm`] : []), ...(existsSync(certs) ? [certs] : []), ...keys];
+  for (const { path, mode } of sharedSecretFiles(paths)) {
+    logger.warn({ path, mode }, `${path} holds secrets but is readable by other users (mode ${mode}): run chmod go-rwx on it`);
+  }
+}
+
 /**
  * Starts the store, the REST API (apiServer.http), diagnostics and the xDS server. SDS, the token
  * server and the GUI join here as they are built.
  */
 export async function startControlPlane(config: Config, logger: Logger): Promise<ControlPlane> {
+  warnAboutSharedSecretFiles(config, logger);
   const metrics = new Metrics({ processMetrics: true });
   const store = await openStore(config, logger.child({ component: 'store' }), metrics.storeLatency);
   const apps: FastifyInstance[] = [];

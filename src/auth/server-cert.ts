@@ -1,8 +1,9 @@
 import 'reflect-metadata'; // @peculiar/x509 resolves its services through tsyringe, which needs it
 import { webcrypto } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import * as x509 from '@peculiar/x509';
+import { mkdirPrivate, PRIVATE_FILE_MODE } from '../store/private-files.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -61,11 +62,11 @@ export async function loadOrCreateServerCertificate(certFile: string, keyFile: s
     return { certPem: readFileSync(certFile, 'utf8'), keyPem: readFileSync(keyFile, 'utf8'), created: false };
   }
   const pair = await generateServerCertificate(hostnames);
-  mkdirSync(dirname(certFile), { recursive: true });
-  mkdirSync(dirname(keyFile), { recursive: true });
-  writeFileSync(keyFile, pair.keyPem, { mode: 0o600 });
-  chmodSync(keyFile, 0o600);
-  writeFileSync(certFile, pair.certPem);
+  mkdirPrivate(dirname(certFile));
+  mkdirPrivate(dirname(keyFile));
+  if (existsSync(keyFile)) chmodSync(keyFile, PRIVATE_FILE_MODE); // a stray key without its certificate: narrow before rewriting
+  writeFileSync(keyFile, pair.keyPem, { mode: PRIVATE_FILE_MODE });
+  writeFileSync(certFile, pair.certPem, { mode: 0o644 });
   return { ...pair, created: true };
 }
 

@@ -87,6 +87,9 @@ async function run(args: string[]): Promise<number> {
   if (values.help) return print(HELP.run);
   const level = values['log-level'];
   if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  // Everything the control plane writes holds or guards secrets; the explicit modes of the store and
+  // the certificates are the rule, the umask the safety net for whatever a dependency creates.
+  process.umask(0o077);
   const logger = createLogger(level);
   const config = load(values['config-file'], logger);
   logger.info({ config: redactConfig(config) }, `starting Skiff control plane ${VERSION}`);

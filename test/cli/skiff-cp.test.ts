@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -112,6 +112,41 @@ describe('skiff-cp', () => {
   });
 });
 
+
+describe('skiff-cp secrets on disk', () => {
+  const mode = (p: string) => `0${(statSync(p).mode & 0o777).toString(8)}`;
+
+  it('writes its database and generated keys owner-only, whatever the umask it was started with', async () => {
+    const wd = workDir();
+    mkdirSync(wd);
+    // A child inherits its parent's umask: start it with a permissive one, which it must not rely on.
+    const previous = process.umask(0o022);
+    const cp = await startCpProcess({ KUMA_GENERAL_WORK_DIR: wd }).finally(() => process.umask(previous));
+    try {
+      const files = ['skiff.db', 'skiff.db-wal', 'skiff.db-shm'].map((f) => join(wd, f));
+      assert.deepEqual(files.map(mode), ['0600', '0600', '0600']);
+      assert.equal(mode(join(wd, 'certs')), '0700');
+      const keys = readdirSync(join(wd, 'certs')).filter((f) => f.endsWith('.key'));
+      assert.ok(keys.length >= 2, `generated keys: ${keys.join(', ')}`);
+      for (const key of keys) assert.equal(mode(join(wd, 'certs', key)), '0600', key);
+    } finally {
+      await cp.stop();
+    }
+  });
+
+  it('warns at start when an existing database or key is readable by others', async () => {
+    const wd = workDir();
+    mkdirSync(wd);
+    writeFileSync(join(wd, 'skiff.db'), '', { mode: 0o644 });
+    chmodSync(join(wd, 'skiff.db'), 0o644);
+    const cp = await startCpProcess({ KUMA_GENERAL_WORK_DIR: wd });
+    try {
+      assert.match(cp.output(), /skiff\.db holds secrets but is readable by other users \(mode 0644\)/);
+    } finally {
+      await cp.stop();
+    }
+  });
+});
 
 describe('skiff-cp on PostgreSQL', { skip: pgSkip ?? false }, () => {
   it('refuses to run before migrate up, then migrates and serves the API from Postgres', async () => {

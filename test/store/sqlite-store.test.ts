@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -30,6 +30,24 @@ describe('SqliteStore specifics', () => {
       assert.deepEqual(read?.spec, { mtls: { enabledBackend: '' } });
       await second.close();
     } finally {
+      remove();
+    }
+  });
+
+  it('creates the database, its WAL and its SHM owner-only even under a permissive umask', async () => {
+    const { dir, remove } = tempDir();
+    const path = join(dir, 'state', 'skiff.db');
+    const previous = process.umask(0o022);
+    try {
+      const store = new SqliteStore(path);
+      await store.create({ type: 'Mesh', mesh: '', name: 'default', spec: {} });
+      const mode = (p: string) => `0${(statSync(p).mode & 0o777).toString(8)}`;
+      // The WAL and SHM exist while the database is open: check all three then.
+      assert.deepEqual([path, `${path}-wal`, `${path}-shm`].map(mode), ['0600', '0600', '0600']);
+      assert.equal(mode(join(dir, 'state')), '0700');
+      await store.close();
+    } finally {
+      process.umask(previous);
       remove();
     }
   });

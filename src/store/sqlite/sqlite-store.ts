@@ -1,6 +1,6 @@
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { mkdirPrivate, touchPrivate } from '../private-files.js';
 import { AlreadyExistsError, ConflictError, NotFoundError } from '../../core/errors.js';
 import type { Resource, ResourceKey, ResourceTypeName, StoredResource } from '../../core/model.js';
 import { ChangeNotifier, meshMissingError, pageInMemory } from '../common.js';
@@ -41,7 +41,10 @@ export class SqliteStore implements ResourceStore {
   private readonly listStatements = new Map<string, Database.Statement<unknown[], unknown>>();
 
   constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      mkdirPrivate(dirname(path));
+      touchPrivate(path);
+    }
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
