@@ -135,7 +135,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     const diagnosticsPort = await listen(diagnostics, '0.0.0.0', config.diagnostics.serverPort, 'diagnostics server');
     let tokenServerPort: number | undefined;
     if (config.dataplaneTokenServer.enabled) {
-      const tokenServer = await buildTokenServer({ store, dataplaneTokens, logger });
+      const tokenServer = await buildTokenServer({ config, store, dataplaneTokens, userTokens, logger });
       apps.push(tokenServer);
       tokenServerPort = await listen(tokenServer, '127.0.0.1', config.dataplaneTokenServer.local.port, 'dataplane token server');
     }

@@ -74,7 +74,7 @@ describe('dataplane tokens', () => {
     const legacy = await post(cp, '/tokens', { name: 'web-1', mesh: 'default' }, cp.cp.tokenServerPort);
     assert.equal(legacy.status, 200);
     assert.equal(decodeJwt(legacy.body).Name, 'web-1');
-    assert.equal((await post(cp, '/tokens', { name: 'web-1', mesh: 'default' }, cp.cp.tokenServerPort, 'evil.example')).status, 403);
+    assert.equal((await post(cp, '/tokens', { name: 'web-1', mesh: 'default' }, cp.cp.tokenServerPort, 'evil.example')).status, 401);
   });
 
   it('admit only the dataplane (or tags) they name, with UNAUTHENTICATED or PERMISSION_DENIED otherwise', async (t) => {

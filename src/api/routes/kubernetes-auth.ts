@@ -5,6 +5,7 @@ import { publicConfig, roleView } from '../../auth/kubernetes/params.js';
 import { LoginRefused } from '../../auth/kubernetes/service-accounts.js';
 import { PUBLIC, permission } from '../auth-hooks.js';
 import { HttpError } from '../envelope.js';
+import { parseJsonUnderContentTypes } from '../json-body.js';
 
 /**
  * Vault's Kubernetes auth method API (`/auth/kubernetes/…`, and the same under `/v1` for Vault
@@ -38,13 +39,7 @@ async function routes(app: FastifyInstance, options: { auth: KubernetesAuth }): 
   const { auth } = options;
 
   // Vault's samples send JSON with curl's default form content type (`--data @payload.json`).
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
-    try {
-      done(null, JSON.parse(body as string));
-    } catch {
-      done(new HttpError(400, 'Bad Request', 'body must be JSON'), undefined);
-    }
-  });
+  parseJsonUnderContentTypes(app, 'application/x-www-form-urlencoded');
 
   // Vault clients read `errors: [...]`; Kuma clients the envelope. 4xx bodies carry both.
   app.addHook('onSend', async (_request, reply: FastifyReply, payload) => {
