@@ -27,6 +27,17 @@ export const permission = (name: Permission): AccessRule => ({ kind: 'permission
 const unauthenticated = (reason: string) => new HttpError(401, 'Unauthenticated', reason);
 
 /**
+ * RFC 9112 §3.2: a request with more than one Host header is a 400. Node keeps only the first,
+ * so a "localhost" first and an attacker's host second would be read as local.
+ */
+function rejectAmbiguousHost(request: FastifyRequest): void {
+  const raw = request.raw.rawHeaders;
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'host') hosts++;
+  if (hosts > 1) throw new HttpError(400, 'Bad Request', 'the request has more than one Host header');
+}
+
+/**
  * Authenticates every API request (a `Bearer` user token; else, if allowed, a real local caller is
  * admin; else anonymous) and enforces each route's access rule. A token that is present but
  * invalid is a 401 even from localhost: a caller who sends credentials means them.
@@ -36,6 +47,7 @@ export function installAuth(app: FastifyInstance, config: Config, tokens: UserTo
   const authn = config.apiServer.authn;
 
   app.addHook('onRequest', async (request: FastifyRequest) => {
+    rejectAmbiguousHost(request);
     const header = request.headers.authorization;
     if (authn.type === 'adminClientCerts') {
       // Over HTTPS a presented certificate decides: one of the configured ones is admin, any other is refused.
@@ -59,7 +71,7 @@ export function installAuth(app: FastifyInstance, config: Config, tokens: UserTo
       }
       return;
     }
-    request.user = authn.localhostIsAdmin && isLocalCaller({ remoteAddress: request.socket.remoteAddress, headers: request.headers }) ? ADMIN_USER : ANONYMOUS_USER;
+    request.user = authn.localhostIsAdmin && isLocalCaller({ remoteAddress: request.socket.remoteAddress, scheme: request.protocol, headers: request.headers }) ? ADMIN_USER : ANONYMOUS_USER;
   });
 
   app.addHook('preHandler', async (request: FastifyRequest) => {

@@ -3,6 +3,8 @@ import { isIP } from 'node:net';
 /** What the decision needs from a request: the TCP peer and the headers. */
 export interface CallerFacts {
   remoteAddress: string | undefined;
+  /** The scheme the request arrived on: an origin is scheme, host and port together. */
+  scheme: 'http' | 'https';
   headers: Record<string, string | string[] | undefined>;
 }
 
@@ -29,7 +31,7 @@ const SAFE_FETCH_SITES = new Set(['same-origin', 'none']);
  * web page can reach localhost, and a reverse proxy turns remote callers into local ones (Kuma's
  * GHSA-3vcp-chfh-f6r2), so all of these must hold: the socket peer is loopback, the Host header
  * names a loopback host, no proxy header is present, `Sec-Fetch-Site` (if any) is same-origin or
- * none, and `Origin` (if any) is this same loopback origin.
+ * none, and `Origin` (if any) is this same loopback origin (scheme, host and port).
  */
 export function isLocalCaller(facts: CallerFacts): boolean {
   if (!isLoopbackAddress(facts.remoteAddress)) return false;
@@ -50,7 +52,7 @@ export function isLocalCaller(facts: CallerFacts): boolean {
     } catch {
       return false;
     }
-    if (url.host.toLowerCase() !== host.trim().toLowerCase() || !isLoopbackHost(url.host)) return false;
+    if (url.protocol !== `${facts.scheme}:` || url.host.toLowerCase() !== host.trim().toLowerCase() || !isLoopbackHost(url.host)) return false;
   }
   return true;
 }

@@ -4,7 +4,9 @@ import { describe, it, type TestContext } from 'node:test';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import { signToken } from '../../src/auth/jwt.js';
 import { generateSigningKeyPem, publicKeyPemOf } from '../../src/auth/signing-keys.js';
+import { connect } from 'node:net';
 import { buildApi } from '../helpers/api.js';
+import { startTestControlPlane } from '../helpers/control-plane.js';
 import type { FastifyInstance } from 'fastify';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
@@ -278,6 +280,7 @@ describe('API authentication attack table', () => {
       ['local peer, cross-site browser request', LOCAL, { 'sec-fetch-site': 'cross-site' }],
       ['local peer, foreign Origin', LOCAL, { origin: 'https://evil.example' }],
       ['local peer, null Origin', LOCAL, { origin: 'null' }],
+      ['local peer, same host and port but https Origin on the HTTP port', LOCAL, { origin: `https://${LOCAL.headers.host}` }],
     ];
     for (const [name, from, headers] of headerCases) {
       const r = await call(app, 'GET', '/global-secrets/admin-user-token', from, undefined, undefined, headers);
@@ -289,5 +292,28 @@ describe('API authentication attack table', () => {
     // Sanity: the same request with the real token, or from a real local caller, succeeds.
     assert.equal((await call(app, 'GET', '/meshes', REMOTE, admin)).statusCode, 200);
     assert.equal((await call(app, 'GET', '/global-secrets/admin-user-token', LOCAL, undefined, undefined, { 'sec-fetch-site': 'same-origin', origin: 'http://localhost:5681' })).statusCode, 200);
+  });
+});
+
+describe('Host header over a real socket', () => {
+  const raw = (port: number, request: string) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => socket.end(request));
+      let text = '';
+      socket.on('data', (c: Buffer) => (text += c.toString()));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+
+  it('refuses a request with two Host headers (RFC 9112) instead of reading the first', async (t) => {
+    const cp = await startTestControlPlane(t);
+    for (const port of [cp.cp.apiPort, cp.cp.tokenServerPort!]) {
+      const path = port === cp.cp.apiPort ? 'GET /global-secrets/admin-user-token' : 'POST /tokens';
+      const twoHosts = await raw(port, `${path} HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      assert.match(twoHosts, /^HTTP\/1\.1 400/, twoHosts);
+      assert.match(twoHosts, /more than one Host header/);
+    }
+    const one = await raw(cp.cp.apiPort, 'GET /global-secrets/admin-user-token HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+    assert.match(one, /^HTTP\/1\.1 200/);
   });
 });
