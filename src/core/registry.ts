@@ -69,6 +69,10 @@ export function validateResource(
   }
   const nameProblem = checkName(expected.name);
   if (nameProblem) causes.add('name', nameProblem);
+  else if (descriptor.name === 'Mesh' && expected.name.includes('.')) {
+    // A proxy's node id is `{mesh}.{name}`, split at the first dot: such a mesh could never be served.
+    causes.add('name', "a mesh name cannot contain '.': proxies identify themselves as {mesh}.{name}, split at the first dot");
+  }
   if (body.name !== undefined && body.name !== expected.name) causes.add('name', 'name from the URL has to be the same as in the body');
   if (body.mesh !== undefined) {
     // A Mesh may name itself as its mesh (Kuma's internal meta does); other global types have none.

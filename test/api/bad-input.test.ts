@@ -63,6 +63,7 @@ const cases: Case[] = [
   { name: 'type in body differs from path', method: 'PUT', url: DP, body: dp(okInbound, { type: 'Mesh' }), status: 400, field: 'type' },
   { name: 'invalid characters in name', method: 'PUT', url: '/meshes/default/dataplanes/Bad_NAME!', body: { networking: { inbound: okInbound } }, status: 400, field: 'name' },
   { name: 'name longer than 253', method: 'PUT', url: `/meshes/default/dataplanes/${'a'.repeat(254)}`, body: { networking: { inbound: okInbound } }, status: 400, field: 'name' },
+  { name: 'mesh name with a dot (node ids split {mesh}.{name} at the first dot)', method: 'PUT', url: '/meshes/prod.eu', body: {}, status: 400, field: 'name' },
   { name: 'path segment over the router limit', method: 'GET', url: `/meshes/default/dataplanes/${'a'.repeat(2000)}`, status: 414 },
   { name: 'malformed percent-encoding in the URL', method: 'GET', url: '/meshes/%E0%A4%A/dataplanes', status: 400 },
   { name: 'mesh that does not exist', method: 'PUT', url: '/meshes/ghost/dataplanes/dp-1', body: { networking: { inbound: okInbound } }, status: 400, field: 'mesh' },
