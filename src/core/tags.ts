@@ -20,9 +20,21 @@ export function serviceOf(tags: Tags | undefined): string | undefined {
  */
 export function matchesSelector(match: Tags, tags: Tags): boolean {
   for (const [key, want] of Object.entries(match)) {
-    const have = SERVICE_TAGS.includes(key as (typeof SERVICE_TAGS)[number]) ? serviceOf(tags) : tags[key];
+    const have = isServiceTag(key) ? serviceOf(tags) : tags[key];
     if (have === undefined) return false;
     if (want !== '*' && want !== have) return false;
   }
   return true;
+}
+
+const isServiceTag = (key: string) => SERVICE_TAGS.includes(key as (typeof SERVICE_TAGS)[number]);
+
+/**
+ * The tags of a source selector that a peer's certificate cannot prove. A dataplane certificate is
+ * an X509-SVID with one SPIFFE ID, `spiffe://{mesh}/{service}`, so the service is all an mTLS
+ * peer can be authenticated by; a selector that says more (or names no service) would have to
+ * be widened to be enforced, and a permission is never widened.
+ */
+export function unprovableSourceTags(match: Tags): string[] {
+  return Object.keys(match).filter((key) => !isServiceTag(key));
 }

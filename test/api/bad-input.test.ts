@@ -93,6 +93,8 @@ const cases: Case[] = [
   { name: 'proxy template resource that does not parse', method: 'PUT', url: '/meshes/default/proxytemplates/pt-1', body: pt({ resources: [{ name: 'r', version: 'v', resource: 'a: [b' }] }), status: 400, field: 'conf.resources[0].resource' },
   { name: 'proxy template resource without @type', method: 'PUT', url: '/meshes/default/proxytemplates/pt-1', body: pt({ resources: [{ name: 'r', version: 'v', resource: 'name: x' }] }), status: 400, field: 'conf.resources[0].resource' },
   { name: 'proxy template unknown profile', method: 'PUT', url: '/meshes/default/proxytemplates/pt-1', body: pt({ imports: ['no-such-profile'] }), status: 400, field: 'conf.imports[0]' },
+  { name: 'traffic permission source with a tag no certificate proves', method: 'PUT', url: '/meshes/default/traffic-permissions/tp-1', body: { sources: [{ match: { 'kuma.io/service': 'web', version: 'v1' } }], destinations: [{ match: { 'kuma.io/service': 'backend' } }] }, status: 400, field: 'sources[0].match["version"]' },
+  { name: 'traffic permission source without a service', method: 'PUT', url: '/meshes/default/traffic-permissions/tp-1', body: { sources: [{ match: { version: 'v1' } }], destinations: [{ match: { 'kuma.io/service': 'backend' } }] }, status: 400, field: 'sources[0].match["kuma.io/service"]' },
   { name: 'traffic permission without destinations', method: 'PUT', url: '/meshes/default/traffic-permissions/tp-1', body: { sources: [{ match: { service: 'a' } }] }, status: 400, field: 'destinations' },
   // Mesh
   { name: 'mesh TCP logging backend without a port', method: 'PUT', url: '/meshes/m-1', body: { logging: { backends: [{ name: 'logstash', tcp: { address: 'logstash.internal' } }] } }, status: 400, field: 'logging.backends[0].tcp.address' },

@@ -1,4 +1,5 @@
 import { parse as parseYaml } from 'yaml';
+import { unprovableSourceTags } from '../tags.js';
 import {
   at,
   Causes,
@@ -26,6 +27,19 @@ function validateConnectionPolicy(spec: Obj, extra: readonly string[], causes: C
 
 export function validateTrafficPermission(spec: Obj, causes: Causes): void {
   validateConnectionPolicy(spec, [], causes);
+  if (!Array.isArray(spec.sources)) return;
+  spec.sources.forEach((source, i) => {
+    const match = isObject(source) && isObject(source.match) ? (source.match as Record<string, string>) : undefined;
+    if (!match || Object.keys(match).length === 0) return; // reported by checkSelectors
+    const path = `sources[${i}].match`;
+    for (const tag of unprovableSourceTags(match)) {
+      causes.add(
+        `${path}["${tag}"]`,
+        'cannot be enforced: a dataplane certificate carries one SPIFFE ID (spiffe://{mesh}/{service}), so a TrafficPermission source can only select kuma.io/service; this permission would admit more callers than it names',
+      );
+    }
+    if (!hasServiceTag(match)) causes.add(`${path}["kuma.io/service"]`, 'tag has to exist (use "*" for every service of the mesh)');
+  });
 }
 
 export function validateTrafficLog(spec: Obj, causes: Causes): void {
