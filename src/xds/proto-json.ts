@@ -68,6 +68,13 @@ function lookup(typeUrl: string): protobuf.Type | undefined {
   }
 }
 
+/** A proto3-JSON object (string durations, camelCase or snake_case names) of `typeUrl`'s message, in our encoder's shape. */
+export function fromProto3Json(typeUrl: string, value: Record<string, unknown>): Record<string, unknown> {
+  const type = lookup(typeUrl);
+  if (!type) throw new Error(`unknown type ${typeUrl}`);
+  return convertMessage(type, value, '');
+}
+
 /**
  * Parses a raw resource (YAML or JSON text) and converts it; v2 Cluster/Listener/RouteConfiguration/
  * ClusterLoadAssignment become their v3 messages. The result names the resource as Envoy would.

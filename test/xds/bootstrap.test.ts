@@ -7,6 +7,8 @@ import * as grpc from '@grpc/grpc-js';
 import { parse as parseYaml } from 'yaml';
 import { decodeResource, encodeResource } from '../../src/xds/protos.js';
 import { TYPE_URLS } from '../../src/xds/resources.js';
+import { envoyBootstrap } from '../../src/xds/generators/bootstrap.js';
+import { fromProto3Json } from '../../src/xds/proto-json.js';
 import { SotwClient } from '../helpers/ads-client.js';
 import { startTestControlPlane, type TestControlPlane } from '../helpers/control-plane.js';
 import { pgvViolations } from '../helpers/pgv.js';
@@ -56,9 +58,15 @@ describe('POST /bootstrap', () => {
     const ads = doc.static_resources.clusters[0];
     assert.equal(ads.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value, cp.cp.xds.port);
     const ca = readFileSync(join(workDir, 'certs', 'xds-server.crt'), 'utf8');
-    assert.equal(ads.transport_socket.typed_config.common_tls_context.validation_context.trusted_ca.inline_string, ca);
+    const tls = ads.transport_socket.typed_config.common_tls_context;
+    assert.equal(tls.validation_context.trusted_ca.inline_string, ca);
+    // Not any certificate of that CA: the one naming the host dialled, over TLS 1.2 or later.
+    assert.deepEqual(tls.validation_context.match_typed_subject_alt_names, [{ san_type: 'DNS', matcher: { exact: 'localhost' } }]);
+    assert.equal(tls.tls_params.tls_minimum_protocol_version, 'TLSv1_2');
+    assert.equal(ads.transport_socket.typed_config.sni, 'localhost');
+    assert.equal(ads.connect_timeout, '1s', 'canonical proto3 JSON, as Envoy reads YAML');
 
-    const bytes = encodeResource(BOOTSTRAP, asProtoObject(doc));
+    const bytes = encodeResource(BOOTSTRAP, fromProto3Json(BOOTSTRAP, asProtoObject(doc)));
     assert.deepEqual(pgvViolations(BOOTSTRAP, bytes), []);
     assert.equal((decodeResource(BOOTSTRAP, bytes) as Json).dynamic_resources.ads_config.api_type, 'GRPC');
 
@@ -119,6 +127,33 @@ describe('POST /bootstrap', () => {
   });
 });
 
+describe('envoyBootstrap: the ADS cluster address', () => {
+  const params = { nodeId: 'default.web-1', service: 'web', adminAddress: '127.0.0.1', adminPort: 9901, adminAccessLogPath: '/dev/null', xdsPort: 5678, xdsConnectTimeoutMs: 1500, caPem: 'CA', metadata: {} };
+  const ads = (xdsHost: string) => (envoyBootstrap({ ...params, xdsHost }) as Json).static_resources.clusters[0];
+
+  it('treats only real IP addresses as IPs (STATIC, IP SAN) and everything else as DNS names', () => {
+    const cases: Array<[string, string, string, string]> = [
+      ['10.0.0.1', 'STATIC', '10.0.0.1', 'IP_ADDRESS'],
+      ['[::1]', 'STATIC', '::1', 'IP_ADDRESS'],
+      ['::1', 'STATIC', '::1', 'IP_ADDRESS'],
+      ['cafe', 'STRICT_DNS', 'cafe', 'DNS'],
+      ['c0ffee', 'STRICT_DNS', 'c0ffee', 'DNS'],
+      ['999.1.1.1', 'STRICT_DNS', '999.1.1.1', 'DNS'],
+      ['cp.mesh.example', 'STRICT_DNS', 'cp.mesh.example', 'DNS'],
+    ];
+    for (const [host, type, address, sanType] of cases) {
+      const cluster = ads(host);
+      assert.equal(cluster.type, type, host);
+      assert.equal(cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address, address, host);
+      assert.deepEqual(cluster.transport_socket.typed_config.common_tls_context.validation_context.match_typed_subject_alt_names, [{ san_type: sanType, matcher: { exact: address } }], host);
+      assert.equal(cluster.transport_socket.typed_config.sni, sanType === 'DNS' ? address : undefined, `${host}: SNI is a host name, never an IP`);
+      const bytes = encodeResource(BOOTSTRAP, fromProto3Json(BOOTSTRAP, asProtoObject(envoyBootstrap({ ...params, xdsHost: host }) as Json)));
+      assert.deepEqual(pgvViolations(BOOTSTRAP, bytes), [], host);
+    }
+    assert.equal(ads('cp').connect_timeout, '1.500s');
+  });
+});
+
 describe('envoy-examples/envoy-bootstrap.yaml', () => {
   it('is a valid Envoy Bootstrap (proto fields and validate.rules) once its placeholders are filled', () => {
     const text = readFileSync(new URL('../../../envoy-examples/envoy-bootstrap.yaml', import.meta.url), 'utf8')
@@ -126,9 +161,7 @@ describe('envoy-examples/envoy-bootstrap.yaml', () => {
       .replaceAll('REPLACE_DATAPLANE_TOKEN', 'a.b.c')
       .replaceAll('REPLACE_CA_PEM_PATH', '/certs/xds-server.crt');
     const doc = parseYaml(text) as Json;
-    // proto3 JSON writes Durations as strings; protobufjs wants {seconds}.
-    for (const cluster of doc.static_resources.clusters) cluster.connect_timeout = { seconds: parseInt(cluster.connect_timeout, 10) };
-    const bytes = encodeResource(BOOTSTRAP, asProtoObject(doc));
+    const bytes = encodeResource(BOOTSTRAP, fromProto3Json(BOOTSTRAP, asProtoObject(doc)));
     const decoded = decodeResource(BOOTSTRAP, bytes) as Json;
     assert.equal(decoded.node.id, 'default.web-1');
     assert.equal(decoded.static_resources.clusters[0].transport_socket.typed_config['@type'], 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext');

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { ADS_CONFIG_SOURCE, http2UpstreamOptions, socketAddress } from './envoy.js';
 
 export const ADS_CLUSTER = 'ads_cluster';
@@ -21,7 +22,16 @@ export interface BootstrapParams {
   metadata: Record<string, string>;
 }
 
-const IP = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]+)$/;
+/** `[::1]` names the IPv6 address `::1`; a host is an IP only if the platform's parser says so. */
+function hostAddress(host: string): { address: string; ip: boolean } {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  return isIP(bare) ? { address: bare, ip: true } : { address: host, ip: false };
+}
+
+/** A Duration in canonical proto3 JSON (`"1s"`, `"0.250s"`), as Envoy's YAML expects. */
+export function durationJson(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(3)}s`;
+}
 
 /**
  * The Envoy v3 bootstrap a sidecar starts from: its node identity, the admin interface, one static
@@ -32,20 +42,29 @@ const IP = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]+)$/;
 export function envoyBootstrap(p: BootstrapParams): Record<string, unknown> {
   const grpcService: Record<string, unknown> = { envoy_grpc: { cluster_name: ADS_CLUSTER } };
   if (p.token) grpcService.initial_metadata = [{ key: 'authorization', value: p.token }];
+  const xds = hostAddress(p.xdsHost);
   const cluster: Record<string, unknown> = {
     name: ADS_CLUSTER,
-    type: IP.test(p.xdsHost) ? 'STATIC' : 'STRICT_DNS',
-    connect_timeout: { seconds: Math.floor(p.xdsConnectTimeoutMs / 1000), nanos: (p.xdsConnectTimeoutMs % 1000) * 1e6 },
-    load_assignment: { cluster_name: ADS_CLUSTER, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(p.xdsHost, p.xdsPort) } }] }] },
+    type: xds.ip ? 'STATIC' : 'STRICT_DNS',
+    connect_timeout: durationJson(p.xdsConnectTimeoutMs),
+    load_assignment: { cluster_name: ADS_CLUSTER, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(xds.address, p.xdsPort) } }] }] },
     typed_extension_protocol_options: http2UpstreamOptions(),
   };
   if (p.caPem) {
+    // As Kuma's bootstrap: the control plane's certificate must be the CA's *and* name the host
+    // the proxy dialled (a DNS or IP SAN), over TLS 1.2 or later.
     cluster.transport_socket = {
       name: 'envoy.transport_sockets.tls',
       typed_config: {
         '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
-        sni: p.xdsHost,
-        common_tls_context: { validation_context: { trusted_ca: { inline_string: p.caPem } } },
+        ...(xds.ip ? {} : { sni: xds.address }),
+        common_tls_context: {
+          tls_params: { tls_minimum_protocol_version: 'TLSv1_2' },
+          validation_context: {
+            trusted_ca: { inline_string: p.caPem },
+            match_typed_subject_alt_names: [{ san_type: xds.ip ? 'IP_ADDRESS' : 'DNS', matcher: { exact: xds.address } }],
+          },
+        },
       },
     };
   }
