@@ -24,6 +24,8 @@ import { MeshCaManager } from './sds/mesh-ca.js';
 import { meshMtlsBackend } from './core/resources/mesh.js';
 import type { ResourceCheck } from './api/routes/resources.js';
 import { parseRawResource } from './xds/proto-json.js';
+import { encodeResource } from './xds/protos.js';
+import { pgvViolations } from './xds/validate-rules.js';
 
 /** A running control plane: the bound ports and a graceful stop. */
 export interface ControlPlane {
@@ -48,12 +50,19 @@ async function listen(app: FastifyInstance, host: string, port: number, what: st
   return typeof address === 'object' && address ? address.port : port;
 }
 
-/** A ProxyTemplate's raw resources must decode as Envoy messages; each one that does not is named. */
+/**
+ * A ProxyTemplate's raw resources must decode as Envoy messages and keep the validation rules of
+ * Envoy's protos (which Envoy enforces by NACKing): each one that does not is named, with the
+ * rule it breaks, before it can reach a proxy.
+ */
 function rawResourceProblems(spec: Record<string, unknown>): Array<{ field: string; message: string }> {
   const resources = ((spec.conf as { resources?: Array<{ name?: string; resource?: string }> } | undefined)?.resources ?? []);
   return resources.flatMap((r, i) => {
+    const field = `conf.resources[${i}].resource`;
     const parsed = parseRawResource(String(r.resource ?? ''));
-    return parsed.ok ? [] : [{ field: `conf.resources[${i}].resource`, message: `resource "${r.name ?? ''}" is not a valid Envoy resource: ${parsed.error}` }];
+    if (!parsed.ok) return [{ field, message: `resource "${r.name ?? ''}" is not a valid Envoy resource: ${parsed.error}` }];
+    const violations = pgvViolations(parsed.typeUrl, encodeResource(parsed.typeUrl, parsed.value));
+    return violations.map((violation) => ({ field, message: `resource "${r.name ?? ''}" breaks a validation rule of Envoy's protos (Envoy would reject it): ${violation}` }));
   });
 }
 

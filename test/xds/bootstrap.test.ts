@@ -11,7 +11,7 @@ import { envoyBootstrap } from '../../src/xds/generators/bootstrap.js';
 import { fromProto3Json } from '../../src/xds/proto-json.js';
 import { SotwClient } from '../helpers/ads-client.js';
 import { startTestControlPlane, type TestControlPlane } from '../helpers/control-plane.js';
-import { pgvViolations } from '../helpers/pgv.js';
+import { pgvViolations } from '../../src/xds/validate-rules.js';
 
 const BOOTSTRAP = 'type.googleapis.com/envoy.config.bootstrap.v3.Bootstrap';
 type Json = Record<string, any>; // assertions on a parsed document

@@ -12,7 +12,7 @@ import { proxylessGenerator } from '../../src/xds/generators/proxyless.js';
 import type { GeneratedResource, Generator } from '../../src/xds/generators/types.js';
 import { decodeResource, encodeResource } from '../../src/xds/protos.js';
 import { SHORT_NAMES, TYPE_URLS } from '../../src/xds/resources.js';
-import { pgvViolations } from '../helpers/pgv.js';
+import { pgvViolations } from '../../src/xds/validate-rules.js';
 
 /**
  * Golden tests: testdata/<generator>/NN.<case>.input.yaml → NN.<case>.golden.json, the decoded

@@ -74,6 +74,22 @@ describe('ProxyTemplate', () => {
     assert.equal(envelope.causes[0]!.field, 'conf.resources[0].resource');
     assert.match(envelope.causes[0]!.message, /resource "raw-name" is not a valid Envoy resource: conectTimeout: unknown field of Cluster/);
 
+    // Decodes, but Envoy would NACK it: refused at admission, naming the rule, and nothing stored.
+    const tcpProxyWithoutStatPrefix = "'@type': type.googleapis.com/envoy.config.listener.v3.Listener\nname: raw-l\naddress: {socketAddress: {address: 0.0.0.0, portValue: 9000}}\nfilterChains:\n- filters:\n  - name: envoy.filters.network.tcp_proxy\n    typedConfig: {'@type': type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, cluster: localhost:80}\n";
+    const envoyWouldNack: Array<[string, RegExp]> = [
+      [raw.replace('connectTimeout: 5s', 'connectTimeout: 0s'), /connect_timeout: must be > 0 ms/],
+      [tcpProxyWithoutStatPrefix, /filter_chains\[0\]\.filters\[0\]\.typed_config<envoy\.extensions\.filters\.network\.tcp_proxy\.v3\.TcpProxy>\.stat_prefix: length must be >= 1/],
+    ];
+    for (const [resource, rule] of envoyWouldNack) {
+      const refused = await fetch(`${cp.api}/meshes/default/proxytemplates/pt-3`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(template(resource)) });
+      assert.equal(refused.status, 400);
+      const causes = ((await refused.json()) as { causes: Array<{ field: string; message: string }> }).causes;
+      assert.equal(causes[0]!.field, 'conf.resources[0].resource');
+      assert.match(causes[0]!.message, /breaks a validation rule of Envoy's protos/);
+      assert.match(causes.map((c) => c.message).join('\n'), rule);
+    }
+    assert.equal(await cp.cp.store.get({ type: 'ProxyTemplate', mesh: 'default', name: 'pt-3' }), undefined);
+
     assert.equal(await cp.del('/meshes/default/proxytemplates/pt-1'), 200);
     const reverted = await client.expect(CDS);
     assert.deepEqual(reverted.names, ['localhost:80']);

@@ -1,11 +1,17 @@
 import type protobuf from 'protobufjs';
-import { envoyRoot } from '../../src/xds/protos.js';
+import { envoyRoot } from './protos.js';
 
 /**
  * A generic checker of protoc-gen-validate rules: it reads the `(validate.rules)` and
  * `(validate.required)` annotations of Envoy's own .proto files from the loaded descriptors and
  * applies them to a decoded message, recursing into sub-messages and `Any` payloads. No rule is
  * copied by hand: what Envoy's protos say is what is checked. Returns one line per violation.
+ * Envoy runs the same rules when it loads a resource and NACKs what breaks them, so admission uses
+ * this to refuse a raw resource (ProxyTemplate) before it reaches any proxy, and the tests use it
+ * on everything the generators produce.
+ *
+ * Options parsed from the .proto files keep a one-element list such as `not_in: [6]` as the bare
+ * value, so every list rule goes through `listOf`.
  */
 
 type Rules = Record<string, unknown>;
@@ -19,6 +25,8 @@ function rulesOf(field: protobuf.Field): Rules | undefined {
   return undefined;
 }
 
+const listOf = (value: unknown): unknown[] | undefined => (value === undefined ? undefined : Array.isArray(value) ? value : [value]);
+
 function toNumber(value: unknown): number {
   if (typeof value === 'number') return value;
   if (value && typeof value === 'object' && 'toNumber' in value) return (value as { toNumber(): number }).toNumber();
@@ -31,8 +39,11 @@ function durationMs(value: unknown): number | undefined {
   return toNumber(v.seconds ?? 0) * 1000 + toNumber(v.nanos ?? 0) / 1e6;
 }
 
-const HEADER_VALUE = /^[^\u0000\n\r]*$/;
-const HEADER_NAME = /^:?[0-9a-zA-Z!#$%&'*+\-.^_|~`]+$/;
+// protoc-gen-validate's header rules: strict (the default) per RFC 7230, loose (`strict: false`)
+// only refusing NUL, CR and LF.
+const HEADER_NAME_STRICT = /^:?[0-9a-zA-Z!#$%&'*+\-.^_|~`]+$/;
+const HEADER_VALUE_STRICT = /^[^\u0000-\u0008\u000A-\u001F\u007F]*$/;
+const HEADER_LOOSE = /^[^\u0000\u000A\u000D]*$/;
 
 function checkNumber(rules: Rules, value: number, path: string, out: string[]): void {
   const n = (k: string) => (rules[k] === undefined ? undefined : toNumber(rules[k]));
@@ -41,7 +52,10 @@ function checkNumber(rules: Rules, value: number, path: string, out: string[]): 
   if (n('lte') !== undefined && !(value <= n('lte')!)) out.push(`${path}: must be <= ${n('lte')}`);
   if (n('gt') !== undefined && !(value > n('gt')!)) out.push(`${path}: must be > ${n('gt')}`);
   if (n('gte') !== undefined && !(value >= n('gte')!)) out.push(`${path}: must be >= ${n('gte')}`);
-  if (Array.isArray(rules.in) && !rules.in.map(toNumber).includes(value)) out.push(`${path}: must be one of ${rules.in.join(', ')}`);
+  const allowed = listOf(rules.in)?.map(toNumber);
+  if (allowed && !allowed.includes(value)) out.push(`${path}: must be one of ${allowed.join(', ')}`);
+  const refused = listOf(rules.not_in)?.map(toNumber);
+  if (refused?.includes(value)) out.push(`${path}: must not be ${value}`);
 }
 
 function checkString(rules: Rules, value: string, path: string, out: string[]): void {
@@ -55,10 +69,25 @@ function checkString(rules: Rules, value: string, path: string, out: string[]): 
   if (typeof rules.suffix === 'string' && !value.endsWith(rules.suffix)) out.push(`${path}: must end with ${rules.suffix}`);
   if (typeof rules.contains === 'string' && !value.includes(rules.contains)) out.push(`${path}: must contain ${rules.contains}`);
   if (typeof rules.pattern === 'string' && !new RegExp(rules.pattern, 'u').test(value)) out.push(`${path}: must match ${rules.pattern}`);
-  if (Array.isArray(rules.in) && !rules.in.includes(value)) out.push(`${path}: must be one of ${rules.in.join(', ')}`);
-  if (Array.isArray(rules.not_in) && rules.not_in.includes(value)) out.push(`${path}: must not be ${value}`);
-  if (rules.well_known_regex === 'HTTP_HEADER_VALUE' && !HEADER_VALUE.test(value)) out.push(`${path}: not a valid HTTP header value`);
-  if (rules.well_known_regex === 'HTTP_HEADER_NAME' && value !== '' && !HEADER_NAME.test(value)) out.push(`${path}: not a valid HTTP header name`);
+  if (typeof rules.const === 'string' && value !== rules.const) out.push(`${path}: must equal ${rules.const}`);
+  const allowed = listOf(rules.in);
+  if (allowed && !allowed.includes(value)) out.push(`${path}: must be one of ${allowed.join(', ')}`);
+  if (listOf(rules.not_in)?.includes(value)) out.push(`${path}: must not be ${value}`);
+  const strict = rules.strict !== false;
+  if (rules.well_known_regex === 'HTTP_HEADER_VALUE' && !(strict ? HEADER_VALUE_STRICT : HEADER_LOOSE).test(value)) out.push(`${path}: not a valid HTTP header value`);
+  if (rules.well_known_regex === 'HTTP_HEADER_NAME' && value !== '' && !(strict ? HEADER_NAME_STRICT : HEADER_LOOSE).test(value)) out.push(`${path}: not a valid HTTP header name`);
+}
+
+function checkBytes(rules: Rules, value: Uint8Array, path: string, out: string[]): void {
+  if (rules.ignore_empty && value.length === 0) return;
+  const bytes = Buffer.from(value);
+  const asBytes = (v: unknown) => (typeof v === 'string' ? Buffer.from(v, 'base64') : Buffer.from(v as Uint8Array));
+  if (rules.len !== undefined && bytes.length !== toNumber(rules.len)) out.push(`${path}: length must be ${rules.len} bytes`);
+  if (rules.min_len !== undefined && bytes.length < toNumber(rules.min_len)) out.push(`${path}: length must be >= ${rules.min_len} bytes`);
+  if (rules.max_len !== undefined && bytes.length > toNumber(rules.max_len)) out.push(`${path}: length must be <= ${rules.max_len} bytes`);
+  if (rules.const !== undefined && !bytes.equals(asBytes(rules.const))) out.push(`${path}: must equal the constant`);
+  if (rules.prefix !== undefined && bytes.indexOf(asBytes(rules.prefix)) !== 0) out.push(`${path}: has the wrong prefix`);
+  if (rules.contains !== undefined && bytes.indexOf(asBytes(rules.contains)) < 0) out.push(`${path}: lacks required bytes`);
 }
 
 /** Applies one field's rules to its value (the proto3 default when the field is unset). */
@@ -92,8 +121,9 @@ function checkValue(field: protobuf.Field, rules: Rules, value: unknown, present
         const enumType = field.resolvedType as protobuf.Enum | null;
         const v = present ? toNumber(value) : 0;
         if (r.defined_only && enumType && !Object.values(enumType.values).includes(v)) out.push(`${path}: ${v} is not a defined ${enumType.name}`);
-        if (Array.isArray(r.in) && !r.in.map(toNumber).includes(v)) out.push(`${path}: must be one of ${r.in.join(', ')}`);
-        if (Array.isArray(r.not_in) && r.not_in.map(toNumber).includes(v)) out.push(`${path}: must not be ${v}`);
+        const allowed = listOf(r.in)?.map(toNumber);
+        if (allowed && !allowed.includes(v)) out.push(`${path}: must be one of ${allowed.join(', ')}`);
+        if (listOf(r.not_in)?.map(toNumber).includes(v)) out.push(`${path}: must not be ${v}`);
         break;
       }
       case 'duration': {
@@ -109,7 +139,7 @@ function checkValue(field: protobuf.Field, rules: Rules, value: unknown, present
       }
       case 'any':
         if (r.required && !present) out.push(`${path}: is required`);
-        if (present && Array.isArray(r.in) && !r.in.includes((value as { type_url?: string }).type_url)) out.push(`${path}: type not allowed`);
+        if (present && listOf(r.in) && !listOf(r.in)!.includes((value as { type_url?: string }).type_url)) out.push(`${path}: type not allowed`);
         break;
       case 'repeated': {
         const items = (present ? (value as unknown[]) : []) as unknown[];
@@ -123,10 +153,21 @@ function checkValue(field: protobuf.Field, rules: Rules, value: unknown, present
       case 'map': {
         const entries = present ? Object.entries(value as object) : [];
         if (r.min_pairs !== undefined && entries.length < toNumber(r.min_pairs)) out.push(`${path}: must have at least ${r.min_pairs} entries`);
+        if (r.max_pairs !== undefined && entries.length > toNumber(r.max_pairs)) out.push(`${path}: must have at most ${r.max_pairs} entries`);
+        for (const [key, item] of entries) {
+          if (r.keys) checkValue(field, r.keys as Rules, key, true, `${path}[${key}](key)`, out);
+          if (r.values) checkValue(field, r.values as Rules, item, true, `${path}[${key}]`, out);
+        }
         break;
       }
+      case 'bool':
+        if (r.const !== undefined && (present ? Boolean(value) : false) !== r.const) out.push(`${path}: must be ${String(r.const)}`);
+        break;
+      case 'bytes':
+        checkBytes(r, present ? (value as Uint8Array) : new Uint8Array(), path, out);
+        break;
       default:
-        break; // bool, bytes, timestamp: none used by what we generate; add when needed
+        break; // timestamp: no Envoy resource a proxy receives uses it
     }
   }
 }
