@@ -17,6 +17,7 @@ import { AdminClientCerts } from './auth/client-certs.js';
 import { DataplaneTokens } from './auth/dataplane-tokens.js';
 import { KubernetesAuth } from './auth/kubernetes/kubernetes-auth.js';
 import { buildTokenServer } from './api/token-server.js';
+import { StoreOutageLog } from './api/store-outage.js';
 import { controlPlaneHostnames, serverTlsMaterial } from './auth/server-cert.js';
 import { startXdsServer, type XdsServer } from './xds/xds-server.js';
 import { IdentityIssuer } from './sds/identities.js';
@@ -120,7 +121,8 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     reconciler.useIdentities(identities);
     const inspector = xds;
     const clientCerts = config.apiServer.authn.type === 'adminClientCerts' ? new AdminClientCerts(config.apiServer.auth.clientCertsDir) : undefined;
-    const apiDeps = { config, store, logger, metrics, version: VERSION, instanceId, hostname: hostname(), inspector, userTokens, clientCerts, dataplaneTokens, kubernetesAuth, bootstrap: xds.bootstrap, resourceCheck: resourceChecks(cas) };
+    const storeOutages = new StoreOutageLog(logger.child({ component: 'api' }));
+    const apiDeps = { config, store, logger, metrics, storeOutages, version: VERSION, instanceId, hostname: hostname(), inspector, userTokens, clientCerts, dataplaneTokens, kubernetesAuth, bootstrap: xds.bootstrap, resourceCheck: resourceChecks(cas) };
     const api = await buildApiApp(apiDeps, undefined, { gui: 'prefixed' });
     apps.push(api);
     const tls = await serverTlsMaterial({
@@ -144,7 +146,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     const diagnosticsPort = await listen(diagnostics, '0.0.0.0', config.diagnostics.serverPort, 'diagnostics server');
     let tokenServerPort: number | undefined;
     if (config.dataplaneTokenServer.enabled) {
-      const tokenServer = await buildTokenServer({ config, store, dataplaneTokens, userTokens, logger });
+      const tokenServer = await buildTokenServer({ config, store, dataplaneTokens, userTokens, logger, storeOutages });
       apps.push(tokenServer);
       tokenServerPort = await listen(tokenServer, '127.0.0.1', config.dataplaneTokenServer.local.port, 'dataplane token server');
     }

@@ -3,7 +3,8 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import type { Config } from '../config/schema.js';
-import { isAlreadyExists, isConflict, isForbidden, isInvalid, isNotFound, isUnauthenticated } from '../core/errors.js';
+import { isAlreadyExists, isConflict, isForbidden, isInvalid, isNotFound, isStoreUnavailable, isUnauthenticated } from '../core/errors.js';
+import { sendStoreUnavailable, StoreOutageLog } from './store-outage.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ResourceStore } from '../store/store.js';
 import { envelope, HttpError } from './envelope.js';
@@ -42,6 +43,8 @@ export interface ApiDeps {
   inspector?: XdsInspector;
   /** Vault's Kubernetes auth method (`/auth/kubernetes/…`). */
   kubernetesAuth?: KubernetesAuth;
+  /** Counts requests failed by a store outage; shared by the control plane's servers so the log says it once. */
+  storeOutages?: StoreOutageLog;
 }
 
 /** Largest request body accepted; larger ones get 413 before they are read into memory. */
@@ -114,7 +117,9 @@ export async function buildApiApp(deps: ApiDeps, tls?: { cert: string | Buffer; 
     }
   });
 
+  const outages = deps.storeOutages ?? new StoreOutageLog(deps.logger);
   app.setErrorHandler((error, _request, reply) => {
+    if (isStoreUnavailable(error)) return sendStoreUnavailable(reply, outages, error);
     const body = toEnvelope(error, deps.logger);
     void reply.code(body.status).type('application/json').send(body);
   });

@@ -3,10 +3,12 @@ import type { Logger } from 'pino';
 import type { DataplaneTokens } from '../auth/dataplane-tokens.js';
 import type { UserTokens } from '../auth/user-tokens.js';
 import type { Config } from '../config/schema.js';
+import { isStoreUnavailable } from '../core/errors.js';
 import type { ResourceStore } from '../store/store.js';
 import { installAuth, permission } from './auth-hooks.js';
 import { envelope, HttpError } from './envelope.js';
 import { parseJsonUnderContentTypes } from './json-body.js';
+import { sendStoreUnavailable, type StoreOutageLog } from './store-outage.js';
 import { dataplaneTokenFromBody } from './routes/tokens.js';
 
 /**
@@ -17,9 +19,10 @@ import { dataplaneTokenFromBody } from './routes/tokens.js';
  * `generateDpToken` permission, as for `POST /tokens/dataplane` (a dataplane token is the key to
  * that dataplane's certificate and private key over SDS).
  */
-export async function buildTokenServer(deps: { config: Config; store: ResourceStore; dataplaneTokens: DataplaneTokens; userTokens: UserTokens; logger: Logger }): Promise<FastifyInstance> {
+export async function buildTokenServer(deps: { config: Config; store: ResourceStore; dataplaneTokens: DataplaneTokens; userTokens: UserTokens; logger: Logger; storeOutages: StoreOutageLog }): Promise<FastifyInstance> {
   const app = Fastify({ loggerInstance: deps.logger.child({ component: 'token-server' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 64 * 1024 });
   app.setErrorHandler((error: FastifyError | HttpError, _request, reply) => {
+    if (isStoreUnavailable(error)) return sendStoreUnavailable(reply, deps.storeOutages, error);
     const code = error.statusCode;
     const status = error instanceof HttpError ? error.statusCode : typeof code === 'number' && code < 500 ? code : 500;
     if (status >= 500) deps.logger.error({ err: error }, 'token server request failed');

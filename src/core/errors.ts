@@ -69,3 +69,17 @@ export class ForbiddenError extends Error {
 
 export const isUnauthenticated = (e: unknown): e is UnauthenticatedError => e instanceof UnauthenticatedError;
 export const isForbidden = (e: unknown): e is ForbiddenError => e instanceof ForbiddenError;
+
+/**
+ * The store cannot be reached (database down, restarting, connection lost). Nothing about the
+ * request is wrong: the API answers 503 with `Retry-After`, and the reconciler retries.
+ */
+export class StoreUnavailableError extends Error {
+  readonly kind = 'unavailable';
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+export const isStoreUnavailable = (e: unknown): e is StoreUnavailableError => e instanceof StoreUnavailableError;

@@ -24,9 +24,20 @@ export interface ListResult {
 }
 
 /** A committed change. Delivered after the write is durable, in commit order per process. */
-export interface ChangeEvent extends ResourceKey {
+/** A committed write of one resource. */
+export interface ResourceChangeEvent extends ResourceKey {
   action: 'create' | 'update' | 'delete';
 }
+
+/**
+ * The store may have committed changes it could not tell of (its connection was lost while a
+ * write was in flight, and is back): every subscriber re-reads what it keeps from the store.
+ */
+export interface ResyncEvent {
+  action: 'resync';
+}
+
+export type ChangeEvent = ResourceChangeEvent | ResyncEvent;
 
 export type ChangeListener = (event: ChangeEvent) => void;
 

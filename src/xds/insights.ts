@@ -84,7 +84,7 @@ export class InsightRecorder implements StreamHooks {
     this.timer.unref();
     // A deleted Dataplane takes its insight with it.
     this.unsubscribe = store.subscribe((event) => {
-      if (event.type !== 'Dataplane' || event.action !== 'delete') return;
+      if (event.action !== 'delete' || event.type !== 'Dataplane') return;
       this.store.delete({ type: 'DataplaneInsight', mesh: event.mesh, name: event.name }).catch((err: unknown) => {
         if (!isNotFound(err)) this.logger.warn({ err }, 'could not delete the insight of a deleted dataplane');
       });

@@ -2,6 +2,7 @@ import { status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { affects, buildMeshSnapshot, diffMeshSnapshots, type MeshSnapshot } from '../core/mesh-snapshot.js';
 import type { StoredResource } from '../core/model.js';
+import { isStoreUnavailable } from '../core/errors.js';
 import type { ChangeEvent, ResourceStore } from '../store/store.js';
 import type { SnapshotCache } from './cache/snapshot-cache.js';
 import { inconsistencies, ResourceEncoder, type Snapshot } from './cache/snapshot.js';
@@ -27,6 +28,9 @@ interface ConnectedProxy {
   streams: number;
 }
 
+const RETRY_BASE_MS = 100;
+const RETRY_MAX_MS = 5_000;
+
 /**
  * Keeps every connected proxy's snapshot current. Store changes mark their mesh dirty; after a short
  * debounce the mesh snapshot is rebuilt once, diffed against the previous one, and only the proxies
@@ -49,6 +53,8 @@ export class Reconciler implements ProxyRegistry {
   private readonly encoder = new ResourceEncoder();
   private readonly proxyless = new WeakMap<MeshSnapshot, Map<string, Snapshot>>();
   private timer: NodeJS.Timeout | undefined;
+  /** Consecutive failed reconciles per mesh, for the retry backoff. */
+  private readonly failures = new Map<string, number>();
   private queue: Promise<void> = Promise.resolve();
   private readonly unsubscribe: () => void;
 
@@ -107,10 +113,15 @@ export class Reconciler implements ProxyRegistry {
     const known = this.proxies.get(identity.nodeId);
     if (known) known.streams++;
     else this.proxies.set(identity.nodeId, { identity, streams: 1 });
-    await this.enqueue(async () => {
-      const mesh = this.meshes.get(identity.mesh) ?? (await this.rebuildMesh(identity.mesh));
-      if (mesh) await this.publish(identity, mesh, connectedAt);
-    });
+    try {
+      await this.enqueue(async () => {
+        const mesh = this.meshes.get(identity.mesh) ?? (await this.rebuildMesh(identity.mesh));
+        if (mesh) await this.publish(identity, mesh, connectedAt);
+      });
+    } catch (err) {
+      this.disconnect(identity); // the stream is refused: it must not count as connected
+      throw err;
+    }
   }
 
   disconnect(identity: ProxyIdentity): void {
@@ -123,23 +134,63 @@ export class Reconciler implements ProxyRegistry {
   }
 
   private onChange(event: ChangeEvent): void {
+    if (event.action === 'resync') {
+      // The store may have committed changes it could not announce: every mesh served is read again whole.
+      for (const mesh of new Set([...this.meshes.keys(), ...[...this.proxies.values()].map((p) => p.identity.mesh)])) {
+        this.markDirty(mesh, performance.now(), 'all');
+        this.forced.add(mesh);
+      }
+      this.schedule(this.debounceMs);
+      return;
+    }
     if (event.type === 'DataplaneInsight' || event.type === 'GlobalSecret') return;
     const mesh = event.type === 'Mesh' ? event.name : event.mesh;
     if (!this.meshes.has(mesh) && ![...this.proxies.values()].some((p) => p.identity.mesh === mesh)) return;
-    let dirty = this.dirty.get(mesh);
-    if (!dirty) this.dirty.set(mesh, (dirty = { since: performance.now(), dataplanes: new Set() }));
-    if (event.type === 'Dataplane' && dirty.dataplanes !== 'all') dirty.dataplanes.add(event.name);
-    else if (event.type === 'Mesh') dirty.dataplanes = 'all';
+    this.markDirty(mesh, performance.now(), event.type === 'Mesh' ? 'all' : event.type === 'Dataplane' ? new Set([event.name]) : new Set());
     // A secret may be (or name) the mesh CA: every proxy re-checks its identity.
     if (event.type === 'Secret' && !event.name.startsWith('dataplane-token-')) this.forced.add(mesh);
+    this.schedule(this.debounceMs);
+  }
+
+  private markDirty(mesh: string, since: number, dataplanes: Set<string> | 'all'): void {
+    const dirty = this.dirty.get(mesh);
+    if (!dirty) this.dirty.set(mesh, { since, dataplanes: dataplanes === 'all' ? 'all' : new Set(dataplanes) });
+    else {
+      dirty.since = Math.min(dirty.since, since);
+      if (dataplanes === 'all') dirty.dataplanes = 'all';
+      else if (dirty.dataplanes !== 'all') for (const name of dataplanes) dirty.dataplanes.add(name);
+    }
+  }
+
+  private schedule(delayMs: number): void {
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
       const meshes = [...this.dirty];
       this.dirty.clear();
       for (const [mesh, { since, dataplanes }] of meshes) {
-        void this.enqueue(() => this.refreshMesh(mesh, since, dataplanes)).catch((err: unknown) => this.logger.error({ err, mesh }, 'reconcile failed'));
+        void this.enqueue(() => this.refreshMesh(mesh, since, dataplanes)).then(
+          () => this.failures.delete(mesh),
+          (err: unknown) => this.retry(mesh, since, dataplanes, err),
+        );
       }
-    }, this.debounceMs);
+    }, delayMs);
+  }
+
+  /**
+   * A reconcile that failed (the store is down, a read timed out) is done again, with backoff,
+   * until it succeeds: what it was to publish is put back, so no stored change is ever lost
+   * between the store and the proxies. Some proxies of the mesh may have been published before the
+   * failure, against a snapshot that then became the "previous" one, so the retry republishes
+   * every proxy of the mesh (identical snapshots are not sent again).
+   */
+  private retry(mesh: string, since: number, dataplanes: Set<string> | 'all', err: unknown): void {
+    const attempt = (this.failures.get(mesh) ?? 0) + 1;
+    this.failures.set(mesh, attempt);
+    const delayMs = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(attempt - 1, 10));
+    this.logger.warn({ err: (err as Error).message, mesh, attempt, retryInMs: delayMs }, 'reconcile failed; retrying');
+    this.markDirty(mesh, since, dataplanes);
+    this.forced.add(mesh);
+    this.schedule(delayMs);
   }
 
   /** Rebuilds a mesh and republishes only the proxies whose configuration the change can touch. */
@@ -233,6 +284,8 @@ export class Reconciler implements ProxyRegistry {
       if (problems.length > 0) this.logger.warn({ node: identity.nodeId, problems }, 'inconsistent snapshot');
       this.cache.set(identity.nodeId, snapshot);
     } catch (err) {
+      // A store outage fails the whole reconcile, which is retried; anything else is this proxy's own.
+      if (isStoreUnavailable(err)) throw err;
       // One proxy's bad configuration never blocks the others.
       this.logger.error({ err, node: identity.nodeId }, 'generating configuration failed; the proxy keeps its last configuration');
     }

@@ -95,9 +95,10 @@ export async function startXdsServer(
   server.addService(definition, ads.implementation);
   // A revoked token or a deleted key ends the streams it admitted within moments.
   const stopRevalidating = store.subscribe((event) => {
-    if (event.type === 'Secret' && event.name.startsWith('dataplane-token-')) {
-      for (const service of [ads, sdsAds]) void service.revalidate(event.mesh).catch((err: unknown) => xdsLogger.error({ err }, 're-checking dataplane tokens failed'));
-    }
+    // After a resync a revocation may be among what was missed: every open stream is checked again.
+    const mesh = event.action === 'resync' ? undefined : event.type === 'Secret' && event.name.startsWith('dataplane-token-') ? event.mesh : null;
+    if (mesh === null) return;
+    for (const service of [ads, sdsAds]) void service.revalidate(mesh).catch((err: unknown) => xdsLogger.error({ err }, 're-checking dataplane tokens failed'));
   });
   const port = await new Promise<number>((done, fail) =>
     server.bindAsync(`0.0.0.0:${config.xdsServer.grpcPort}`, credentials, (err, bound) => (err ? fail(err) : done(bound))),

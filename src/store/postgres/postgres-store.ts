@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { AlreadyExistsError, ConflictError, NotFoundError } from '../../core/errors.js';
+import { AlreadyExistsError, ConflictError, NotFoundError, StoreUnavailableError } from '../../core/errors.js';
 import type { Resource, ResourceKey, ResourceTypeName, StoredResource } from '../../core/model.js';
 import { ChangeNotifier, meshMissingError, pageInMemory } from '../common.js';
 import { storeMessages, type ChangeListener, type ListOptions, type ListResult, type ResourceStore, type WriteOp } from '../store.js';
@@ -39,13 +39,15 @@ const fromRow = (row: Row): StoredResource => ({
 });
 
 /** The error a caller sees when PostgreSQL cannot be reached: where, as whom, why; never the password. */
-export class PostgresConnectionError extends Error {
+export class PostgresConnectionError extends StoreUnavailableError {
   constructor(options: PostgresOptions, cause: unknown) {
     const reason = cause instanceof Error ? cause.message : String(cause);
     super(`cannot connect to PostgreSQL at ${options.host}:${options.port} (database "${options.dbName}", user "${options.user}"): ${reason}`);
     this.name = 'PostgresConnectionError';
   }
 }
+
+const STATEMENT_TIMEOUT_MS = 10_000;
 
 export function createPool(options: PostgresOptions, onError: (err: Error) => void): pg.Pool {
   const pool = new pg.Pool({
@@ -56,6 +58,10 @@ export function createPool(options: PostgresOptions, onError: (err: Error) => vo
     database: options.dbName,
     max: options.maxOpenConnections,
     connectionTimeoutMillis: options.connectionTimeout * 1000,
+    // Bounded waits: during an outage a call fails within these instead of stalling the API and
+    // the reconciler behind it (a statement is small; 10 s is far beyond any healthy one).
+    statement_timeout: STATEMENT_TIMEOUT_MS,
+    query_timeout: STATEMENT_TIMEOUT_MS + 1000,
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
   });
   // An idle client losing its server emits here; without a handler node would crash the process.
@@ -71,6 +77,8 @@ export function createPool(options: PostgresOptions, onError: (err: Error) => vo
  */
 export class PostgresStore implements ResourceStore {
   private readonly notifier = new ChangeNotifier();
+  /** A connection error happened and no statement has succeeded since. */
+  private degraded = false;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -103,19 +111,37 @@ export class PostgresStore implements ResourceStore {
    */
   private async query<T extends pg.QueryResultRow>(sql: string, params: unknown[], retryable = false): Promise<pg.QueryResult<T>> {
     try {
-      return await this.pool.query<T>(sql, params);
+      return this.reachable(await this.pool.query<T>(sql, params));
     } catch (err) {
       if (!isConnectionError(err)) throw err;
       if (retryable) {
         try {
-          return await this.pool.query<T>(sql, params);
+          return this.reachable(await this.pool.query<T>(sql, params));
         } catch (again) {
           if (!isConnectionError(again)) throw again;
-          throw new PostgresConnectionError(this.options, again);
+          throw this.unreachable(again);
         }
       }
-      throw new PostgresConnectionError(this.options, err);
+      throw this.unreachable(err);
     }
+  }
+
+  /**
+   * A write whose connection broke may still have committed, and then no change event was sent
+   * for it. So once the database answers again after a connection error, subscribers are told to
+   * resync: a lost answer can delay a change reaching proxies, never lose it.
+   */
+  private reachable<T>(result: T): T {
+    if (this.degraded) {
+      this.degraded = false;
+      this.notifier.emit({ action: 'resync' });
+    }
+    return result;
+  }
+
+  private unreachable(err: unknown): PostgresConnectionError {
+    this.degraded = true;
+    return new PostgresConnectionError(this.options, err);
   }
 
   async get(key: ResourceKey): Promise<StoredResource | undefined> {
@@ -246,16 +272,16 @@ export class PostgresStore implements ResourceStore {
     try {
       client = await this.pool.connect();
     } catch (err) {
-      throw new PostgresConnectionError(this.options, err);
+      throw this.unreachable(err);
     }
     try {
       await client.query('BEGIN');
       const result = await work(client);
       await client.query('COMMIT');
-      return result;
+      return this.reachable(result);
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});
-      if (isConnectionError(err)) throw new PostgresConnectionError(this.options, err);
+      if (isConnectionError(err)) throw this.unreachable(err);
       throw err;
     } finally {
       client.release();
@@ -280,7 +306,7 @@ function isConnectionError(err: unknown): boolean {
   return (
     ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE'].includes(code) ||
     code.startsWith('08') || // SQLSTATE class 08: connection exception
-    code === '57P01' || // admin_shutdown (e.g. pg_terminate_backend)
-    /Connection terminated|timeout exceeded when trying to connect/i.test((err as Error).message ?? '')
+    code.startsWith('57P') || // admin_shutdown (pg_terminate_backend, fast shutdown), crash_shutdown, cannot_connect_now (starting up, shutting down)
+    /Connection terminated|timeout exceeded when trying to connect|Query read timeout|not queryable/i.test((err as Error).message ?? '')
   );
 }

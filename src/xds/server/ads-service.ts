@@ -1,3 +1,4 @@
+import { isStoreUnavailable } from '../../core/errors.js';
 import { status, type Metadata, type ServerDuplexStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { SnapshotCache } from '../cache/snapshot-cache.js';
@@ -76,7 +77,7 @@ export function adsService(deps: AdsServiceDeps): {
   implementation: UntypedServiceImplementation;
   secretsImplementation: UntypedServiceImplementation;
   closeAll(): void;
-  revalidate(mesh: string): Promise<number>;
+  revalidate(mesh?: string): Promise<number>;
 } {
   let streamCounter = 0;
   const open = new Set<AnyCall>();
@@ -147,9 +148,12 @@ export function adsService(deps: AdsServiceDeps): {
           for (const r of queued.splice(0)) session?.protocol.handle(r);
         },
         (err: unknown) => {
-          const code = err instanceof StreamRefused ? err.code : status.INTERNAL;
-          const details = err instanceof StreamRefused ? err.message : 'could not serve this proxy; see the control plane log';
-          if (!(err instanceof StreamRefused)) logger.error({ err }, 'opening stream failed');
+          // The store being down is no fault of the proxy's: UNAVAILABLE tells it to reconnect with backoff.
+          const outage = isStoreUnavailable(err);
+          const code = err instanceof StreamRefused ? err.code : outage ? status.UNAVAILABLE : status.INTERNAL;
+          const details = err instanceof StreamRefused ? err.message : outage ? 'the control plane store is unavailable; reconnect later' : 'could not serve this proxy; see the control plane log';
+          if (outage) logger.warn({ err: (err as Error).message }, 'stream refused: store unavailable');
+          else if (!(err instanceof StreamRefused)) logger.error({ err }, 'opening stream failed');
           else logger.warn({ code: status[code], details }, 'stream refused');
           closed = true;
           open.delete(call);
@@ -167,13 +171,14 @@ export function adsService(deps: AdsServiceDeps): {
         serve<DeltaDiscoveryRequest>(call, 'delta', (info, logger) => new DeltaStream(info, deps.cache, (r) => call.write(r), logger, deps.hooks)),
     },
     /**
-     * Runs the authentication step again for every admitted stream of `mesh` (after its token keys
-     * or revocations changed) and ends, with the refusal's status, those it no longer admits.
+     * Runs the authentication step again for every admitted stream of `mesh` (every mesh when
+     * undefined) after its token keys or revocations changed, and ends, with the refusal's status,
+     * those it no longer admits.
      */
-    async revalidate(mesh: string): Promise<number> {
+    async revalidate(mesh?: string): Promise<number> {
       let closed = 0;
       for (const [call, entry] of [...admitted]) {
-        if (entry.identity.mesh !== mesh) continue;
+        if (mesh !== undefined && entry.identity.mesh !== mesh) continue;
         try {
           await deps.authenticator.authenticate(entry.identity, entry.credential, entry.node, entry.peerAddress);
         } catch (err) {
