@@ -144,7 +144,8 @@ export function buildMeshSnapshot(mesh: StoredResource, dataplanes: readonly Sto
     for (const inbound of entry.dataplane.inbound) {
       let list = endpoints.get(inbound.service);
       if (!list) endpoints.set(inbound.service, (list = []));
-      list.push({ dataplane: resource.name, address: inbound.address, port: inbound.port, tags: inbound.tags });
+      // Kuma sends no traffic to an inbound that is not ready; others reach it at its advertised address.
+      if (inbound.ready) list.push({ dataplane: resource.name, address: inbound.advertisedAddress, port: inbound.port, tags: inbound.tags });
       const protocol = protocolOf(inbound.tags);
       const known = protocols.get(inbound.service);
       protocols.set(inbound.service, known === undefined || known === protocol ? protocol : 'tcp');

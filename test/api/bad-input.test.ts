@@ -67,6 +67,9 @@ const cases: Case[] = [
   { name: 'path segment over the router limit', method: 'GET', url: `/meshes/default/dataplanes/${'a'.repeat(2000)}`, status: 414 },
   { name: 'malformed percent-encoding in the URL', method: 'GET', url: '/meshes/%E0%A4%A/dataplanes', status: 400 },
   { name: 'mesh that does not exist', method: 'PUT', url: '/meshes/ghost/dataplanes/dp-1', body: { networking: { inbound: okInbound } }, status: 400, field: 'mesh' },
+  { name: 'advertisedAddress that is not an IP', method: 'PUT', url: DP, body: { networking: { address: '10.0.0.1', advertisedAddress: 'nat.example', inbound: [{ port: 80, tags: { 'kuma.io/service': 'web' } }] } }, status: 400, field: 'networking.advertisedAddress' },
+  { name: 'inbound state that Kuma does not have', method: 'PUT', url: DP, body: { networking: { address: '10.0.0.1', inbound: [{ port: 80, state: 'Sleeping', tags: { 'kuma.io/service': 'web' } }] } }, status: 400, field: 'networking.inbound[0].state' },
+  { name: 'inbound health.ready that is not a boolean', method: 'PUT', url: DP, body: { networking: { address: '10.0.0.1', inbound: [{ port: 80, health: { ready: 'no' }, tags: { 'kuma.io/service': 'web' } }] } }, status: 400, field: 'networking.inbound[0].health.ready' },
   { name: 'unknown top-level field', method: 'PUT', url: DP, body: dp(okInbound, { netwrking: {} }), status: 400, field: 'netwrking' },
   // Dataplane
   { name: 'dataplane without networking', method: 'PUT', url: DP, body: { type: 'Dataplane' }, status: 400, field: 'networking' },

@@ -48,7 +48,7 @@ describe('core', () => {
       },
     });
     assert.deepEqual(legacy.inbound.map(({ tags: _t, ...rest }) => rest), current.inbound.map(({ tags: _t, ...rest }) => rest));
-    assert.deepEqual(legacy.inbound[0], { address: '127.0.0.1', port: 9000, servicePort: 6379, serviceAddress: '127.0.0.1', tags: { service: 'redis' }, service: 'redis' });
+    assert.deepEqual(legacy.inbound[0], { address: '127.0.0.1', port: 9000, servicePort: 6379, serviceAddress: '127.0.0.1', advertisedAddress: '127.0.0.1', ready: true, tags: { service: 'redis' }, service: 'redis' });
     assert.deepEqual(legacy.outbound, [{ address: '127.0.0.1', port: 10000, service: 'backend', tags: {} }]);
     assert.equal(current.outbound[0]!.service, 'backend');
     assert.equal(legacy.address, '127.0.0.1');

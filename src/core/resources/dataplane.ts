@@ -26,6 +26,10 @@ export interface Inbound {
   servicePort: number;
   /** Address of the local service (127.0.0.1 unless given). */
   serviceAddress: string;
+  /** The address other dataplanes reach this inbound at: `networking.advertisedAddress` when set (NAT, containers), else `address`. */
+  advertisedAddress: string;
+  /** False when Kuma would not send traffic here: `health.ready: false`, or `state` NotReady or Ignored. */
+  ready: boolean;
   tags: Tags;
   service: string;
 }
@@ -103,6 +107,14 @@ function validateInbound(item: unknown, path: string, hasAddress: boolean, cause
       }
     }
   }
+  if (item.health !== undefined) {
+    if (!isObject(item.health)) causes.add(at(path, 'health'), 'must be an object, e.g. {ready: true}');
+    else {
+      checkKnownFields(item.health, ['ready'], at(path, 'health'), causes);
+      if (item.health.ready !== undefined && typeof item.health.ready !== 'boolean') causes.add(at(at(path, 'health'), 'ready'), 'must be true or false');
+    }
+  }
+  if (item.state !== undefined && !['Ready', 'NotReady', 'Ignored'].includes(item.state as string)) causes.add(at(path, 'state'), 'must be one of Ready, NotReady, Ignored');
   const tagsPath = at(path, 'tags');
   if (item.tags === undefined) {
     causes.add(tagsPath, 'tags must be defined and contain the "kuma.io/service" (or "service") tag');
@@ -146,6 +158,9 @@ export function validateDataplane(spec: Obj, causes: Causes): void {
   if (hasAddress && (typeof networking.address !== 'string' || !isIP(networking.address))) {
     causes.add('networking.address', 'must be a valid IP address');
   }
+  if (networking.advertisedAddress !== undefined && (typeof networking.advertisedAddress !== 'string' || !isIP(networking.advertisedAddress))) {
+    causes.add('networking.advertisedAddress', 'must be a valid IP address');
+  }
   const inbound = listAt(networking, 'inbound', 'networking', causes, false) ?? [];
   const outbound = listAt(networking, 'outbound', 'networking', causes, false) ?? [];
   if (inbound.length === 0 && networking.gateway === undefined) {
@@ -162,19 +177,25 @@ export function validateDataplane(spec: Obj, causes: Causes): void {
 export function normalizeDataplane(spec: Obj): NormalizedDataplane {
   const networking = (spec.networking ?? {}) as Obj;
   const address = typeof networking.address === 'string' ? networking.address : '';
+  const advertised = typeof networking.advertisedAddress === 'string' && networking.advertisedAddress !== '' ? networking.advertisedAddress : undefined;
   const inbound = ((networking.inbound ?? []) as Obj[]).map((item): Inbound => {
     const tags = { ...(item.tags as Tags) };
     const service = serviceOf(tags) ?? '';
+    const health = isObject(item.health) ? item.health : undefined;
+    const ready = health?.ready !== false && item.state !== 'NotReady' && item.state !== 'Ignored';
     if (typeof item.interface === 'string') {
       const parsed = parseInboundInterface(item.interface)!;
-      return { ...parsed, serviceAddress: '127.0.0.1', tags, service };
+      return { ...parsed, serviceAddress: '127.0.0.1', advertisedAddress: advertised ?? parsed.address, ready, tags, service };
     }
     const port = item.port as number;
+    const inboundAddress = typeof item.address === 'string' ? item.address : address;
     return {
-      address: typeof item.address === 'string' ? item.address : address,
+      address: inboundAddress,
       port,
       servicePort: typeof item.servicePort === 'number' ? item.servicePort : port,
       serviceAddress: typeof item.serviceAddress === 'string' ? item.serviceAddress : '127.0.0.1',
+      advertisedAddress: advertised ?? inboundAddress,
+      ready,
       tags,
       service,
     };
