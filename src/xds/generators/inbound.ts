@@ -40,7 +40,7 @@ export const inboundGenerator: Generator = {
           },
         });
       }
-      const filter = isHttp(protocol) ? hcmFilter(statPrefix(cluster), listenerName) : tcpProxyFilter(statPrefix(cluster), cluster);
+      const filter = isHttp(protocol) ? inboundHcmFilter(statPrefix(cluster), listenerName) : inboundTcpProxyFilter(statPrefix(cluster), cluster);
       // With mTLS on: client certificates required, and TrafficPermission decides who gets through.
       const chain = mesh.mtls
         ? { filters: [rbacFilter(mesh, inbound.tags, statPrefix(listenerName)), filter], transport_socket: downstreamMtls(mesh.mesh) }
@@ -56,9 +56,36 @@ export const inboundGenerator: Generator = {
         },
       });
       if (isHttp(protocol)) {
-        out.push({ typeUrl: TYPE_URLS.route, name: listenerName, resource: singleClusterRoute(listenerName, inbound.service, cluster, '/') });
+        out.push({ typeUrl: TYPE_URLS.route, name: listenerName, resource: inboundRoute(singleClusterRoute(listenerName, inbound.service, cluster, '/')) });
       }
     }
     return out;
   },
 };
+
+/**
+ * Kuma's inbound timeouts (its default timeout policy, `from` side): no route timeout, so Envoy's
+ * 15 s default does not cut long requests and gRPC streams; idle streams close after 1 h and idle
+ * connections after 2 h.
+ */
+const INBOUND_TIMEOUTS = { streamIdleTimeout: { seconds: 3600 }, idleTimeout: { seconds: 7200 } } as const;
+
+function inboundHcmFilter(prefix: string, routeConfigName: string) {
+  const hcm = hcmFilter(prefix, routeConfigName);
+  return {
+    ...hcm,
+    typed_config: { ...hcm.typed_config, stream_idle_timeout: INBOUND_TIMEOUTS.streamIdleTimeout, common_http_protocol_options: { idle_timeout: INBOUND_TIMEOUTS.idleTimeout } },
+  };
+}
+
+function inboundTcpProxyFilter(prefix: string, cluster: string) {
+  const filter = tcpProxyFilter(prefix, cluster);
+  return { ...filter, typed_config: { ...filter.typed_config, idle_timeout: INBOUND_TIMEOUTS.idleTimeout } };
+}
+
+function inboundRoute(route: ReturnType<typeof singleClusterRoute>) {
+  return {
+    ...route,
+    virtual_hosts: route.virtual_hosts.map((vh) => ({ ...vh, routes: vh.routes.map((r) => ({ ...r, route: { ...r.route, timeout: { seconds: 0 } } })) })),
+  };
+}
