@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { compileFormat } from '../../src/dp/access-log-format.js';
 import { startAccessLogForwarder, type AccessLogForwarder } from '../../src/dp/access-log-forwarder.js';
-import { DEFAULT_HTTP_LOG_FORMAT, DEFAULT_TCP_LOG_FORMAT, encodeLogName } from '../../src/xds/generators/traffic-log.js';
+import { accessLogSocketPath, DEFAULT_HTTP_LOG_FORMAT, DEFAULT_TCP_LOG_FORMAT, encodeLogName, MAX_SOCKET_PATH_BYTES } from '../../src/xds/generators/traffic-log.js';
 import { identifier, streamAccessLogs } from '../helpers/als-client.js';
 
 /** Entries shaped as Envoy's gRPC access logger sends them (decoded: snake_case, longs as strings). */
@@ -142,5 +142,20 @@ describe('access log forwarder (skiff-dp’s AccessLogService on a Unix socket)'
     assert.ok(existsSync(other));
     await f.close();
     assert.ok(!existsSync(other));
+  });
+});
+
+describe('access log socket path (shared by the generator and skiff-dp)', () => {
+  it('is Kuma’s path when it fits, and fits the Unix socket limit for every valid name', async () => {
+    assert.equal(accessLogSocketPath('web-1', 'default'), '/tmp/kuma-al-web-1-default.sock');
+    const longest = 'd'.repeat(253);
+    const paths = [accessLogSocketPath(longest, 'm'.repeat(253)), accessLogSocketPath(longest, 'default'), accessLogSocketPath(`${longest.slice(1)}x`, 'default')];
+    for (const path of paths) assert.ok(Buffer.byteLength(path) <= MAX_SOCKET_PATH_BYTES, `${path.length} bytes`);
+    assert.equal(new Set(paths).size, 3, 'different dataplanes get different sockets');
+    assert.equal(accessLogSocketPath(longest, 'default'), paths[1], 'both sides derive the same path');
+    // The kernel agrees: a server can listen on the longest one.
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => server.listen(paths[0], resolve).on('error', reject));
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { MeshSnapshot } from '../../core/mesh-snapshot.js';
 import { selectConnectionPolicy } from '../../core/policy-matching.js';
 import type { Tags } from '../../core/tags.js';
@@ -21,7 +22,21 @@ export const DEFAULT_HTTP_LOG_FORMAT =
  * dataplane's name and mesh, so no extra coordination is needed.
  */
 export const ACCESS_LOG_SINK_CLUSTER = 'access_log_sink';
-export const accessLogSocketPath = (name: string, mesh: string): string => `/tmp/kuma-al-${name}-${mesh}.sock`;
+/** A Unix socket path holds at most 107 bytes (108 with its NUL); Envoy refuses a cluster with a longer one. */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+/**
+ * Kuma's `/tmp/kuma-al-{name}-{mesh}.sock` whenever it fits; otherwise (names may be 253
+ * characters) the name shortened and a hash of the full name and mesh, so it still fits and still
+ * names one dataplane.
+ */
+export function accessLogSocketPath(name: string, mesh: string): string {
+  const kuma = `/tmp/kuma-al-${name}-${mesh}.sock`;
+  if (Buffer.byteLength(kuma) <= MAX_SOCKET_PATH_BYTES) return kuma;
+  const hash = createHash('sha256').update(`${mesh}\0${name}`).digest('hex').slice(0, 16);
+  const room = MAX_SOCKET_PATH_BYTES - '/tmp/kuma-al--.sock'.length - hash.length;
+  return `/tmp/kuma-al-${name.slice(0, room)}-${hash}.sock`; // names are ASCII: one byte a character
+}
 
 /**
  * The `log_name` of a gRPC access log carries the TCP address and the (placeholder-resolved) format
