@@ -80,7 +80,13 @@ export function installAuth(app: FastifyInstance, config: Config, tokens: UserTo
     const anonymous = request.user.groups.includes(UNAUTHENTICATED);
     // A permission may be granted to mesh-system:unauthenticated (viewConfigDump is, by default).
     if (rule.kind === 'permission' && isAllowed(config.access.static, request.user, rule.permission)) return;
-    if (anonymous) throw unauthenticated('this endpoint needs an authenticated user: send "Authorization: Bearer <user token>"');
+    if (anonymous) {
+      throw unauthenticated(
+        config.apiServer.authn.type === 'adminClientCerts'
+          ? 'this endpoint needs an admin client certificate (apiServer.authn.type is adminClientCerts): connect over HTTPS presenting one of the certificates in apiServer.auth.clientCertsDir'
+          : 'this endpoint needs an authenticated user: send "Authorization: Bearer <user token>"',
+      );
+    }
     if (rule.kind === 'permission') {
       throw new HttpError(403, 'Access Denied', `user "${request.user.name}" does not have the "${rule.permission}" permission (access.static.${rule.permission})`);
     }

@@ -60,7 +60,9 @@ describe('HTTPS API (5682)', () => {
     const refused = await get(cp.cp.apiHttpsPort, '/meshes', { ca, cert: stranger.certPem, key: stranger.keyPem });
     assert.equal(refused.status, 401);
     assert.match(JSON.parse(refused.body).details, /not one of the admin client certificates/);
-    assert.equal((await get(cp.cp.apiHttpsPort, '/meshes', { ca })).status, 401);
+    const noCertificate = await get(cp.cp.apiHttpsPort, '/meshes', { ca });
+    assert.equal(noCertificate.status, 401);
+    assert.match(JSON.parse(noCertificate.body).details, /needs an admin client certificate/, 'names what this mode accepts, not a bearer token');
   });
 
   it('refuses to start when adminClientCerts has no readable directory', async () => {

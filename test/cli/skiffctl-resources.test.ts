@@ -93,7 +93,11 @@ describe('skiffctl resource commands and the reference pages’ kumactl commands
     const whoAmI = (token: string) => fetch(`${cp.apiUrl}/who-am-i`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
     assert.equal(await whoAmI(john), 401, 'revoked');
     assert.equal(await whoAmI(fresh), 200);
-    await ok(['delete', 'global-secret', 'user-token-signing-key-1']);
+    const rotated = await skiffctl(['delete', 'global-secret', 'user-token-signing-key-1']);
+    assert.equal(rotated.code, 0);
+    assert.match(rotated.stderr, /Warning: the admin token in global secret admin-user-token was signed by user-token-signing-key-1: it is no longer valid/);
+    const deleteKey2 = await skiffctl(['delete', 'global-secret', 'user-token-revocations']);
+    assert.equal(deleteKey2.stderr, '', 'no warning where nobody is locked out');
     await ok(['delete', 'global-secret', 'admin-user-token']);
     assert.doesNotMatch(await ok(['get', 'global-secrets']), /admin-user-token|user-token-signing-key-1\b/);
     const dp = (await ok(['generate', 'dataplane-token', '--name=dp-echo-1', '--mesh=default'])).trim();

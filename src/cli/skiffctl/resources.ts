@@ -98,11 +98,61 @@ export async function getCommand(api: ApiServerCoordinates, typeArg: string | un
   return render(d, await listAll(api, collectionPath(d, mesh)), output);
 }
 
-export async function deleteCommand(api: ApiServerCoordinates, typeArg: string | undefined, name: string | undefined, mesh: string): Promise<string> {
+export async function deleteCommand(
+  api: ApiServerCoordinates,
+  typeArg: string | undefined,
+  name: string | undefined,
+  mesh: string,
+  warn: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): Promise<string> {
   const d = typeFromArg(typeArg);
   if (!name) throw new UsageError(`usage: skiffctl delete ${d.plural} NAME${d.scope === 'mesh' ? ' [--mesh MESH]' : ''}`);
+  const warnings = d.name === 'GlobalSecret' ? await lockoutWarnings(api, name) : [];
   await ok(callApi(api, 'DELETE', itemPath(d, mesh, name)), `could not delete ${d.name} "${name}"`);
+  for (const line of warnings) warn(`Warning: ${line}`);
   return `deleted ${d.name} "${name}"`;
+}
+
+/** The `kid` of a compact JWT, undefined when it is not one. */
+function keyIdOf(token: string | undefined): string | undefined {
+  try {
+    const header = JSON.parse(Buffer.from(String(token).split('.')[0] ?? '', 'base64url').toString()) as { kid?: unknown };
+    return typeof header.kid === 'string' ? header.kid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Deleting some global secrets can lock admins out: the signing key of the token this skiffctl
+ * uses or of the stored admin token (those tokens stop validating), or the admin token itself
+ * while localhost is not admin. Each is said before it surprises anyone. Best effort: what the
+ * caller may not read is not guessed at.
+ */
+async function lockoutWarnings(api: ApiServerCoordinates, name: string): Promise<string[]> {
+  const read = async (path: string) => {
+    const r = await callApi(api, 'GET', path).catch(() => undefined);
+    return r && r.status === 200 ? (JSON.parse(r.body) as Obj) : undefined;
+  };
+  const warnings: string[] = [];
+  const serial = /^user-token-signing-key-(\d+)$/.exec(name)?.[1];
+  if (serial !== undefined) {
+    if (keyIdOf(api.authConf?.token) === serial) {
+      warnings.push(`the user token this skiffctl sends was signed by ${name}: it is no longer valid; configure a token signed by a remaining key (skiffctl config control-planes add ... --auth-conf token=...)`);
+    }
+    const admin = await read('/global-secrets/admin-user-token');
+    if (admin && keyIdOf(Buffer.from(String(admin.data ?? ''), 'base64').toString()) === serial) {
+      warnings.push(`the admin token in global secret admin-user-token was signed by ${name}: it is no longer valid`);
+    }
+  }
+  if (name === 'admin-user-token') {
+    const config = await read('/config');
+    const authn = ((config?.apiServer as Obj | undefined)?.authn ?? {}) as Obj;
+    if (authn.localhostIsAdmin === false) {
+      warnings.push('localhost is not admin (apiServer.authn.localhostIsAdmin: false): unless you hold another admin user token or client certificate, nobody can administer this control plane any more');
+    }
+  }
+  return warnings;
 }
 
 /** `{{ key }}` → the --var value; an unset variable is an error, not an empty string. */
