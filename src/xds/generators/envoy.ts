@@ -107,6 +107,35 @@ export function downstreamMtls(mesh: string) {
   };
 }
 
+/**
+ * The certificate provider instance a proxyless gRPC client's bootstrap must define
+ * (`certificate_providers`, plugin `file_watcher`) with its mesh certificate, key and CA bundle.
+ * gRPC's xDS security takes certificates only from such instances, never over SDS.
+ */
+export const PROXYLESS_CERTIFICATE_PROVIDER = 'kuma';
+
+/**
+ * Outbound mTLS for a proxyless gRPC client (gRPC A29, xDS security): identity and trust from the
+ * client's own certificate provider instance; the server must be `spiffe://{mesh}/{service}`.
+ * grpc-js-xds refuses SDS secret configs, `tls_params` and typed SAN matchers, so this uses what
+ * it accepts: provider instances and `match_subject_alt_names`.
+ */
+export function proxylessUpstreamMtls(mesh: string, service: string) {
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+      common_tls_context: {
+        tls_certificate_provider_instance: { instance_name: PROXYLESS_CERTIFICATE_PROVIDER },
+        validation_context: {
+          ca_certificate_provider_instance: { instance_name: PROXYLESS_CERTIFICATE_PROVIDER },
+          match_subject_alt_names: [{ exact: `spiffe://${mesh}/${service}` }],
+        },
+      },
+    },
+  };
+}
+
 /** Outbound mTLS: present our identity; the server must be `spiffe://{mesh}/{service}`. */
 export function upstreamMtls(mesh: string, service: string) {
   return {

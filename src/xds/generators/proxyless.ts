@@ -36,7 +36,7 @@ function buildAll(mesh: MeshSnapshot, sourceTags: ReadonlyArray<Record<string, s
     for (const name of names) out.push({ typeUrl: TYPE_URLS.listener, name, resource: { name, ...apiListener } });
     const targets = routeTargets(mesh, sourceTags, service);
     out.push({ typeUrl: TYPE_URLS.route, name: service, resource: weightedRoute(service, service, targets, '') });
-    for (const target of targets) out.push(...serviceResources(mesh, target.service, target.subset));
+    for (const target of targets) out.push(...serviceResources(mesh, target.service, target.subset, undefined, 'proxyless'));
   }
   return out;
 }

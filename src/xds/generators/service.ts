@@ -1,6 +1,6 @@
 import type { HealthCheckRule, MeshSnapshot } from '../../core/mesh-snapshot.js';
 import { TYPE_URLS } from '../resources.js';
-import { ADS_CONFIG_SOURCE, http2UpstreamOptions, isHttp2, socketAddress, upstreamMtls } from './envoy.js';
+import { ADS_CONFIG_SOURCE, http2UpstreamOptions, isHttp2, proxylessUpstreamMtls, socketAddress, upstreamMtls } from './envoy.js';
 import type { GeneratedResource } from './types.js';
 import { matchesSelector, type Tags } from '../../core/tags.js';
 import { subsetClusterName } from './routing.js';
@@ -38,15 +38,18 @@ export function loadAssignmentFor(mesh: MeshSnapshot, clusterName: string): Gene
 /** The service of an EDS cluster name (`backend` of `backend[version=v2]`). */
 export const serviceOfCluster = (clusterName: string): string => clusterName.split('[', 1)[0]!;
 
-export function serviceResources(mesh: MeshSnapshot, service: string, subset: Tags = {}, healthCheck?: HealthCheckRule): GeneratedResource[] {
+/** Who the cluster is for: an Envoy sidecar (SDS secrets) or a proxyless gRPC client (certificate provider instances). */
+export type ClusterFlavour = 'sidecar' | 'proxyless';
+
+export function serviceResources(mesh: MeshSnapshot, service: string, subset: Tags = {}, healthCheck?: HealthCheckRule, flavour: ClusterFlavour = 'sidecar'): GeneratedResource[] {
   let byCluster = perSnapshot.get(mesh);
   if (!byCluster) perSnapshot.set(mesh, (byCluster = new Map()));
   const name = subsetClusterName(service, subset);
   // Proxies that select the same HealthCheck (or none) share the objects.
-  const key = `${name}\u0000${healthCheck?.name ?? ''}`;
+  const key = `${name}\u0000${healthCheck?.name ?? ''}\u0000${flavour}`;
   let resources = byCluster.get(key);
   if (!resources) {
-    resources = [buildCluster(mesh, service, name, healthCheck), loadAssignment(mesh, service, name, subset)];
+    resources = [buildCluster(mesh, service, name, healthCheck, flavour), loadAssignment(mesh, service, name, subset)];
     byCluster.set(key, resources);
   }
   return resources;
@@ -77,7 +80,7 @@ function healthCheckFields(hc: HealthCheckRule | undefined) {
   };
 }
 
-function buildCluster(mesh: MeshSnapshot, service: string, name: string, healthCheck?: HealthCheckRule): GeneratedResource {
+function buildCluster(mesh: MeshSnapshot, service: string, name: string, healthCheck: HealthCheckRule | undefined, flavour: ClusterFlavour): GeneratedResource {
   const protocol = mesh.protocols.get(service) ?? 'tcp';
   return {
     typeUrl: TYPE_URLS.cluster,
@@ -91,7 +94,7 @@ function buildCluster(mesh: MeshSnapshot, service: string, name: string, healthC
       ...(isHttp2(protocol) ? { typed_extension_protocol_options: http2UpstreamOptions() } : {}),
       ...healthCheckFields(healthCheck),
       // With mesh mTLS on: present our identity, and only talk to `spiffe://{mesh}/{service}`.
-      ...(mesh.mtls ? { transport_socket: upstreamMtls(mesh.mesh, service) } : {}),
+      ...(mesh.mtls ? { transport_socket: flavour === 'proxyless' ? proxylessUpstreamMtls(mesh.mesh, service) : upstreamMtls(mesh.mesh, service) } : {}),
     },
   };
 }
