@@ -40,15 +40,18 @@ const HTTP_ENTRY = {
 
 describe('access log format (Envoy command operators)', () => {
   it('renders Kuma’s default TCP format from a TCP entry', () => {
-    const line = compileFormat(DEFAULT_TCP_LOG_FORMAT).render(TCP_ENTRY, 'tcp');
-    assert.equal(line, '[2025-11-25T08:30:00.123Z] 127.0.0.1:51000->10.0.0.2:8000 took 1250ms, sent 4096 bytes, received: 17 bytes');
+    // The generator resolves Kuma's placeholders before Envoy (and skiff-dp) see the format.
+    const resolved = DEFAULT_TCP_LOG_FORMAT.replace('%KUMA_MESH%', 'default').replace('%KUMA_SOURCE_SERVICE%', 'web').replace('%KUMA_DESTINATION_SERVICE%', 'api').replace('%KUMA_SOURCE_ADDRESS_WITHOUT_PORT%', '10.0.0.1');
+    const format = compileFormat(resolved);
+    assert.deepEqual(format.unknown, []);
+    assert.equal(format.render(TCP_ENTRY, 'tcp'), '[2025-11-25T08:30:00.123Z] - default 10.0.0.1(web)->10.0.0.2:8000(api) took 1250ms, sent 4096 bytes, received: 17 bytes');
   });
 
-  it('renders Kuma’s default HTTP format, with response flags, header fallbacks and missing values as "-"', () => {
+  it('renders Kuma’s default HTTP format, with the trace id, response flags, header fallbacks and missing values as "-"', () => {
     const resolved = DEFAULT_HTTP_LOG_FORMAT.replace('%KUMA_MESH%', 'default').replace('%KUMA_SOURCE_SERVICE%', 'web').replace('%KUMA_DESTINATION_SERVICE%', 'api').replace('%KUMA_SOURCE_ADDRESS_WITHOUT_PORT%', '10.0.0.1');
     const format = compileFormat(resolved);
     assert.deepEqual(format.unknown, []);
-    assert.equal(format.render(HTTP_ENTRY, 'http'), '[2025-11-25T08:30:00.000Z] default "GET /orders HTTP/1.1" 503 UF,URX 0 19 42 40 "-" "curl/8" "r-1" "api" "web" "api" "10.0.0.1" "10.0.0.3:8080"');
+    assert.equal(format.render(HTTP_ENTRY, 'http'), '[2025-11-25T08:30:00.000Z] default "GET /orders HTTP/1.1" 503 UF,URX 0 19 42 40 "-" "curl/8" "abc123" "r-1" "api" "web" "api" "10.0.0.1" "10.0.0.3:8080"');
   });
 
   it('supports arguments, truncation, START_TIME patterns and reports unknown operators', () => {

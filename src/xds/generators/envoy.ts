@@ -52,19 +52,34 @@ export function weightedRoute(name: string, virtualHost: string, targets: readon
   };
 }
 
-export function httpConnectionManager(statPrefix: string, routeConfigName: string, accessLog: readonly unknown[] = []) {
+/** What a sidecar's HTTP connection manager adds to the bare one (proxyless clients get none of it). */
+export interface HcmOptions {
+  /** Kuma's gRPC stats filter, for gRPC services: per-method request and message counters. */
+  grpcStats?: boolean;
+  /** Outbounds: normalise the path (RFC 3986) before routing, as Kuma does. */
+  normalizePath?: boolean;
+  /** mTLS inbounds: replace any `x-forwarded-client-cert` with the verified caller's URI (its SPIFFE ID). */
+  forwardClientCert?: boolean;
+}
+
+export function httpConnectionManager(statPrefix: string, routeConfigName: string, accessLog: readonly unknown[] = [], options: HcmOptions = {}) {
   return {
     '@type': ANY_TYPES.hcm,
     stat_prefix: statPrefix,
     ...(accessLog.length ? { access_log: accessLog } : {}),
     codec_type: 'AUTO',
     rds: { config_source: ADS_CONFIG_SOURCE, route_config_name: routeConfigName },
-    http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': ANY_TYPES.router } }],
+    ...(options.normalizePath ? { normalize_path: { value: true } } : {}),
+    ...(options.forwardClientCert ? { forward_client_cert_details: 'SANITIZE_SET', set_current_client_cert_details: { uri: true } } : {}),
+    http_filters: [
+      ...(options.grpcStats ? [{ name: 'envoy.filters.http.grpc_stats', typed_config: { '@type': ANY_TYPES.grpcStats, emit_filter_state: true, stats_for_all_methods: { value: true } } }] : []),
+      { name: 'envoy.filters.http.router', typed_config: { '@type': ANY_TYPES.router } },
+    ],
   };
 }
 
-export function hcmFilter(statPrefix: string, routeConfigName: string, accessLog: readonly unknown[] = []) {
-  return { name: 'envoy.filters.network.http_connection_manager', typed_config: httpConnectionManager(statPrefix, routeConfigName, accessLog) };
+export function hcmFilter(statPrefix: string, routeConfigName: string, accessLog: readonly unknown[] = [], options: HcmOptions = {}) {
+  return { name: 'envoy.filters.network.http_connection_manager', typed_config: httpConnectionManager(statPrefix, routeConfigName, accessLog, options) };
 }
 
 /** A route configuration sending everything to one cluster. `prefix` is '/' for Envoy, '' for gRPC clients. */

@@ -1,6 +1,6 @@
 import { protocolOf } from '../../core/mesh-snapshot.js';
 import { TYPE_URLS } from '../resources.js';
-import { downstreamMtls, hcmFilter, http2UpstreamOptions, isHttp, isHttp2, singleClusterRoute, socketAddress, statPrefix, tcpProxyFilter } from './envoy.js';
+import { downstreamMtls, hcmFilter, http2UpstreamOptions, isHttp, isHttp2, singleClusterRoute, socketAddress, statPrefix, tcpProxyFilter, type HcmOptions } from './envoy.js';
 import { rbacFilter } from './permissions.js';
 import type { GeneratedResource, Generator } from './types.js';
 
@@ -40,7 +40,9 @@ export const inboundGenerator: Generator = {
           },
         });
       }
-      const filter = isHttp(protocol) ? inboundHcmFilter(statPrefix(cluster), listenerName) : inboundTcpProxyFilter(statPrefix(cluster), cluster);
+      const filter = isHttp(protocol)
+        ? inboundHcmFilter(statPrefix(cluster), listenerName, { grpcStats: protocol === 'grpc', forwardClientCert: mesh.mtls !== undefined })
+        : inboundTcpProxyFilter(statPrefix(cluster), cluster);
       // With mTLS on: client certificates required, and TrafficPermission decides who gets through.
       const chain = mesh.mtls
         ? { filters: [rbacFilter(mesh, inbound.tags, statPrefix(listenerName)), filter], transport_socket: downstreamMtls(mesh.mesh) }
@@ -70,8 +72,8 @@ export const inboundGenerator: Generator = {
  */
 const INBOUND_TIMEOUTS = { streamIdleTimeout: { seconds: 3600 }, idleTimeout: { seconds: 7200 } } as const;
 
-function inboundHcmFilter(prefix: string, routeConfigName: string) {
-  const hcm = hcmFilter(prefix, routeConfigName);
+function inboundHcmFilter(prefix: string, routeConfigName: string, options: HcmOptions) {
+  const hcm = hcmFilter(prefix, routeConfigName, [], options);
   return {
     ...hcm,
     typed_config: { ...hcm.typed_config, stream_idle_timeout: INBOUND_TIMEOUTS.streamIdleTimeout, common_http_protocol_options: { idle_timeout: INBOUND_TIMEOUTS.idleTimeout } },

@@ -29,7 +29,7 @@ export const outboundGenerator: Generator = {
       const accessLog = accessLogFor(mesh, sourceTags, proxy.dataplane.dataplane.inbound[0]?.service ?? '', proxy.dataplane.dataplane.address, outbound.service, isHttp(protocol));
       needsLogSink ||= accessLog.needsSink;
       const filter = isHttp(protocol)
-        ? hcmFilter(statPrefix(outbound.service), outboundRouteName(outbound.service), accessLog.entries)
+        ? hcmFilter(statPrefix(outbound.service), outboundRouteName(outbound.service), accessLog.entries, { normalizePath: true, grpcStats: protocol === 'grpc' })
         : tcpProxyFilter(statPrefix(outbound.service), targets, accessLog.entries);
       out.push({
         typeUrl: TYPE_URLS.listener,
