@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import type { Config } from '../config/schema.js';
 import { isAlreadyExists, isConflict, isForbidden, isInvalid, isNotFound, isStoreUnavailable, isUnauthenticated } from '../core/errors.js';
 import { sendStoreUnavailable, StoreOutageLog } from './store-outage.js';
+import { openApiRoute, registerOpenApi } from './openapi.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ResourceStore } from '../store/store.js';
 import { envelope, HttpError } from './envelope.js';
@@ -135,8 +136,10 @@ export async function buildApiApp(deps: ApiDeps, tls?: { cert: string | Buffer; 
   });
 
   installAuth(app, deps.config, deps.userTokens, deps.clientCerts);
+  await registerOpenApi(app, deps.version);
   await app.register(
     async (api) => {
+      openApiRoute(api, app);
       await api.register(tokenRoutes, { tokens: deps.userTokens, maxValidFor: deps.config.apiServer.authn.tokens.maxValidFor, store: deps.store, dataplaneTokens: deps.dataplaneTokens });
       if (deps.bootstrap) await api.register(bootstrapRoutes, { provider: deps.bootstrap });
       await api.register(systemRoutes, { config: deps.config, version: deps.version, instanceId: deps.instanceId, hostname: deps.hostname });
