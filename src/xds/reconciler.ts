@@ -53,6 +53,7 @@ export class Reconciler implements ProxyRegistry {
   private readonly encoder = new ResourceEncoder();
   private readonly proxyless = new WeakMap<MeshSnapshot, Map<string, Snapshot>>();
   private timer: NodeJS.Timeout | undefined;
+  private timerDue = 0;
   /** Consecutive failed reconciles per mesh, for the retry backoff. */
   private readonly failures = new Map<string, number>();
   private queue: Promise<void> = Promise.resolve();
@@ -162,8 +163,17 @@ export class Reconciler implements ProxyRegistry {
     }
   }
 
+  /**
+   * Runs the dirty meshes after `delayMs`, or sooner if a run is already due sooner. A change that
+   * arrives while a retry waits out its backoff brings the retry forward: the write that caused
+   * it just succeeded, so the store is likely back.
+   */
   private schedule(delayMs: number): void {
-    this.timer ??= setTimeout(() => {
+    const due = performance.now() + delayMs;
+    if (this.timer && this.timerDue <= due) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerDue = due;
+    this.timer = setTimeout(() => {
       this.timer = undefined;
       const meshes = [...this.dirty];
       this.dirty.clear();
