@@ -29,8 +29,8 @@ Flags:
       --dry-run                       print the Envoy bootstrap and exit
   -h, --help                          help for run
 
-While Envoy runs, skiff-dp serves Envoy's access log service on /tmp/kuma-al-{name}-{mesh}.sock and
-forwards the entries of TrafficLog TCP backends, formatted, to the backend's address (kuma-dp's role).
+While Envoy runs, skiff-dp serves Envoy's access log service on /tmp/kuma-al-{name}-{mesh}.sock
+(shortened with a hash when longer than a Unix socket path may be) and forwards the entries of TrafficLog TCP backends, formatted, to the backend's address (kuma-dp's role).
 `;
 
 function read(path: string, what: string): string {
