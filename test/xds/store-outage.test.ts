@@ -64,16 +64,17 @@ describe('a PostgreSQL restart under write load', { skip: unavailable ?? false }
     let next = 0;
     let writing = true;
     const acknowledged: number[] = [];
-    const during: Array<{ status: number; retryAfter: string | null; body: { status?: number; title?: string } }> = [];
+    const during: Array<{ status: number; retryAfter: string | null; body: { status?: number; title?: string }; ms: number }> = [];
     let down = false;
     const writer = async () => {
       while (writing) {
         const i = next++;
+        const started = Date.now();
         const r = await fetch(`${cp.api}/meshes/default/dataplanes/backend-${i}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(backend(i)) }).catch(() => undefined);
         if (!r) continue;
         const body = (await r.json().catch(() => ({}))) as { status?: number; title?: string };
         if (r.status === 201) acknowledged.push(i);
-        else if (down) during.push({ status: r.status, retryAfter: r.headers.get('retry-after'), body });
+        else if (down) during.push({ status: r.status, retryAfter: r.headers.get('retry-after'), body, ms: Date.now() - started });
         else if (r.status !== 503 && r.status !== 500) assert.fail(`unexpected ${r.status}: ${JSON.stringify(body)}`);
         if (r.status !== 201) await new Promise((res) => setTimeout(res, 20));
       }
@@ -101,6 +102,9 @@ describe('a PostgreSQL restart under write load', { skip: unavailable ?? false }
       assert.equal(d.body.status, 503);
       assert.equal(d.body.title, 'Service Unavailable');
     }
+    // Refused fast, not stalled: well under the 2 s connection timeout this control plane has.
+    const slowest = Math.max(...during.map((d) => d.ms));
+    assert.ok(slowest < 1000, `a write took ${slowest} ms to fail during the outage`);
 
     // Every stored backend (acknowledged or not: a write may commit without its answer) reaches the
     // proxy that was connected all along, and a proxy that connects now.
