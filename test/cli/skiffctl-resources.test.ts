@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import { parse as parseYaml } from 'yaml';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { startCpProcess, type RunningCp } from '../helpers/cp-process.js';
 
 /**
@@ -19,8 +20,12 @@ const dir = mkdtempSync(join(tmpdir(), 'skiffctl-res-'));
 const config = join(dir, 'config');
 
 function skiffctl(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return skiffctlWith(config, args, stdin);
+}
+
+function skiffctlWith(configFile: string, args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [SKIFFCTL, '--config-file', config, ...args], { env: { PATH: process.env.PATH ?? '' } });
+    const child = spawn(process.execPath, [SKIFFCTL, '--config-file', configFile, ...args], { env: { PATH: process.env.PATH ?? '' } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -141,5 +146,36 @@ describe('skiffctl resource commands and the reference pages’ kumactl commands
     // With no control plane configured skiffctl talks to http://localhost:5681, where nothing listens here.
     assert.equal(down.code, 1);
     assert.match(down.stderr, /^Error: cannot reach the control plane at http:\/\/localhost:5681/);
+  });
+});
+
+describe('skiffctl delete warns before an admin lockout (localhost is not admin)', () => {
+  let cp: RunningCp;
+  const workDir = join(dir, 'lockout');
+  const lockoutConfig = join(dir, 'lockout-config');
+  const run = (args: string[], stdin?: string) => skiffctlWith(lockoutConfig, args, stdin);
+  before(async () => {
+    cp = await startCpProcess({ KUMA_GENERAL_WORK_DIR: workDir, KUMA_API_SERVER_AUTHN_LOCALHOST_IS_ADMIN: 'false' });
+    assert.equal((await fetch(`${cp.apiUrl}/global-secrets/admin-user-token`)).status, 401, 'localhost is really not admin here');
+  });
+  after(() => cp.stop());
+
+  it('warns that deleting admin-user-token may lock everyone out, and names the token a deleted signing key invalidates', async () => {
+    // Only an admin may read the admin token over the API: read it where the control plane keeps it.
+    const store = new SqliteStore(join(workDir, 'skiff.db'));
+    const token = Buffer.from(String((await store.get({ type: 'GlobalSecret', mesh: '', name: 'admin-user-token' }))!.spec.data), 'base64').toString();
+    await store.close();
+    assert.equal((await run(['config', 'control-planes', 'add', '--name', 'cp', '--address', cp.apiUrl, '--auth-type=tokens', '--auth-conf', `token=${token}`])).code, 0);
+
+    const adminGone = await run(['delete', 'global-secret', 'admin-user-token']);
+    assert.equal(adminGone.code, 0, adminGone.stderr);
+    assert.match(adminGone.stderr, /Warning: localhost is not admin \(apiServer\.authn\.localhostIsAdmin: false\): unless you hold another admin user token or client certificate, nobody can administer/);
+
+    const key = (await run(['generate', 'signing-key'])).stdout.trim();
+    assert.equal((await run(['apply', '--var', `key=${key}`, '-f', '-'], 'type: GlobalSecret\nname: user-token-signing-key-2\ndata: {{ key }}')).code, 0);
+    const rotated = await run(['delete', 'global-secret', 'user-token-signing-key-1']);
+    assert.equal(rotated.code, 0, rotated.stderr);
+    assert.match(rotated.stderr, /Warning: the user token this skiffctl sends was signed by user-token-signing-key-1: it is no longer valid/);
+    assert.equal((await fetch(`${cp.apiUrl}/meshes`, { headers: { authorization: `Bearer ${token}` } })).status, 401, 'the warning was true');
   });
 });
