@@ -44,7 +44,7 @@ function describe(route: RouteOptions, url: string) {
   const method = String(route.method).toUpperCase();
   const access = (route.config as { access?: AccessRule } | undefined)?.access;
   const names = [...url.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => m[1]!);
-  const isCollection = method === 'GET' && !url.endsWith(':name') && /(s|\+insights)$/.test(url);
+  const isCollection = method === 'GET' && !url.includes(':name') && /(s|\+insights)$/.test(url);
   const query = { ...(isCollection ? LIST_QUERY : {}), ...(method === 'PUT' ? { dryRun: { type: 'boolean', description: 'run every check of the write, store nothing' } } : {}) };
   const top = url.split('/')[1] ?? '';
   return {

@@ -32,6 +32,7 @@ describe('OpenAPI document', () => {
     const list = doc.paths['/meshes/{mesh}/dataplanes']!.get!;
     assert.deepEqual(list.parameters!.map((p) => `${p.in}:${p.name}`).sort(), ['path:mesh', 'query:name', 'query:offset', 'query:size']);
     assert.ok(['400', '401', '403', '404', '503'].every((s) => s in list.responses));
+    assert.deepEqual(doc.paths['/meshes/{mesh}/dataplanes/{name}/xds']!.get!.parameters!.map((p) => `${p.in}:${p.name}`).sort(), ['path:mesh', 'path:name'], 'no paging on a single item');
     assert.ok(['201', '409'].every((s) => s in doc.paths['/meshes/{mesh}/dataplanes/{name}']!.put!.responses));
 
     const yaml = toYaml(doc);
