@@ -42,7 +42,10 @@ async function render(isRefresh: boolean): Promise<void> {
   }
   if (current !== r) return; // navigated away meanwhile
   const fresh = h('div', {}, content);
-  if (isRefresh && fresh.innerHTML === main.innerHTML) return;
+  // Identical content is left in place, whatever asked for it: a login form the user is typing
+  // into must survive a second render of the same view (a submit triggers both hashchange and
+  // skiff:auth), and a refresh must not reset what is open or focused.
+  if (fresh.innerHTML === main.innerHTML) return;
   const open = openDetails();
   const focusedId = document.activeElement?.id;
   main.replaceChildren(...fresh.childNodes);
