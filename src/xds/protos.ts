@@ -1,50 +1,23 @@
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 
 /**
- * The official Envoy v3 API (plus xds/udpa, googleapis and protoc-gen-validate) as shipped in
- * `@grpc/grpc-js-xds/deps/`. See proto/README.md for why these files and not a buf build.
+ * The official Envoy v3 API (plus xds/udpa, googleapis and protoc-gen-validate), compiled by
+ * `buf build` into one descriptor set and converted at build time into protobufjs's JSON form with
+ * map fields and protoc-gen-validate's annotations kept (scripts/build-protos.mjs; proto/README.md).
+ * Loading that form is one JSON parse: no .proto file is read at run time.
  */
-const require = createRequire(import.meta.url);
-const DEPS = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
-export const PROTO_INCLUDE_DIRS = ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => join(DEPS, d));
-
-/** Every message the control plane encodes or decodes, and the ADS service. */
-const PROTO_FILES = [
-  'envoy/service/discovery/v3/ads.proto',
-  'envoy/config/listener/v3/listener.proto',
-  'envoy/config/route/v3/route.proto',
-  'envoy/config/cluster/v3/cluster.proto',
-  'envoy/config/endpoint/v3/endpoint.proto',
-  'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
-  'envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto',
-  'envoy/extensions/filters/http/router/v3/router.proto',
-  'envoy/extensions/filters/http/grpc_stats/v3/config.proto',
-  'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
-  'envoy/extensions/transport_sockets/tls/v3/tls.proto',
-  'envoy/extensions/transport_sockets/tls/v3/secret.proto',
-  'envoy/config/bootstrap/v3/bootstrap.proto',
-  'envoy/service/secret/v3/sds.proto',
-  'envoy/extensions/filters/network/rbac/v3/rbac.proto',
-  'envoy/extensions/access_loggers/file/v3/file.proto',
-  'envoy/extensions/access_loggers/grpc/v3/als.proto',
-  'envoy/service/accesslog/v3/als.proto',
-];
+const ENVOY_DESCRIPTORS = new URL('../../../proto/gen/envoy.json', import.meta.url);
 
 function loadRoot(): protobuf.Root {
-  const root = new protobuf.Root();
-  // Resolve imports against the include directories, as protoc's -I would.
-  root.resolvePath = (_origin, target) => {
-    for (const dir of PROTO_INCLUDE_DIRS) {
-      const candidate = join(dir, target);
-      if (existsSync(candidate)) return candidate;
-    }
-    return target;
-  };
-  root.loadSync(PROTO_FILES, { keepCase: true });
+  let json: protobuf.INamespace;
+  try {
+    json = JSON.parse(readFileSync(ENVOY_DESCRIPTORS, 'utf8')) as protobuf.INamespace;
+  } catch (error) {
+    throw new Error(`cannot read the Envoy descriptors at ${ENVOY_DESCRIPTORS.pathname} (run npm run build): ${(error as Error).message}`);
+  }
+  const root = protobuf.Root.fromJSON(json);
   root.resolveAll();
   return root;
 }

@@ -10,8 +10,8 @@ import { envoyRoot } from './protos.js';
  * this to refuse a raw resource (ProxyTemplate) before it reaches any proxy, and the tests use it
  * on everything the generators produce.
  *
- * Options parsed from the .proto files keep a one-element list such as `not_in: [6]` as the bare
- * value, so every list rule goes through `listOf`.
+ * The rules come from the descriptor set buf compiled; list rules may still arrive as a bare value,
+ * so every one goes through `listOf`.
  */
 
 type Rules = Record<string, unknown>;
@@ -19,11 +19,8 @@ type Msg = protobuf.Message<Record<string, unknown>> & Record<string, unknown>;
 
 const has = (msg: object, key: string) => Object.prototype.hasOwnProperty.call(msg, key);
 
-function rulesOf(field: protobuf.Field): Rules | undefined {
-  const parsed = (field.parsedOptions ?? []) as Array<Record<string, unknown>>;
-  for (const option of parsed) if (option['(validate.rules)']) return option['(validate.rules)'] as Rules;
-  return undefined;
-}
+/** The build keeps the annotations as options named as in the .proto files (scripts/build-protos.mjs). */
+const rulesOf = (field: protobuf.Field): Rules | undefined => field.options?.['(validate.rules)'] as Rules | undefined;
 
 const listOf = (value: unknown): unknown[] | undefined => (value === undefined ? undefined : Array.isArray(value) ? value : [value]);
 
@@ -174,8 +171,7 @@ function checkValue(field: protobuf.Field, rules: Rules, value: unknown, present
 
 function validateMessage(type: protobuf.Type, msg: Msg, path: string, out: string[]): void {
   for (const oneof of type.oneofsArray) {
-    const parsed = (oneof.parsedOptions ?? []) as Array<Record<string, unknown>>;
-    const required = parsed.some((o) => o['(validate.required)'] === true) || oneof.options?.['(validate.required)'] === true;
+    const required = oneof.options?.['(validate.required)'] === true;
     if (required && !oneof.fieldsArray.some((f) => has(msg, f.name))) out.push(`${path}: one of ${oneof.fieldsArray.map((f) => f.name).join(', ')} is required`);
   }
   for (const field of type.fieldsArray) {

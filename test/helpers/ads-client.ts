@@ -97,7 +97,7 @@ export interface ClientOptions {
 
 function nodeOf(nodeId: string, options: ClientOptions): AnyMsg {
   const fields: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(options.nodeMetadata ?? {})) fields[k] = { stringValue: v };
+  for (const [k, v] of Object.entries(options.nodeMetadata ?? {})) fields[k] = { string_value: v };
   return { id: nodeId, cluster: 'test', metadata: { fields }, user_agent_name: options.userAgent ?? 'envoy' };
 }
 

@@ -32,7 +32,7 @@ async function token(cp: TestControlPlane, body: Record<string, unknown>) {
 /** Envoy reads node.metadata from YAML as a Struct; protobufjs needs the Struct's own shape. */
 function asProtoObject(doc: Json): Json {
   const copy = structuredClone(doc);
-  copy.node.metadata = { fields: Object.fromEntries(Object.entries(doc.node.metadata as Record<string, string>).map(([k, v]) => [k, { stringValue: v }])) };
+  copy.node.metadata = { fields: Object.fromEntries(Object.entries(doc.node.metadata as Record<string, string>).map(([k, v]) => [k, { string_value: v }])) };
   return copy;
 }
 

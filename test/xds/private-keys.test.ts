@@ -22,7 +22,7 @@ describe('private keys over SDS', () => {
     const sent: DiscoveryResponse[] = [];
     const info: StreamInfo = { id: '1', protocol: 'sotw', identity: { nodeId: 'default.web-1', mesh: 'default', name: 'web-1', proxyless: false }, allowPrivateKeys };
     const stream = new SotwStream(info, cache, (r) => sent.push(r), pino({ level: 'silent' }));
-    stream.handle({ type_url: TYPE_URLS.secret, resource_names: ['identity_cert:secret:default', 'mesh_ca:secret:default'] });
+    stream.handle({ type_url: TYPE_URLS.secret, resource_names: ['identity_cert:secret:default', 'mesh_ca:secret:default'], resource_locators: [] });
     stream.close();
     return sent[0]!.resources.length;
   };

@@ -55,7 +55,7 @@ describe('xDS server', () => {
     assert.deepEqual(envoy, { ok: true, identity: { nodeId: 'default.web-1.v2', mesh: 'default', name: 'web-1.v2', proxyless: false } });
     const grpcNode = identify({ id: 'm.c', user_agent_name: 'gRPC Node Pure JS' });
     assert.equal(grpcNode.ok && grpcNode.identity.proxyless, true);
-    const declared = identify({ id: 'm.c', metadata: { fields: { 'dataplane.proxyType': { stringValue: 'grpc' } } } });
+    const declared = identify({ id: 'm.c', metadata: { fields: { 'dataplane.proxyType': { string_value: 'grpc' } } } });
     assert.equal(declared.ok && declared.identity.proxyless, true);
     for (const bad of ['', 'nodot', '.name', 'mesh.']) assert.equal(identify({ id: bad }).ok, false, bad);
 
@@ -66,7 +66,7 @@ describe('xDS server', () => {
     };
     assert.equal(credentialOf(md('Bearer abc.def.ghi'), undefined), 'abc.def.ghi');
     assert.equal(credentialOf(md('abc.def.ghi'), undefined), 'abc.def.ghi', "Kuma's bootstrap sends the raw token");
-    assert.equal(credentialOf(md(), { metadata: { fields: { 'dataplane.token': { stringValue: 'from-node' } } } }), 'from-node');
+    assert.equal(credentialOf(md(), { metadata: { fields: { 'dataplane.token': { string_value: 'from-node' } } } }), 'from-node');
     assert.equal(credentialOf(md(), {}), undefined);
   });
 

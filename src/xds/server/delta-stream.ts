@@ -4,27 +4,15 @@ import type { EncodedResource } from '../cache/snapshot.js';
 import { versionOf } from '../cache/snapshot.js';
 import { SHORT_NAMES, WILDCARD_TYPES, type TypeUrl } from '../resources.js';
 import { REMOVE_AFTER, StreamBase } from './stream-base.js';
-import type { NodeInfo } from './identity.js';
+import type { DeltaDiscoveryRequest__Output } from '../generated/envoy/service/discovery/v3/DeltaDiscoveryRequest.js';
+import type { DeltaDiscoveryResponse as DeltaDiscoveryResponseMessage } from '../generated/envoy/service/discovery/v3/DeltaDiscoveryResponse.js';
 import type { StreamHooks, StreamInfo } from './sotw-stream.js';
 
-/** `envoy.service.discovery.v3.DeltaDiscoveryRequest` as decoded (keepCase, arrays). */
-export interface DeltaDiscoveryRequest {
-  node?: NodeInfo;
-  type_url?: string;
-  resource_names_subscribe?: string[];
-  resource_names_unsubscribe?: string[];
-  initial_resource_versions?: Record<string, string>;
-  response_nonce?: string;
-  error_detail?: { code?: number; message?: string } | null;
-}
-
-export interface DeltaDiscoveryResponse {
-  system_version_info: string;
+/** The delta ADS messages as decoded and as encoded (keepCase, arrays), typed from the descriptor set. */
+export type DeltaDiscoveryRequest = DeltaDiscoveryRequest__Output;
+export type DeltaDiscoveryResponse = Required<Pick<DeltaDiscoveryResponseMessage, 'system_version_info' | 'type_url' | 'removed_resources' | 'nonce'>> & {
   resources: Array<{ name: string; version: string; resource: { type_url: string; value: Buffer } }>;
-  type_url: string;
-  removed_resources: string[];
-  nonce: string;
-}
+};
 
 interface DeltaTypeState {
   wildcard: boolean;

@@ -1,21 +1,11 @@
 import type { Metadata } from '@grpc/grpc-js';
+import type { Node__Output } from '../generated/envoy/config/core/v3/Node.js';
+import type { Struct__Output } from '../generated/google/protobuf/Struct.js';
 
-/**
- * `google.protobuf.Struct` as decoded. protobufjs defines the well-known types itself, with
- * camelCase field names whatever `keepCase` says: a string is `stringValue`.
- */
-export interface Struct {
-  fields?: Record<string, { stringValue?: string; kind?: string } | undefined>;
-}
-
-/** The parts of `envoy.config.core.v3.Node` the control plane reads. */
-export interface NodeInfo {
-  id?: string;
-  cluster?: string;
-  metadata?: Struct;
-  user_agent_name?: string;
-  user_agent_version?: string;
-}
+/** `google.protobuf.Struct` and `envoy.config.core.v3.Node` as decoded (types generated from the descriptor set). */
+export type Struct = Struct__Output;
+/** The parts of the node the control plane reads. */
+export type NodeInfo = Pick<Node__Output, 'id' | 'cluster' | 'metadata' | 'user_agent_name' | 'user_agent_version'>;
 
 /** Who is on the other end of a stream, from its first request. */
 export interface ProxyIdentity {
@@ -28,7 +18,7 @@ export interface ProxyIdentity {
 }
 
 export function structString(struct: Struct | undefined, key: string): string | undefined {
-  const value = struct?.fields?.[key]?.stringValue;
+  const value = struct?.fields?.[key]?.string_value;
   return typeof value === 'string' ? value : undefined;
 }
 

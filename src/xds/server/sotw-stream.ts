@@ -3,24 +3,13 @@ import type { SnapshotCache } from '../cache/snapshot-cache.js';
 import { versionOf, type EncodedResource } from '../cache/snapshot.js';
 import { SHORT_NAMES, WILDCARD_TYPES, type TypeUrl } from '../resources.js';
 import { REMOVE_AFTER, StreamBase } from './stream-base.js';
-import type { NodeInfo, ProxyIdentity } from './identity.js';
+import type { DiscoveryRequest__Output } from '../generated/envoy/service/discovery/v3/DiscoveryRequest.js';
+import type { DiscoveryResponse as DiscoveryResponseMessage } from '../generated/envoy/service/discovery/v3/DiscoveryResponse.js';
+import type { ProxyIdentity } from './identity.js';
 
-/** `envoy.service.discovery.v3.DiscoveryRequest` as decoded (keepCase, arrays). */
-export interface DiscoveryRequest {
-  version_info?: string;
-  node?: NodeInfo;
-  resource_names?: string[];
-  type_url?: string;
-  response_nonce?: string;
-  error_detail?: { code?: number; message?: string } | null;
-}
-
-export interface DiscoveryResponse {
-  version_info: string;
-  resources: Array<{ type_url: string; value: Buffer }>;
-  type_url: string;
-  nonce: string;
-}
+/** The ADS messages as decoded and as encoded (keepCase, arrays), typed from the descriptor set. */
+export type DiscoveryRequest = DiscoveryRequest__Output;
+export type DiscoveryResponse = Required<Pick<DiscoveryResponseMessage, 'version_info' | 'type_url' | 'nonce'>> & { resources: Array<{ type_url: string; value: Buffer }> };
 
 /** One admitted stream, as hooks see it. */
 export interface StreamInfo {

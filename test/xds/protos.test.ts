@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { describe, it } from 'node:test';
+import protobuf from 'protobufjs';
+import { envoyRoot, grpcDefinitions } from '../../src/xds/protos.js';
+
+const require = createRequire(import.meta.url);
+const descriptor = require('protobufjs/ext/descriptor') as { FileDescriptorSet: protobuf.Type };
+// Added to Root by protobufjs/ext/descriptor, which has no typings of its own.
+const fromDescriptor = (protobuf.Root as unknown as { fromDescriptor(set: protobuf.Message): protobuf.Root }).fromDescriptor;
+
+/** The descriptor set `buf build` produced (scripts/build-protos.mjs), read without our conversion. */
+const BINPB = readFileSync(new URL('../../../proto/gen/envoy.binpb', import.meta.url));
+
+interface FieldDescriptor {
+  name: string;
+  number: number;
+  label?: string;
+  type_name?: string;
+  options?: Record<string, unknown>;
+}
+interface MessageDescriptor {
+  name: string;
+  field?: FieldDescriptor[];
+  nested_type?: MessageDescriptor[];
+  oneof_decl?: Array<{ name: string; options?: Record<string, unknown> }>;
+  options?: Record<string, unknown>;
+}
+interface FileDescriptor {
+  name: string;
+  package?: string;
+  message_type?: MessageDescriptor[];
+}
+
+/** The set decoded with its own descriptor.proto and validate.proto, so PGV options are readable. */
+function annotatedSet(): FileDescriptor[] {
+  const plain = fromDescriptor(descriptor.FileDescriptorSet.decode(BINPB));
+  plain.resolveAll();
+  const setType = plain.lookupType('google.protobuf.FileDescriptorSet');
+  return (setType.toObject(setType.decode(BINPB), { enums: String, longs: String, defaults: false }) as { file: FileDescriptor[] }).file;
+}
+
+function* messages(files: FileDescriptor[]): Generator<[string, MessageDescriptor]> {
+  function* walk(message: MessageDescriptor, scope: string): Generator<[string, MessageDescriptor]> {
+    const fullName = `${scope}.${message.name}`;
+    yield [fullName, message];
+    for (const inner of message.nested_type ?? []) yield* walk(inner, fullName);
+  }
+  for (const file of files) for (const message of file.message_type ?? []) yield* walk(message, file.package ? `.${file.package}` : '');
+}
+
+const isMapEntry = (m: MessageDescriptor | undefined) => (m?.options as { map_entry?: boolean } | undefined)?.map_entry === true;
+
+describe('Envoy descriptors (buf build → protobufjs root)', () => {
+  const files = annotatedSet();
+  const byName = new Map(messages(files));
+
+  it('holds every file the control plane needs, with the pinned validate.proto', () => {
+    const names = new Set(files.map((f) => f.name));
+    for (const name of ['envoy/service/discovery/v3/ads.proto', 'envoy/service/secret/v3/sds.proto', 'envoy/config/cluster/v3/cluster.proto', 'validate/validate.proto', 'google/protobuf/struct.proto']) {
+      assert.ok(names.has(name), `${name} is in the descriptor set`);
+    }
+    // The rule the shipped validate.proto lacked, and the reason buf refused that file.
+    assert.ok(envoyRoot.lookupType('validate.StringRules').fields.ignore_empty, 'validate.StringRules has ignore_empty');
+  });
+
+  it('has every message of the set, field for field, with map fields as maps', () => {
+    let maps = 0;
+    for (const [fullName, message] of byName) {
+      if (isMapEntry(message)) continue;
+      const type = envoyRoot.lookupType(fullName);
+      for (const field of message.field ?? []) {
+        const ours = type.fields[field.name];
+        assert.ok(ours, `${fullName}.${field.name} is in the root`);
+        assert.equal(ours.id, field.number, `${fullName}.${field.name} keeps its number`);
+        const entry = field.type_name ? byName.get(field.type_name) : undefined;
+        if (isMapEntry(entry)) {
+          maps++;
+          assert.ok(ours.map, `${fullName}.${field.name} is a map`);
+          const value = entry!.field!.find((f) => f.name === 'value')!;
+          assert.equal(ours.resolvedType?.fullName ?? ours.type, value.type_name ?? ours.type, `${fullName}.${field.name} keeps its value type`);
+        } else {
+          assert.equal(ours.repeated, field.label === 'LABEL_REPEATED', `${fullName}.${field.name} keeps its cardinality`);
+        }
+      }
+    }
+    assert.ok(maps > 20, `map fields seen: ${maps}`);
+    assert.ok(envoyRoot.lookupType('google.protobuf.Struct').fields.fields!.map);
+    assert.ok(envoyRoot.lookupType('envoy.config.route.v3.Route').fields.typed_per_filter_config!.map);
+  });
+
+  it("keeps every protoc-gen-validate annotation of the set on the root's fields and oneofs", () => {
+    let fieldRules = 0;
+    let requiredOneofs = 0;
+    for (const [fullName, message] of byName) {
+      if (isMapEntry(message)) continue;
+      const type = envoyRoot.lookupType(fullName);
+      for (const field of message.field ?? []) {
+        const rules = field.options?.['.validate.rules'];
+        if (rules === undefined) continue;
+        fieldRules++;
+        assert.deepEqual(type.fields[field.name]!.options?.['(validate.rules)'], rules, `${fullName}.${field.name}`);
+      }
+      for (const oneof of message.oneof_decl ?? []) {
+        if (oneof.options?.['.validate.required'] !== true) continue;
+        requiredOneofs++;
+        assert.equal(type.oneofs[oneof.name]!.options?.['(validate.required)'], true, `${fullName}.${oneof.name}`);
+      }
+    }
+    assert.ok(fieldRules > 300, `field rules seen: ${fieldRules}`);
+    assert.ok(requiredOneofs > 20, `required oneofs seen: ${requiredOneofs}`);
+  });
+
+  it('gives proto-loader the ADS and SDS services from the same root', () => {
+    const ads = grpcDefinitions['envoy.service.discovery.v3.AggregatedDiscoveryService'] as Record<string, { path: string }>;
+    assert.equal(ads.StreamAggregatedResources!.path, '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources');
+    assert.equal(ads.DeltaAggregatedResources!.path, '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources');
+    const sds = grpcDefinitions['envoy.service.secret.v3.SecretDiscoveryService'] as Record<string, { path: string }>;
+    assert.ok(sds.StreamSecrets);
+  });
+});
