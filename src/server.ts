@@ -8,7 +8,12 @@ import { buildApiApp } from './api/app.js';
 import { buildDiagnosticsApp } from './api/diagnostics.js';
 import type { Config } from './config/schema.js';
 import { Metrics } from './observability/metrics.js';
-import { ensureDefaultMesh, openStore, sqlitePath } from './store/open.js';
+import { openStore, sqlitePath } from './store/open.js';
+import { SingleInstance, type Cluster, type InstanceSelf } from './store/cluster.js';
+import { PostgresCluster } from './store/postgres/cluster.js';
+import { postgresOptions } from './store/open.js';
+import { parseDuration } from './core/duration.js';
+import { LeaderDuties } from './leader-duties.js';
 import { sharedSecretFiles } from './store/private-files.js';
 import type { ResourceStore } from './store/store.js';
 import { VERSION } from './version.js';
@@ -40,6 +45,8 @@ export interface ControlPlane {
   tokenServerPort: number | undefined;
   diagnosticsPort: number;
   xds: XdsServer;
+  /** The control planes on this store, and whether this one leads. */
+  cluster: Cluster;
   /** Stops accepting connections, lets in-flight requests finish, then closes the store. */
   close(): Promise<void>;
 }
@@ -94,6 +101,20 @@ function warnAboutSharedSecretFiles(config: Config, logger: Logger): void {
   }
 }
 
+/** The cluster this instance belongs to: on PostgreSQL every instance on the database, else itself. */
+async function startCluster(config: Config, self: InstanceSelf, logger: Logger): Promise<Cluster> {
+  if (config.store.type !== 'postgres') return new SingleInstance(self);
+  const timing = {
+    heartbeatMs: parseDuration(config.store.postgres.heartbeatInterval) ?? 5000,
+    electionMs: parseDuration(config.store.postgres.leaderElectionInterval) ?? 1000,
+  };
+  const cluster = new PostgresCluster(postgresOptions(config), self, timing, (err) =>
+    logger.warn({ err: err.message }, 'lost the leader-election session with PostgreSQL; reconnecting'),
+  );
+  await cluster.start();
+  return cluster;
+}
+
 /**
  * Starts the store, the REST API (apiServer.http), diagnostics and the xDS server. SDS, the token
  * server and the GUI join here as they are built.
@@ -101,28 +122,42 @@ function warnAboutSharedSecretFiles(config: Config, logger: Logger): void {
 export async function startControlPlane(config: Config, logger: Logger): Promise<ControlPlane> {
   warnAboutSharedSecretFiles(config, logger);
   const metrics = new Metrics({ processMetrics: true });
-  const store = await openStore(config, logger.child({ component: 'store' }), metrics.storeLatency);
+  const instanceId = randomUUID();
+  const startTime = new Date();
+  const opened = await openStore(config, logger.child({ component: 'store' }), metrics.storeLatency, instanceId);
+  const store = opened.store;
   const apps: FastifyInstance[] = [];
   let xds: XdsServer | undefined;
+  let cluster: Cluster | undefined;
+  let duties: LeaderDuties | undefined;
   try {
-    await ensureDefaultMesh(store, config, logger);
+    const self = {
+      id: instanceId,
+      get address() {
+        return `${config.general.advertisedHostname}:${xds?.port ?? config.xdsServer.grpcPort}`;
+      },
+      version: VERSION,
+      startTime,
+      proxies: () => xds?.reconciler.connectedCount() ?? 0,
+    };
+    cluster = await startCluster(config, self, logger);
+    const isLeader = () => cluster!.isLeader();
+    metrics.watchCluster(cluster, opened.postgres);
     const userTokens = new UserTokens(store, config.apiServer.authn.tokens);
-    const boot = await userTokens.bootstrap();
-    if (boot.keyCreated) logger.info('created user token signing key 1 (global secret user-token-signing-key-1)');
-    if (boot.adminTokenCreated) logger.info('stored an admin user token in the global secret admin-user-token');
-    const instanceId = randomUUID();
-    const dataplaneTokens = new DataplaneTokens(store);
+    const dataplaneTokens = new DataplaneTokens(store, isLeader);
     const kubernetesAuth = new KubernetesAuth(store, dataplaneTokens);
-    xds = await startXdsServer(config, store, logger, instanceId, { dataplaneTokens, kubernetesAuth }, metrics);
+    const cas = new MeshCaManager(store, isLeader);
+    duties = new LeaderDuties({ config, store, cluster, logger, userTokens, dataplaneTokens, cas });
+    await duties.start();
+    xds = await startXdsServer(config, store, logger, instanceId, { dataplaneTokens, kubernetesAuth }, metrics, isLeader);
     // Mesh mTLS: certificates from the SDS module, renewed by republishing the proxy.
     const reconciler = xds.reconciler;
-    const cas = new MeshCaManager(store);
     const identities = new IdentityIssuer(cas, logger.child({ component: 'sds' }), (nodeId) => reconciler.renew(nodeId), (nodeId, notAfter) => xds!.insights.recordCertificate(nodeId, notAfter));
     reconciler.useIdentities(identities);
     const inspector = xds;
     const clientCerts = config.apiServer.authn.type === 'adminClientCerts' ? new AdminClientCerts(config.apiServer.auth.clientCertsDir) : undefined;
     const storeOutages = new StoreOutageLog(logger.child({ component: 'api' }));
-    const apiDeps = { config, store, logger, metrics, storeOutages, version: VERSION, instanceId, hostname: hostname(), inspector, userTokens, clientCerts, dataplaneTokens, kubernetesAuth, bootstrap: xds.bootstrap, resourceCheck: resourceChecks(cas) };
+    const apiDeps = { config, store, logger, metrics, storeOutages, version: VERSION, instanceId, hostname: hostname(), inspector, userTokens, clientCerts, dataplaneTokens, kubernetesAuth, bootstrap: xds.bootstrap, resourceCheck: resourceChecks(cas), cluster };
     const api = await buildApiApp(apiDeps, undefined, { gui: 'prefixed' });
     apps.push(api);
     const tls = await serverTlsMaterial({
@@ -151,6 +186,8 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       tokenServerPort = await listen(tokenServer, '127.0.0.1', config.dataplaneTokenServer.local.port, 'dataplane token server');
     }
     const started = xds;
+    const startedCluster = cluster;
+    const startedDuties = duties;
     return {
       store,
       apiPort,
@@ -159,15 +196,22 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       diagnosticsPort,
       tokenServerPort,
       xds: started,
+      cluster: startedCluster,
       async close() {
         identities.close();
+        startedDuties.close();
         await Promise.allSettled([started.close(), ...apps.map((app) => app.close())]);
+        await startedCluster.close();
         await store.close();
+        opened.release();
       },
     };
   } catch (err) {
+    duties?.close();
     await Promise.allSettled([xds?.close(), ...apps.map((app) => app.close())]);
+    await cluster?.close();
     await store.close();
+    opened.release();
     throw err;
   }
 }

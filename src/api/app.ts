@@ -21,6 +21,7 @@ import { kubernetesAuthRoutes } from './routes/kubernetes-auth.js';
 import { listMethodBridge } from './list-method.js';
 import { guiRoutes } from './gui.js';
 import type { KubernetesAuth } from '../auth/kubernetes/kubernetes-auth.js';
+import type { Cluster } from '../store/cluster.js';
 
 export interface ApiDeps {
   config: Config;
@@ -44,6 +45,8 @@ export interface ApiDeps {
   inspector?: XdsInspector;
   /** Vault's Kubernetes auth method (`/auth/kubernetes/…`). */
   kubernetesAuth?: KubernetesAuth;
+  /** The control planes on this store (`GET /control-planes`, and whose streams count as online). */
+  cluster?: Cluster;
   /** Counts requests failed by a store outage; shared by the control plane's servers so the log says it once. */
   storeOutages?: StoreOutageLog;
 }
@@ -142,9 +145,9 @@ export async function buildApiApp(deps: ApiDeps, tls?: { cert: string | Buffer; 
       openApiRoute(api, app);
       await api.register(tokenRoutes, { tokens: deps.userTokens, maxValidFor: deps.config.apiServer.authn.tokens.maxValidFor, store: deps.store, dataplaneTokens: deps.dataplaneTokens });
       if (deps.bootstrap) await api.register(bootstrapRoutes, { provider: deps.bootstrap });
-      await api.register(systemRoutes, { config: deps.config, version: deps.version, instanceId: deps.instanceId, hostname: deps.hostname });
+      await api.register(systemRoutes, { config: deps.config, version: deps.version, instanceId: deps.instanceId, hostname: deps.hostname, cluster: deps.cluster });
       if (deps.kubernetesAuth) await api.register(kubernetesAuthRoutes, { auth: deps.kubernetesAuth });
-      await api.register(resourceRoutes, { store: deps.store, readOnly: deps.config.apiServer.readOnly, inspector: deps.inspector, check: deps.resourceCheck });
+      await api.register(resourceRoutes, { store: deps.store, readOnly: deps.config.apiServer.readOnly, inspector: deps.inspector, check: deps.resourceCheck, liveInstances: deps.cluster ? () => deps.cluster!.liveInstanceIds() : undefined });
     },
     { prefix: layout.gui === 'root' ? '/api' : '' },
   );

@@ -5,8 +5,11 @@ import { InvalidTokenError, signToken, verifyToken } from './jwt.js';
 import { SecretSigningKeys } from './signing-keys.js';
 import { addressInCidrs } from './cidrs.js';
 import { decodeJwt } from 'jose';
+import { waitForLeaderWork } from '../store/wait-for-leader.js';
 
 const TEN_YEARS_S = 10 * 365 * 24 * 3600;
+/** How long a follower waits for the leader to create a mesh's first signing key. */
+const KEY_WAIT_MS = 10_000;
 
 export const dataplaneKeyPrefix = (mesh: string) => `dataplane-token-signing-key-${mesh}`;
 export const dataplaneRevocations = (mesh: string) => `dataplane-token-revocations-${mesh}`;
@@ -59,7 +62,28 @@ export class TokenMismatchError extends Error {}
 export class DataplaneTokens {
   private readonly keysByMesh = new Map<string, SecretSigningKeys>();
 
-  constructor(private readonly store: ResourceStore) {}
+  /**
+   * `isLeader`: whether this control plane creates missing signing keys. A follower waits for the
+   * leader's instead (it creates one for every mesh), so two instances never race to make key 1.
+   */
+  constructor(
+    private readonly store: ResourceStore,
+    private readonly isLeader: () => boolean = () => true,
+  ) {}
+
+  /** Creates the mesh's first signing key when it has none (leader work). */
+  async ensureSigningKey(mesh: string): Promise<boolean> {
+    return this.keys(mesh).ensure();
+  }
+
+  private async signingKeyReady(mesh: string): Promise<void> {
+    const keys = this.keys(mesh);
+    if (this.isLeader()) {
+      await keys.ensure();
+      return;
+    }
+    await waitForLeaderWork(async () => (await keys.serials()).length > 0, KEY_WAIT_MS, `mesh "${mesh}" has no dataplane token signing key yet (the leader control plane creates it); retry shortly`);
+  }
 
   private keys(mesh: string): SecretSigningKeys {
     let keys = this.keysByMesh.get(mesh);
@@ -75,7 +99,7 @@ export class DataplaneTokens {
   /** As `issue`, also returning the token's `jti` (what `dataplane-token-revocations-{mesh}` lists). */
   async issueWithId(claims: DataplaneTokenClaims, validForSeconds: number): Promise<{ token: string; jti: string }> {
     const keys = this.keys(claims.mesh);
-    await keys.ensure();
+    await this.signingKeyReady(claims.mesh);
     const signing = await keys.signingKey();
     if (!signing) throw new Error(`mesh "${claims.mesh}" has no dataplane token signing key`);
     const payload: Record<string, unknown> = { Mesh: claims.mesh, Type: claims.type ?? 'dataplane' };

@@ -10,7 +10,7 @@ import { VERSION } from '../version.js';
 import { callApi, describeFailure } from './skiffctl/api-client.js';
 import { currentControlPlane, defaultConfigPath, readConfig, writeConfig, type ApiServerCoordinates } from './skiffctl/config-file.js';
 import { keyValuePairs, runCli, UsageError } from './run.js';
-import { applyCommand, deleteCommand, getCommand, inspectDataplaneConfig, inspectDataplanes } from './skiffctl/resources.js';
+import { applyCommand, deleteCommand, getCommand, inspectControlPlanes, inspectDataplaneConfig, inspectDataplanes } from './skiffctl/resources.js';
 
 const HELP: Record<string, string> = {
   root: `skiffctl: the command line for the Skiff control plane (kumactl-style)
@@ -22,7 +22,7 @@ Commands:
   apply                   Create or update resources from YAML
   get                     Show resources
   delete                  Delete a resource
-  inspect                 Show dataplanes with their xDS status, or what one is served
+  inspect                 Show dataplanes with their xDS status, what one is served, or the control planes
   config control-planes   Manage the control planes skiffctl talks to (add, list, switch, remove)
   generate                Generate dataplane tokens, user tokens, signing keys, public keys and TLS certificates
   version                 Print the version
@@ -94,6 +94,7 @@ Usage:
 Usage:
   skiffctl inspect dataplanes [--mesh MESH] [-o table|yaml|json]
   skiffctl inspect dataplane NAME --type=config-dump [--mesh MESH]
+  skiffctl inspect control-planes [-o table|yaml|json]   the live control planes on the store, leader first
 `,
   'config control-planes': `Manage control planes.
 
@@ -372,8 +373,9 @@ async function main(argv: string[]): Promise<number> {
       if (values.help) return (out(HELP.inspect!), 0);
       const [what, name] = positionals;
       if (what === 'dataplanes') return (out(await inspectDataplanes(current(configPath), values.mesh, values.output)), 0);
+      if (what === 'control-planes') return (out(await inspectControlPlanes(current(configPath), values.output)), 0);
       if (what === 'dataplane' && name && values.type === 'config-dump') return (out(await inspectDataplaneConfig(current(configPath), values.mesh, name)), 0);
-      throw new UsageError('usage: skiffctl inspect dataplanes [--mesh M] | skiffctl inspect dataplane NAME --type=config-dump [--mesh M]');
+      throw new UsageError('usage: skiffctl inspect dataplanes [--mesh M] | skiffctl inspect dataplane NAME --type=config-dump [--mesh M] | skiffctl inspect control-planes');
     }
     default:
       throw new UsageError(`unknown command "${command}" for "skiffctl"`);

@@ -45,6 +45,10 @@ export const ConfigSchema = section({
       dbName: str('kuma'),
       connectionTimeout: Type.Integer({ minimum: 1, default: 5, description: 'seconds' }),
       maxOpenConnections: Type.Integer({ minimum: 1, default: 20 }),
+      // Skiff additions (several instances on one database): an instance silent for heartbeatInterval
+      // is dead; followers try to take the leader lock every leaderElectionInterval.
+      heartbeatInterval: duration('5s'),
+      leaderElectionInterval: duration('1s'),
     }),
   }),
   apiServer: section({

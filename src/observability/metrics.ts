@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * The control plane's Prometheus metrics, on a registry of its own (never prom-client's global one)
@@ -40,6 +40,38 @@ export class Metrics {
     buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000],
     registers: [this.registry],
   });
+
+  /**
+   * Leadership (Kuma's `leader` gauge: 1 on the leader) and, on PostgreSQL, the change feed's
+   * listening connection: up or not, and how often it was re-established.
+   */
+  watchCluster(cluster: { isLeader(): boolean }, store?: { feedHealth(): { connected: boolean; reconnects: number } | undefined }): void {
+    new Gauge({
+      name: 'leader',
+      help: '1 when this control plane is the leader of the instances sharing its store',
+      registers: [this.registry],
+      collect() {
+        this.set(cluster.isLeader() ? 1 : 0);
+      },
+    });
+    if (!store) return;
+    new Gauge({
+      name: 'store_change_feed_connected',
+      help: "1 while the PostgreSQL connection listening to other instances' changes is up",
+      registers: [this.registry],
+      collect() {
+        this.set(store.feedHealth()?.connected ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'store_change_feed_reconnects',
+      help: 'Times the change feed lost its PostgreSQL connection and resynced after reconnecting',
+      registers: [this.registry],
+      collect() {
+        this.set(store.feedHealth()?.reconnects ?? 0);
+      },
+    });
+  }
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });

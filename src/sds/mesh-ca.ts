@@ -5,6 +5,10 @@ import { isAlreadyExists } from '../core/errors.js';
 import type { MtlsBackend } from '../core/resources/mesh.js';
 import type { ResourceStore } from '../store/store.js';
 import { generateMeshCa, loadCa, type KeyAndCert } from './pki.js';
+import { waitForLeaderWork } from '../store/wait-for-leader.js';
+
+/** How long a follower waits for the leader to store a mesh's builtin CA. */
+const CA_WAIT_MS = 15_000;
 
 /** A mesh CA ready to sign, with the PEM proxies trust. */
 export interface MeshCa {
@@ -32,7 +36,16 @@ export class MeshCaManager {
   private readonly cache = new Map<string, MeshCa>();
   private readonly creating = new Map<string, Promise<void>>();
 
-  constructor(private readonly store: ResourceStore) {}
+  /** `isLeader`: whether this control plane generates missing builtin CAs; a follower waits for the leader's. */
+  constructor(
+    private readonly store: ResourceStore,
+    private readonly isLeader: () => boolean = () => true,
+  ) {}
+
+  /** Generates and stores the builtin CA of a mesh backend when it has none (leader work). */
+  async ensureBuiltin(mesh: string, backend: string): Promise<void> {
+    await this.builtin(mesh, backend);
+  }
 
   async get(mesh: string, backend: MtlsBackend): Promise<MeshCa> {
     const material = backend.type === 'builtin' ? await this.builtin(mesh, backend.name) : await this.provided(mesh, backend.conf);
@@ -54,26 +67,34 @@ export class MeshCaManager {
     };
     const existing = await read();
     if (existing) return existing;
+    if (!this.isLeader()) {
+      let found: Awaited<ReturnType<typeof read>>;
+      await waitForLeaderWork(async () => (found = await read()) !== undefined, CA_WAIT_MS, `the builtin CA of mesh "${mesh}" backend "${backend}" is not created yet (the leader control plane creates it)`);
+      return found!;
+    }
     const id = `${mesh}/${backend}`;
     let pending = this.creating.get(id);
     if (!pending) {
       pending = (async () => {
         const ca = await generateMeshCa(mesh);
-        // The key first: a cert secret without its key would never be used anyway.
-        for (const [name, data] of [[builtinKeySecret(mesh, backend), ca.keyPem], [builtinCertSecret(mesh, backend), ca.certPem]] as const) {
-          try {
-            await this.store.create({ type: 'Secret', mesh, name, spec: { data: b64(data) } });
-          } catch (err) {
-            if (!isAlreadyExists(err)) throw err;
-          }
+        // The key first, and the cert only by whoever stored that key: two writers (a leader
+        // hand-over) can never pair one's key with the other's certificate.
+        try {
+          await this.store.create({ type: 'Secret', mesh, name: builtinKeySecret(mesh, backend), spec: { data: b64(ca.keyPem) } });
+        } catch (err) {
+          if (isAlreadyExists(err)) return;
+          throw err;
         }
+        await this.store.create({ type: 'Secret', mesh, name: builtinCertSecret(mesh, backend), spec: { data: b64(ca.certPem) } }).catch((err: unknown) => {
+          if (!isAlreadyExists(err)) throw err;
+        });
       })().finally(() => this.creating.delete(id));
       this.creating.set(id, pending);
     }
     await pending;
-    const created = await read();
-    if (!created) throw new Error(`builtin CA of mesh "${mesh}" backend "${backend}" could not be stored`);
-    return created;
+    let created: Awaited<ReturnType<typeof read>>;
+    await waitForLeaderWork(async () => (created = await read()) !== undefined, CA_WAIT_MS, `builtin CA of mesh "${mesh}" backend "${backend}" could not be stored`);
+    return created!;
   }
 
   private async source(mesh: string, source: unknown, what: string): Promise<{ pem: string; version: string }> {

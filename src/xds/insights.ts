@@ -71,6 +71,8 @@ export class InsightRecorder implements StreamHooks {
     private readonly logger: Logger,
     /** While configuration is being pushed, status writes wait (up to ten intervals): they compete for the same CPU. */
     busy: () => boolean = () => false,
+    /** Only the leader deletes the insights of deleted Dataplanes (every instance hears of the delete). */
+    isLeader: () => boolean = () => true,
   ) {
     let deferred = 0;
     this.timer = setInterval(() => {
@@ -84,7 +86,7 @@ export class InsightRecorder implements StreamHooks {
     this.timer.unref();
     // A deleted Dataplane takes its insight with it.
     this.unsubscribe = store.subscribe((event) => {
-      if (event.action !== 'delete' || event.type !== 'Dataplane') return;
+      if (event.action !== 'delete' || event.type !== 'Dataplane' || !isLeader()) return;
       this.store.delete({ type: 'DataplaneInsight', mesh: event.mesh, name: event.name }).catch((err: unknown) => {
         if (!isNotFound(err)) this.logger.warn({ err }, 'could not delete the insight of a deleted dataplane');
       });

@@ -100,6 +100,11 @@ export class Reconciler implements ProxyRegistry {
     return result;
   }
 
+  /** Proxies with at least one open stream to this control plane (its heartbeat reports it). */
+  connectedCount(): number {
+    return this.proxies.size;
+  }
+
   /** Whether changes are waiting or being published. */
   busy(): boolean {
     return this.pendingJobs > 0 || this.timer !== undefined;

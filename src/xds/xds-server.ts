@@ -70,6 +70,8 @@ export async function startXdsServer(
   instanceId: string,
   auth: { dataplaneTokens: DataplaneTokens; kubernetesAuth: KubernetesAuth } = defaultAuth(store),
   metrics?: Metrics,
+  /** Whether this control plane is the leader (only it cleans up the insights of deleted Dataplanes). */
+  isLeader: () => boolean = () => true,
 ): Promise<XdsServer> {
   const xdsLogger = logger.child({ component: 'xds' });
   const credentialCheck = credentialCheckFor(config, auth.dataplaneTokens, auth.kubernetesAuth);
@@ -77,7 +79,7 @@ export async function startXdsServer(
   const { credentials, caPem } = await credentialsFor(config, xdsLogger);
   const cache = new SnapshotCache();
   const reconciler = new Reconciler(store, cache, xdsLogger, undefined, (ms) => metrics?.xdsGeneration.observe(ms));
-  const insights = new InsightRecorder(store, instanceId, parseDuration(config.xdsServer.dataplaneStatusFlushInterval) ?? 1000, xdsLogger, () => reconciler.busy());
+  const insights = new InsightRecorder(store, instanceId, parseDuration(config.xdsServer.dataplaneStatusFlushInterval) ?? 1000, xdsLogger, () => reconciler.busy(), isLeader);
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
   const definition = (grpcDefinitions[ADS] as grpc.ServiceDefinition | undefined) ?? (() => {
     throw new Error(`${ADS} missing from the loaded protos`);

@@ -178,7 +178,7 @@ describe('skiff-cp on PostgreSQL', { skip: pgSkip ?? false }, () => {
 
       const migrated = cli(['migrate', 'up'], env(clean));
       assert.equal(migrated.code, 0, migrated.stderr + migrated.stdout);
-      assert.match(migrated.stdout, /applied migrations 1/);
+      assert.match(migrated.stdout, /applied migrations 1, 2/);
       assert.match(cli(['migrate', 'up'], env(clean)).stdout, /schema is up to date/);
 
       const cp = await startCpProcess(env(clean));

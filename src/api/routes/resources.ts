@@ -28,6 +28,8 @@ export interface ResourceRoutesOptions {
   /** `apiServer.readOnly`: every write answers 405. */
   readOnly: boolean;
   inspector?: XdsInspector;
+  /** Ids of the live control planes: a subscription held by another one does not make a proxy online. */
+  liveInstances?: () => Promise<ReadonlySet<string>>;
 }
 
 type Params = { mesh?: string; name?: string };
@@ -67,7 +69,7 @@ function pageBody(request: FastifyRequest, items: unknown[], total: number, page
 }
 
 /** The `DataplaneOverview` object of `dataplanes+insights`: the dataplane and what xDS recorded of it. */
-async function overview(store: ResourceStore, dataplane: StoredResource) {
+async function overview(store: ResourceStore, dataplane: StoredResource, live: ReadonlySet<string> | undefined) {
   const insight = await store.get({ type: 'DataplaneInsight', mesh: dataplane.mesh, name: dataplane.name });
   return {
     type: 'DataplaneOverview',
@@ -77,8 +79,8 @@ async function overview(store: ResourceStore, dataplane: StoredResource) {
     modificationTime: dataplane.modificationTime,
     dataplane: dataplane.spec,
     dataplaneInsight: insight?.spec ?? { subscriptions: [] },
-    // Derived, not stored: whether the latest xDS subscription is still open.
-    online: isOnline(insight?.spec),
+    // Derived, not stored: whether a live control plane holds an open xDS subscription of it.
+    online: isOnline(insight?.spec, live),
   };
 }
 
@@ -189,13 +191,14 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
     app.get<{ Params: Params; Querystring: Query }>(`/meshes/:mesh/${plural}`, { config: { access: AUTHENTICATED } }, async (request) => {
       const page = readPage(request.query);
       const result = await store.list('Dataplane', { mesh: request.params.mesh, ...listFilters(dataplane, request.query), ...page });
-      const items = await Promise.all(result.items.map((r) => overview(store, r)));
+      const live = await options.liveInstances?.();
+      const items = await Promise.all(result.items.map((r) => overview(store, r, live)));
       return pageBody(request, items, result.total, page);
     });
     app.get<{ Params: Params }>(`/meshes/:mesh/${plural}/:name`, { config: { access: AUTHENTICATED } }, async (request) => {
       const found = await store.get(keyFor(dataplane, request.params));
       if (!found) throw notFound(`Dataplane "${request.params.name}"`);
-      return overview(store, found);
+      return overview(store, found, await options.liveInstances?.());
     });
   }
 }

@@ -231,6 +231,16 @@ export async function inspectDataplanes(api: ApiServerCoordinates, mesh: string,
   return table(['MESH', 'NAME', 'TAGS', 'STATUS', 'LAST CONNECTED AT', 'UPDATES SENT', 'ACKED', 'NACKED', 'CERT EXPIRY'], rows);
 }
 
+/** `skiffctl inspect control-planes`: the live control planes on the store (`GET /control-planes`). */
+export async function inspectControlPlanes(api: ApiServerCoordinates, output: string): Promise<string> {
+  const r = await ok(callApi(api, 'GET', 'control-planes'), 'could not list the control planes');
+  const list = JSON.parse(r.body) as { total: number; items: Obj[] };
+  if (output === 'json') return JSON.stringify(list, null, 2);
+  if (output === 'yaml') return toYaml(list);
+  const rows = list.items.map((i) => [String(i.id), String(i.address), String(i.version), i.leader ? 'yes' : 'no', String(i.proxies), String(i.startTime), String(i.heartbeatTime)]);
+  return table(['ID', 'ADDRESS', 'VERSION', 'LEADER', 'PROXIES', 'STARTED', 'LAST HEARTBEAT'], rows);
+}
+
 export async function inspectDataplaneConfig(api: ApiServerCoordinates, mesh: string, name: string): Promise<string> {
   const r = await ok(callApi(api, 'GET', `meshes/${encodeURIComponent(mesh)}/dataplanes/${encodeURIComponent(name)}/xds`), `could not inspect Dataplane "${name}"`);
   return JSON.stringify(JSON.parse(r.body), null, 2);

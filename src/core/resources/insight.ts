@@ -7,12 +7,14 @@ export function validateDataplaneInsight(spec: Obj, causes: Causes): void {
 }
 
 /**
- * Whether a DataplaneInsight says the proxy is connected: its latest subscription has not ended.
- * (A control plane killed without closing its streams leaves them looking connected until the
- * proxy reconnects somewhere and a newer subscription is recorded.)
+ * Whether a DataplaneInsight says the proxy is connected: one of its subscriptions has not ended
+ * and is held by one of the live control planes (`live`). So a control plane killed without closing
+ * its streams leaves them looking connected only until it misses its heartbeats, not until the
+ * proxy reconnects somewhere. Without `live`, the latest subscription decides.
  */
-export function isOnline(insight: Record<string, unknown> | undefined): boolean {
+export function isOnline(insight: Record<string, unknown> | undefined, live?: ReadonlySet<string>): boolean {
   const subs = (insight?.subscriptions as Array<Record<string, unknown>> | undefined) ?? [];
-  const last = subs[subs.length - 1];
-  return last !== undefined && last.connectTime !== undefined && last.disconnectTime === undefined;
+  const open = (s: Record<string, unknown>) => s.connectTime !== undefined && s.disconnectTime === undefined;
+  if (live === undefined) return subs.length > 0 && open(subs[subs.length - 1]!);
+  return subs.some((s) => open(s) && live.has(String(s.controlPlaneInstanceId ?? '')));
 }

@@ -23,6 +23,35 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      PRIMARY KEY (name, mesh, type)
    );
    CREATE INDEX IF NOT EXISTS resources_type_mesh_name ON resources (type, mesh, name);`,
+  // Several control planes on one database (the change feed, leader election, heartbeats): see
+  // docs/architecture.md. The channel is per schema, so schemas sharing a database never cross. Every committed write of a resource a subscriber keeps state from is
+  // announced on the channel by the writing transaction itself, so it travels at commit and never
+  // without the commit; DataplaneInsight rows (status, written in bulk) are not announced.
+  // `skiff.instance` names the writing control plane so it can skip its own announcements.
+  `CREATE OR REPLACE FUNCTION skiff_notify_resource_change() RETURNS trigger AS $$
+   DECLARE
+     r record;
+   BEGIN
+     IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+     IF r.type = 'DataplaneInsight' THEN RETURN NULL; END IF;
+     PERFORM pg_notify('skiff_resource_changes/' || TG_TABLE_SCHEMA, json_build_object(
+       'action', CASE TG_OP WHEN 'INSERT' THEN 'create' WHEN 'UPDATE' THEN 'update' ELSE 'delete' END,
+       'type', r.type, 'mesh', r.mesh, 'name', r.name,
+       'instance', current_setting('skiff.instance', true))::text);
+     RETURN NULL;
+   END;
+   $$ LANGUAGE plpgsql;
+   CREATE TRIGGER resources_notify AFTER INSERT OR UPDATE OR DELETE ON resources
+     FOR EACH ROW EXECUTE FUNCTION skiff_notify_resource_change();
+   CREATE TABLE IF NOT EXISTS control_plane_instances (
+     id text COLLATE "C" PRIMARY KEY,
+     address text NOT NULL,
+     version text NOT NULL,
+     start_time timestamptz NOT NULL,
+     heartbeat_time timestamptz NOT NULL,
+     leader boolean NOT NULL DEFAULT false,
+     proxies integer NOT NULL DEFAULT 0
+   );`,
 ];
 
 export const LATEST_POSTGRES_SCHEMA = POSTGRES_MIGRATIONS.length;

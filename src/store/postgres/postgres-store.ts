@@ -4,6 +4,8 @@ import type { Resource, ResourceKey, ResourceTypeName, StoredResource } from '..
 import { ChangeNotifier, meshMissingError, pageInMemory } from '../common.js';
 import { storeMessages, type ChangeListener, type ListOptions, type ListResult, type ResourceStore, type WriteOp } from '../store.js';
 import { LATEST_POSTGRES_SCHEMA, schemaVersion } from './migrations.js';
+import { PostgresChangeFeed, type ChangeFeedHealth } from './change-feed.js';
+import { clientConfig } from './connection.js';
 
 export interface PostgresOptions {
   host: string;
@@ -38,6 +40,14 @@ const fromRow = (row: Row): StoredResource => ({
   modificationTime: row.modification_time.toISOString(),
 });
 
+export interface PostgresStoreSettings {
+  /** This control plane's instance id: turns the change feed on. */
+  instanceId?: string;
+  onPoolError?: (err: Error) => void;
+  /** The change feed lost its connection (it reconnects by itself, then resyncs). */
+  onFeedLost?: (err: Error) => void;
+}
+
 /** The error a caller sees when PostgreSQL cannot be reached: where, as whom, why; never the password. */
 export class PostgresConnectionError extends StoreUnavailableError {
   constructor(options: PostgresOptions, cause: unknown) {
@@ -49,20 +59,14 @@ export class PostgresConnectionError extends StoreUnavailableError {
 
 const STATEMENT_TIMEOUT_MS = 10_000;
 
-export function createPool(options: PostgresOptions, onError: (err: Error) => void): pg.Pool {
+export function createPool(options: PostgresOptions, onError: (err: Error) => void, instanceId?: string): pg.Pool {
   const pool = new pg.Pool({
-    host: options.host,
-    port: options.port,
-    user: options.user,
-    password: options.password,
-    database: options.dbName,
+    ...clientConfig(options, instanceId),
     max: options.maxOpenConnections,
-    connectionTimeoutMillis: options.connectionTimeout * 1000,
     // Bounded waits: during an outage a call fails within these instead of stalling the API and
     // the reconciler behind it (a statement is small; 10 s is far beyond any healthy one).
     statement_timeout: STATEMENT_TIMEOUT_MS,
     query_timeout: STATEMENT_TIMEOUT_MS + 1000,
-    ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
   });
   // An idle client losing its server emits here; without a handler node would crash the process.
   // The pool drops that client and the next query opens a fresh connection, so we only report it.
@@ -80,14 +84,21 @@ export class PostgresStore implements ResourceStore {
   /** A connection error happened and no statement has succeeded since. */
   private degraded = false;
 
+  private feed: PostgresChangeFeed | undefined;
+
   private constructor(
     private readonly pool: pg.Pool,
     private readonly options: PostgresOptions,
   ) {}
 
-  /** Connects and checks the schema is migrated; fails with a message that says what to do. */
-  static async open(options: PostgresOptions, onPoolError: (err: Error) => void = () => {}): Promise<PostgresStore> {
-    const pool = createPool(options, onPoolError);
+  /**
+   * Connects and checks the schema is migrated; fails with a message that says what to do. With
+   * `instanceId`, changes committed by other control planes on the database arrive as change events
+   * too (the change feed), and this instance's own writes are told in process only.
+   */
+  static async open(options: PostgresOptions, settings: PostgresStoreSettings = {}): Promise<PostgresStore> {
+    const onPoolError = settings.onPoolError ?? (() => {});
+    const pool = createPool(options, onPoolError, settings.instanceId);
     let version: number;
     try {
       version = await schemaVersion(pool);
@@ -101,7 +112,17 @@ export class PostgresStore implements ResourceStore {
         `PostgreSQL database "${options.dbName}" is at schema version ${version}, this control plane needs ${LATEST_POSTGRES_SCHEMA}: run "skiff-cp migrate up" first`,
       );
     }
-    return new PostgresStore(pool, options);
+    const store = new PostgresStore(pool, options);
+    if (settings.instanceId) {
+      store.feed = new PostgresChangeFeed(options, settings.instanceId, (event) => store.notifier.emit(event), settings.onFeedLost);
+      await store.feed.start();
+    }
+    return store;
+  }
+
+  /** The change feed's state (undefined without one): exported as a metric. */
+  feedHealth(): ChangeFeedHealth | undefined {
+    return this.feed?.health();
   }
 
   /**
@@ -297,6 +318,7 @@ export class PostgresStore implements ResourceStore {
   }
 
   async close(): Promise<void> {
+    await this.feed?.close();
     await this.pool.end();
   }
 }

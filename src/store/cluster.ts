@@ -1,0 +1,70 @@
+/**
+ * The control planes sharing one store: who is alive and which one is the leader. The leader does
+ * the work that must happen once (docs/architecture.md, "Several instances"); the others never do.
+ * With SQLite or memory there is one instance, always the leader.
+ */
+
+/** One live control plane, as `GET /control-planes` lists it. */
+export interface InstanceRecord {
+  id: string;
+  /** Where its xDS server is reached (`general.advertisedHostname` and port). */
+  address: string;
+  version: string;
+  startTime: string;
+  /** Time of its last heartbeat, by the database's clock. */
+  heartbeatTime: string;
+  leader: boolean;
+  /** Proxies it served at its last heartbeat. */
+  proxies: number;
+}
+
+/** What an instance says about itself in its heartbeat. */
+export interface InstanceSelf {
+  id: string;
+  address: string;
+  version: string;
+  startTime: Date;
+  /** Proxies connected to it now. */
+  proxies(): number;
+}
+
+export interface Cluster {
+  readonly instanceId: string;
+  isLeader(): boolean;
+  /** Calls `listener` on every change of this instance's leadership. */
+  onLeadership(listener: (leader: boolean) => void): () => void;
+  /** The live instances, this one included, leader first. */
+  instances(): Promise<InstanceRecord[]>;
+  /** Ids of the live instances (cached briefly: read on every insight shown). */
+  liveInstanceIds(): Promise<Set<string>>;
+  close(): Promise<void>;
+}
+
+/** One control plane on its own store: it is the whole cluster and always the leader. */
+export class SingleInstance implements Cluster {
+  readonly instanceId: string;
+
+  constructor(private readonly self: InstanceSelf) {
+    this.instanceId = self.id;
+  }
+
+  isLeader(): boolean {
+    return true;
+  }
+
+  onLeadership(): () => void {
+    return () => {};
+  }
+
+  async instances(): Promise<InstanceRecord[]> {
+    const now = new Date().toISOString();
+    const { id, address, version, startTime } = this.self;
+    return [{ id, address, version, startTime: startTime.toISOString(), heartbeatTime: now, leader: true, proxies: this.self.proxies() }];
+  }
+
+  async liveInstanceIds(): Promise<Set<string>> {
+    return new Set([this.instanceId]);
+  }
+
+  async close(): Promise<void> {}
+}

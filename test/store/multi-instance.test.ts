@@ -1,0 +1,254 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { status } from '@grpc/grpc-js';
+import { decodeJwt } from 'jose';
+import { TYPE_URLS } from '../../src/xds/resources.js';
+import { SotwClient } from '../helpers/ads-client.js';
+import { startCpProcess, type RunningCp } from '../helpers/cp-process.js';
+import { freshPostgresSchema, postgresUnavailable } from '../helpers/postgres.js';
+
+const pgSkip = await postgresUnavailable();
+
+const HEARTBEAT_MS = 1000;
+const SKIFFCTL = fileURLToPath(new URL('../../src/cli/skiffctl.js', import.meta.url));
+
+interface Instance {
+  id: string;
+  address: string;
+  leader: boolean;
+  proxies: number;
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+async function api(cp: RunningCp, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const response = await fetch(`${cp.apiUrl}${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, json: text ? JSON.parse(text) : undefined };
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const dataplane = (name: string, service: string, port: number) => ({
+  type: 'Dataplane',
+  mesh: 'default',
+  name,
+  networking: { address: '127.0.0.1', inbound: [{ port, tags: { 'kuma.io/service': service } }], outbound: [{ port: 20000, tags: { 'kuma.io/service': 'backend' } }] },
+});
+
+/** The endpoints of `backend` a proxy holds after this response, if it is an EDS one. */
+function backendEndpoints(decoded: Array<Record<string, unknown>>): number | undefined {
+  const cla = decoded.find((d) => d.cluster_name === 'backend');
+  if (!cla) return undefined;
+  return ((cla.endpoints as Array<{ lb_endpoints?: unknown[] }> | undefined) ?? []).reduce((n, e) => n + (e.lb_endpoints?.length ?? 0), 0);
+}
+
+describe('several control planes on one PostgreSQL', { skip: pgSkip ?? false }, () => {
+  let drop: () => Promise<void>;
+  let env: Record<string, string>;
+  const dirs: string[] = [];
+  let cps: RunningCp[] = [];
+
+  const start = (): Promise<RunningCp> => {
+    const wd = mkdtempSync(join(tmpdir(), 'skiff-multi-'));
+    dirs.push(wd);
+    return startCpProcess({ ...env, KUMA_GENERAL_WORK_DIR: wd });
+  };
+  const instancesSeenBy = async (cp: RunningCp): Promise<Instance[]> => (await api(cp, 'GET', '/control-planes')).json.items as Instance[];
+  const leaderOf = async (among: RunningCp[]) => {
+    for (const cp of among) {
+      const list = await instancesSeenBy(cp);
+      const leader = list.find((i) => i.leader);
+      if (leader) return leader;
+    }
+    return undefined;
+  };
+  const idOf = async (cp: RunningCp): Promise<string> => (await api(cp, 'GET', '/')).json.instanceId as string;
+
+  before(async () => {
+    const fresh = await freshPostgresSchema();
+    drop = fresh.drop;
+    const o = fresh.options;
+    env = {
+      KUMA_STORE_TYPE: 'postgres',
+      KUMA_STORE_POSTGRES_HOST: o.host,
+      KUMA_STORE_POSTGRES_PORT: String(o.port),
+      KUMA_STORE_POSTGRES_USER: o.user,
+      KUMA_STORE_POSTGRES_PASSWORD: o.password,
+      KUMA_STORE_POSTGRES_DB_NAME: o.dbName,
+      KUMA_STORE_POSTGRES_MAX_OPEN_CONNECTIONS: '5',
+      PGOPTIONS: `-c search_path=${o.schema}`,
+      KUMA_STORE_POSTGRES_HEARTBEAT_INTERVAL: `${HEARTBEAT_MS}ms`,
+      KUMA_STORE_POSTGRES_LEADER_ELECTION_INTERVAL: '200ms',
+      KUMA_XDS_SERVER_TLS_ENABLED: 'false',
+      KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE: 'dpToken',
+    };
+    // All three at the same moment on an empty (migrated) database.
+    cps = await Promise.all([start(), start(), start()]);
+  });
+
+  after(async () => {
+    await Promise.all(cps.map((cp) => cp.kill()));
+    await drop?.();
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('elects exactly one leader, which alone creates the defaults once', async () => {
+    const lists = await until('all three to see all three', async () => {
+      const seen = await Promise.all(cps.map(instancesSeenBy));
+      return seen.every((l) => l.length === 3) ? seen : undefined;
+    });
+    const ids = await Promise.all(cps.map(idOf));
+    for (const list of lists) {
+      assert.deepEqual(list.map((i) => i.id).sort(), [...ids].sort());
+      assert.equal(list.filter((i) => i.leader).length, 1, 'one leader');
+    }
+    assert.equal(new Set(lists.map((l) => l.find((i) => i.leader)!.id)).size, 1, 'the same leader for everyone');
+    const outputs = cps.map((cp) => cp.output());
+    const count = (re: RegExp) => outputs.reduce((n, out) => n + (out.match(re)?.length ?? 0), 0);
+    assert.equal(count(/this control plane is now the leader/g), 1);
+    assert.equal(count(/created the default Mesh/g), 1);
+    assert.equal(count(/created user token signing key 1/g), 1);
+    assert.equal(count(/stored an admin user token/g), 1);
+    const secrets = (await api(cps[0]!, 'GET', '/global-secrets')).json.items.map((s: { name: string }) => s.name).sort();
+    assert.deepEqual(secrets, ['admin-user-token', 'user-token-signing-key-1']);
+    const meshSecrets = (await api(cps[1]!, 'GET', '/meshes/default/secrets')).json.items.map((s: { name: string }) => s.name);
+    assert.deepEqual(meshSecrets, ['dataplane-token-signing-key-default-1']);
+  });
+
+  it('a write through any instance reaches proxies on the others', async (t) => {
+    // web-1 on cps[1], its token issued by cps[0]; backends written through cps[0] and cps[2].
+    assert.equal((await api(cps[0]!, 'PUT', '/meshes/default/dataplanes/web-1', dataplane('web-1', 'web', 8080))).status, 201);
+    const token = (await fetch(`${cps[0]!.apiUrl}/tokens/dataplane`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'web-1', mesh: 'default' }) }).then((r) => r.text()));
+    const proxy = new SotwClient(cps[1]!.xdsAddress, 'default.web-1', { metadata: { authorization: `Bearer ${token}` } });
+    t.after(() => proxy.close());
+    proxy.request(TYPE_URLS.endpoint, ['backend']);
+    let last = await proxy.inbox.next(5000);
+    assert.equal(backendEndpoints(last.decoded) ?? 0, 0);
+    const latencies: number[] = [];
+    for (let i = 1; i <= 30; i++) {
+      proxy.request(TYPE_URLS.endpoint, ['backend'], { version: last.version_info, nonce: last.nonce });
+      const writer = i % 2 === 0 ? cps[0]! : cps[2]!;
+      const sent = performance.now();
+      assert.equal((await api(writer, 'PUT', `/meshes/default/dataplanes/backend-${i}`, dataplane(`backend-${i}`, 'backend', 9000 + i))).status, 201);
+      for (;;) {
+        last = await proxy.inbox.next(5000);
+        if (backendEndpoints(last.decoded) === i) break;
+        proxy.request(TYPE_URLS.endpoint, ['backend'], { version: last.version_info, nonce: last.nonce });
+      }
+      latencies.push(performance.now() - sent);
+    }
+    const p50 = percentile(latencies, 50);
+    const p99 = percentile(latencies, 99);
+    console.log(`cross-instance propagation (PUT answered → EDS on another instance), 30 writes: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`);
+    assert.ok(p99 <= 1000, `p99 ${p99.toFixed(0)} ms`);
+
+    // Revoked through cps[2]: the stream on cps[1] ends.
+    const revokedAt = Date.now();
+    const jti = String(decodeJwt(token).jti);
+    assert.equal((await api(cps[2]!, 'PUT', '/meshes/default/secrets/dataplane-token-revocations-default', { type: 'Secret', mesh: 'default', name: 'dataplane-token-revocations-default', data: Buffer.from(jti).toString('base64') })).status, 201);
+    const ended = await proxy.inbox.closed(2000);
+    const dropMs = Date.now() - revokedAt;
+    console.log(`revocation through one instance → stream on another dropped in ${dropMs} ms`);
+    assert.equal(ended.code, status.UNAUTHENTICATED);
+    assert.ok(dropMs < 2000);
+  });
+
+  it('a new leader takes over within seconds of the old one being killed; followers can die without a change of leader', async (t) => {
+    const leader = (await until('a leader', () => leaderOf(cps)))!;
+    const ids = await Promise.all(cps.map(idOf));
+    const leaderCp = cps[ids.indexOf(leader.id)]!;
+    const followers = cps.filter((cp) => cp !== leaderCp);
+
+    // A follower dies: the leader stays, the dead one leaves the list within a heartbeat period.
+    const deadFollower = followers[1]!;
+    const deadId = await idOf(deadFollower);
+    const killedFollowerAt = Date.now();
+    await deadFollower.kill();
+    await until('the dead follower to leave the list', async () => ((await instancesSeenBy(leaderCp)).some((i) => i.id === deadId) ? undefined : true));
+    assert.ok(Date.now() - killedFollowerAt <= HEARTBEAT_MS + 500, `left after ${Date.now() - killedFollowerAt} ms`);
+    assert.equal((await leaderOf([leaderCp]))?.id, leader.id, 'the leader did not change');
+
+    // A proxy on the leader: online as long as the leader lives, offline within a heartbeat period of its death.
+    const survivor = followers[0]!;
+    assert.equal((await api(survivor, 'PUT', '/meshes/default/dataplanes/web-9', dataplane('web-9', 'web', 8089))).status, 201);
+    const token = await fetch(`${survivor.apiUrl}/tokens/dataplane`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'web-9', mesh: 'default' }) }).then((r) => r.text());
+    const proxy = new SotwClient(leaderCp.xdsAddress, 'default.web-9', { metadata: { authorization: `Bearer ${token}` } });
+    t.after(() => proxy.close());
+    proxy.request(TYPE_URLS.cluster);
+    await proxy.inbox.next(5000);
+    const online = async () => ((await api(survivor, 'GET', '/meshes/default/dataplanes+insights/web-9')).json.online as boolean);
+    await until('web-9 online as seen by another instance', async () => ((await online()) ? true : undefined));
+
+    const killedAt = Date.now();
+    await leaderCp.kill();
+    const next = await until('a new leader', async () => {
+      const l = (await instancesSeenBy(survivor)).find((i) => i.leader && i.id !== leader.id);
+      return l;
+    });
+    const failoverMs = Date.now() - killedAt;
+    console.log(`leader failover after kill -9: ${failoverMs} ms`);
+    assert.equal(next.id, await idOf(survivor));
+    assert.ok(failoverMs < 10_000);
+    await until('web-9 offline', async () => ((await online()) ? undefined : true));
+    const offlineMs = Date.now() - killedAt;
+    console.log(`proxy of a killed instance read as offline after ${offlineMs} ms (heartbeat period ${HEARTBEAT_MS} ms)`);
+    assert.ok(offlineMs <= HEARTBEAT_MS + 500, `offline after ${offlineMs} ms`);
+    assert.match(survivor.output(), /this control plane is now the leader/);
+
+    // Leader work resumes on the new leader: a new mesh gets its signing key from it.
+    assert.equal((await api(survivor, 'PUT', '/meshes/demo', { type: 'Mesh', name: 'demo' })).status, 201);
+    await until('the new mesh signing key', async () => {
+      const names = (await api(survivor, 'GET', '/meshes/demo/secrets')).json.items.map((s: { name: string }) => s.name);
+      return names.includes('dataplane-token-signing-key-demo-1') ? true : undefined;
+    });
+    cps = [survivor];
+
+    // skiffctl shows the same list.
+    const config = join(dirs[0]!, 'skiffctl-config');
+    const skiffctl = (args: string[]) => spawnSync(process.execPath, [SKIFFCTL, '--config-file', config, ...args], { env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8' });
+    const add = skiffctl(['config', 'control-planes', 'add', '--name', 'survivor', '--address', survivor.apiUrl]);
+    assert.equal(add.status, 0, add.stderr);
+    const shown = skiffctl(['inspect', 'control-planes']);
+    assert.equal(shown.status, 0, shown.stderr);
+    assert.match(shown.stdout, /ID\s+ADDRESS\s+VERSION\s+LEADER\s+PROXIES/);
+    assert.match(shown.stdout, new RegExp(`${next.id}\\s+\\S+\\s+\\S+\\s+yes`));
+  });
+});
+
+describe('SQLite stays single-instance', () => {
+  it('refuses a second skiff-cp on the same database file with a clear error', async () => {
+    const wd = mkdtempSync(join(tmpdir(), 'skiff-sqlite-lock-'));
+    const first = await startCpProcess({ KUMA_GENERAL_WORK_DIR: wd });
+    try {
+      await assert.rejects(startCpProcess({ KUMA_GENERAL_WORK_DIR: wd }), /is in use by another skiff-cp: SQLite serves one control plane per file/);
+      await first.kill();
+      // The lock goes with the process, however it ended.
+      const again = await startCpProcess({ KUMA_GENERAL_WORK_DIR: wd });
+      await again.stop();
+    } finally {
+      await first.kill();
+      rmSync(wd, { recursive: true, force: true });
+    }
+  });
+});
