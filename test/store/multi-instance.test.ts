@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { decodeJwt } from 'jose';
+import pg from 'pg';
+import type { PostgresOptions } from '../../src/store/postgres/postgres-store.js';
 import { TYPE_URLS } from '../../src/xds/resources.js';
 import { SotwClient } from '../helpers/ads-client.js';
 import { startCpProcess, type RunningCp } from '../helpers/cp-process.js';
@@ -65,6 +67,7 @@ function backendEndpoints(decoded: Array<Record<string, unknown>>): number | und
 
 describe('several control planes on one PostgreSQL', { skip: pgSkip ?? false }, () => {
   let drop: () => Promise<void>;
+  let pgOptions: PostgresOptions;
   let env: Record<string, string>;
   const dirs: string[] = [];
   let cps: RunningCp[] = [];
@@ -89,6 +92,7 @@ describe('several control planes on one PostgreSQL', { skip: pgSkip ?? false }, 
     const fresh = await freshPostgresSchema();
     drop = fresh.drop;
     const o = fresh.options;
+    pgOptions = o;
     env = {
       KUMA_STORE_TYPE: 'postgres',
       KUMA_STORE_POSTGRES_HOST: o.host,
@@ -172,6 +176,40 @@ describe('several control planes on one PostgreSQL', { skip: pgSkip ?? false }, 
     console.log(`revocation through one instance → stream on another dropped in ${dropMs} ms`);
     assert.equal(ended.code, status.UNAUTHENTICATED);
     assert.ok(dropMs < 2000);
+  });
+
+  it('a notification lost with the change feed connection is made up by the resync after it reconnects', async (t) => {
+    assert.equal((await api(cps[0]!, 'PUT', '/meshes/default/dataplanes/web-2', dataplane('web-2', 'web', 8082))).status, 201);
+    const token = await fetch(`${cps[0]!.apiUrl}/tokens/dataplane`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'web-2', mesh: 'default' }) }).then((r) => r.text());
+    const proxy = new SotwClient(cps[1]!.xdsAddress, 'default.web-2', { metadata: { authorization: `Bearer ${token}` } });
+    t.after(() => proxy.close());
+    proxy.request(TYPE_URLS.endpoint, ['backend']);
+    const first = await proxy.inbox.next(5000);
+    const before = backendEndpoints(first.decoded)!;
+    proxy.request(TYPE_URLS.endpoint, ['backend'], { version: first.version_info, nonce: first.nonce });
+
+    // Cut cps[1]'s LISTEN connection and write through cps[0] before it is back (it waits 100 ms):
+    // the notification of that write never reaches cps[1].
+    const admin = new pg.Client({ host: pgOptions.host, port: pgOptions.port, user: pgOptions.user, password: pgOptions.password, database: pgOptions.dbName });
+    await admin.connect();
+    t.after(() => admin.end());
+    const id = await idOf(cps[1]!);
+    const cut = await admin.query('SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE application_name = $1', [`skiff-cp ${id} change-feed`]);
+    assert.equal(cut.rowCount, 1, 'the change feed connection of the instance was found');
+    assert.equal((await api(cps[0]!, 'PUT', '/meshes/default/dataplanes/backend-lost', dataplane('backend-lost', 'backend', 9500))).status, 201);
+
+    let last = first;
+    const deadline = Date.now() + 5000;
+    while (backendEndpoints(last.decoded) !== before + 1) {
+      assert.ok(Date.now() < deadline, 'the write made while the feed was down reached the proxy');
+      last = await proxy.inbox.next(5000);
+      proxy.request(TYPE_URLS.endpoint, ['backend'], { version: last.version_info, nonce: last.nonce });
+    }
+    assert.match(cps[1]!.output(), /change feed lost its connection/);
+    const metrics = await fetch(`${cps[1]!.diagnosticsUrl}/metrics`).then((r) => r.text());
+    assert.match(metrics, /^store_change_feed_reconnects [1-9]/m);
+    assert.match(metrics, /^store_change_feed_connected 1/m);
+    assert.match(metrics, /^leader [01]/m);
   });
 
   it('a new leader takes over within seconds of the old one being killed; followers can die without a change of leader', async (t) => {

@@ -52,7 +52,7 @@ export class PostgresChangeFeed {
 
   private async connect(): Promise<void> {
     if (this.closed) return;
-    const client = new pg.Client({ ...clientConfig(this.options, this.instanceId), keepAlive: true });
+    const client = new pg.Client({ ...clientConfig(this.options, this.instanceId, 'change-feed'), keepAlive: true });
     let failed = false;
     const lose = (err: Error) => {
       if (failed) return;

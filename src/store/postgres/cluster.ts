@@ -79,7 +79,7 @@ export class PostgresCluster implements Cluster {
 
   private async connect(): Promise<void> {
     if (this.closed) return;
-    const client = new pg.Client({ ...clientConfig(this.options), keepAlive: true });
+    const client = new pg.Client({ ...clientConfig(this.options, undefined, `${this.instanceId} leader-election`), keepAlive: true });
     let failed = false;
     const lose = (err: Error) => {
       if (failed) return;

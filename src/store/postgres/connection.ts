@@ -2,7 +2,8 @@ import type pg from 'pg';
 import type { PostgresOptions } from './postgres-store.js';
 
 /** Connection settings shared by the pool and the dedicated connections (change feed, leader lock). */
-export function clientConfig(options: PostgresOptions, instanceId?: string): pg.ClientConfig {
+/** `role` names the connection in pg_stat_activity (`skiff-cp <instance> <role>`), for operators and tests. */
+export function clientConfig(options: PostgresOptions, instanceId?: string, role?: string): pg.ClientConfig {
   const settings = [
     // libpq's PGOPTIONS would be ignored once `options` is set: keep it.
     ...(process.env.PGOPTIONS ? [process.env.PGOPTIONS] : []),
@@ -17,6 +18,7 @@ export function clientConfig(options: PostgresOptions, instanceId?: string): pg.
     password: options.password,
     database: options.dbName,
     connectionTimeoutMillis: options.connectionTimeout * 1000,
+    application_name: `skiff-cp${instanceId ? ` ${instanceId}` : ''}${role ? ` ${role}` : ''}`,
     ...(settings.length ? { options: settings.join(' ') } : {}),
   };
 }
