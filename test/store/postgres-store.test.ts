@@ -51,7 +51,7 @@ describe('PostgresStore specifics', { skip: skip ?? false }, () => {
       const admin = new pg.Client({ host: options.host, port: options.port, user: options.user, password: options.password, database: options.dbName });
       await admin.connect();
       const killed = await admin.query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid() AND query NOT ILIKE '%pg_stat_activity%' AND application_name = ''",
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid() AND query NOT ILIKE '%pg_stat_activity%' AND application_name = 'skiff-cp'",
         [options.user],
       );
       await admin.end();
