@@ -1,7 +1,24 @@
 import type { Logger } from 'pino';
 import type { MtlsBackend } from '../core/resources/mesh.js';
 import type { MeshCaManager } from './mesh-ca.js';
+import { createHash } from 'node:crypto';
 import { issueSvid, spiffeId } from './pki.js';
+
+/** A certificate is renewed after this share of its life, as before: 80%. */
+const RENEW_AFTER = 0.8;
+
+/**
+ * The issuance window of `nodeId` at `now`: windows are RENEW_AFTER × validity long and each node's
+ * are shifted by a phase derived from its id (so renewals spread over the period rather than
+ * falling due together). Every instance computes the same window, hence the same certificate.
+ */
+export function issuanceWindow(nodeId: string, validityMs: number, now: number): { startMs: number; endMs: number } {
+  const lengthS = Math.max(1, Math.floor((RENEW_AFTER * validityMs) / 1000));
+  const phaseS = createHash('sha256').update(nodeId).digest().readUInt32BE(0) % lengthS;
+  const index = Math.floor((Math.floor(now / 1000) - phaseS) / lengthS);
+  const startMs = (index * lengthS + phaseS) * 1000;
+  return { startMs, endMs: startMs + lengthS * 1000 };
+}
 
 /** A dataplane's identity: its SVID and key, and the mesh trust bundle it chains to. */
 export interface Identity {
@@ -10,14 +27,15 @@ export interface Identity {
   keyPem: string;
   caPem: string;
   notAfter: Date;
-  /** When to issue the next one: 80% of the way through the certificate's life. */
+  /** When to issue the next one: the end of its issuance window (at most 80% of its life). */
   renewAt: number;
   caId: string;
 }
 
 /**
- * Dataplane certificates, held in memory only (never stored): issued on first need, re-issued when
- * 80% of their life has passed or when the mesh CA changes. `onRenewalDue` is called at renewal time
+ * Dataplane certificates, held in memory only (never stored): issued on first need, re-issued at
+ * the end of the node's issuance window or when the mesh CA changes. They are deterministic
+ * (`issueSvid`'s `deterministic`): every control plane sharing the mesh CA issues the same one. `onRenewalDue` is called at renewal time
  * so the owner can publish the new one to the proxy over its open stream.
  */
 export class IdentityIssuer {
@@ -49,9 +67,9 @@ export class IdentityIssuer {
     let pending = this.inflight.get(nodeId);
     if (!pending) {
       pending = (async () => {
-        const svid = await issueSvid({ spiffeId: id, validForMs: backend.certValidityMs, ca });
-        const issuedAt = Date.now();
-        const identity: Identity = { spiffeId: id, certPem: svid.certPem, keyPem: svid.keyPem, caPem: ca.certPem, notAfter: svid.notAfter, renewAt: issuedAt + 0.8 * backend.certValidityMs, caId: ca.id };
+        const window = issuanceWindow(nodeId, backend.certValidityMs, Date.now());
+        const svid = await issueSvid({ spiffeId: id, validForMs: backend.certValidityMs, ca, deterministic: { holder: nodeId, windowStartMs: window.startMs } });
+        const identity: Identity = { spiffeId: id, certPem: svid.certPem, keyPem: svid.keyPem, caPem: ca.certPem, notAfter: svid.notAfter, renewAt: window.endMs, caId: ca.id };
         this.identities.set(nodeId, identity);
         clearTimeout(this.timers.get(nodeId));
         const timer = setTimeout(() => this.onRenewalDue(nodeId), Math.max(0, identity.renewAt - Date.now()) + 10);

@@ -15,6 +15,8 @@ export interface MeshCa {
   certPem: string;
   cert: x509.X509Certificate;
   key: webcrypto.CryptoKey;
+  /** Secret derived from the CA key: what deterministic SVIDs are derived from. */
+  seed: Buffer;
   /** Changes whenever the CA does (new backend, regenerated or re-provided secrets). */
   id: string;
 }
@@ -53,7 +55,7 @@ export class MeshCaManager {
     let ca = this.cache.get(key);
     if (!ca) {
       const loaded = await loadCa(material);
-      ca = { certPem: material.certPem, cert: loaded.cert, key: loaded.key, id: key };
+      ca = { certPem: material.certPem, cert: loaded.cert, key: loaded.key, seed: loaded.seed, id: key };
       this.cache.set(key, ca);
     }
     return ca;

@@ -1,5 +1,5 @@
 import 'reflect-metadata'; // @peculiar/x509 resolves its services through tsyringe, which needs it
-import { webcrypto } from 'node:crypto';
+import { createECDH, createHash, hkdfSync, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
@@ -76,8 +76,15 @@ export async function generateMeshCa(mesh: string, validForMs = 10 * 365 * 24 * 
   return { certPem: cert.toString('pem') + '\n', keyPem: await exportKey(keys.privateKey) };
 }
 
+/** A mesh CA parsed for signing. `seed` is secret material derived from its key (see `issueSvid`). */
+export interface SigningCa {
+  cert: x509.X509Certificate;
+  key: webcrypto.CryptoKey;
+  seed: Buffer;
+}
+
 /** Parses a CA (cert + PKCS#8/PKCS#1 key PEM) for signing; throws with a reason when unusable. */
-export async function loadCa(ca: KeyAndCert): Promise<{ cert: x509.X509Certificate; key: webcrypto.CryptoKey }> {
+export async function loadCa(ca: KeyAndCert): Promise<SigningCa> {
   const cert = new x509.X509Certificate(ca.certPem);
   const constraints = cert.getExtension(x509.BasicConstraintsExtension);
   if (!constraints?.ca) throw new Error('the certificate is not a CA (basicConstraints cA is not true)');
@@ -87,14 +94,43 @@ export async function loadCa(ca: KeyAndCert): Promise<{ cert: x509.X509Certifica
   if (!Buffer.from(cert.publicKey.rawData).equals(spkiFromKey)) throw new Error('the key does not match the certificate');
   const pkcs8 = nodeKey.export({ type: 'pkcs8', format: 'der' });
   const key = await webcrypto.subtle.importKey('pkcs8', pkcs8, RSA, false, ['sign']);
-  return { cert, key };
+  const seed = Buffer.from(hkdfSync('sha256', pkcs8, 'skiff-svid-seed', 'v1', 32));
+  return { cert, key, seed };
+}
+
+// The order of P-256's base point.
+const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+const b64url = (b: Buffer) => b.toString('base64url');
+
+/**
+ * A P-256 key pair determined by `secret`: the private scalar is 48 bytes of HKDF output reduced
+ * into [1, n-1] (FIPS 186-5 A.2.1, "extra random bits"), the public point computed from it.
+ */
+async function derivedLeafKeys(secret: Buffer, info: string): Promise<webcrypto.CryptoKeyPair> {
+  const wide = BigInt(`0x${Buffer.from(hkdfSync('sha256', secret, 'skiff-svid-key', info, 48)).toString('hex')}`);
+  const d = Buffer.from(((wide % (P256_N - 1n)) + 1n).toString(16).padStart(64, '0'), 'hex');
+  const ecdh = createECDH('prime256v1');
+  ecdh.setPrivateKey(d);
+  const point = ecdh.getPublicKey();
+  const jwk = { kty: 'EC', crv: 'P-256', x: b64url(point.subarray(1, 33)), y: b64url(point.subarray(33, 65)) };
+  const privateKey = await webcrypto.subtle.importKey('jwk', { ...jwk, d: b64url(d) }, LEAF_KEY, true, ['sign']);
+  const publicKey = await webcrypto.subtle.importKey('jwk', jwk, LEAF_KEY, true, ['verify']);
+  return { privateKey, publicKey };
 }
 
 export interface SvidRequest {
   /** `spiffe://{mesh}/{service}`: the one URI SAN (X509-SVID allows exactly one). */
   spiffeId: string;
   validForMs: number;
-  ca: { cert: x509.X509Certificate; key: webcrypto.CryptoKey };
+  ca: SigningCa;
+  /**
+   * Issue the certificate every control plane with this CA issues for this holder in this window:
+   * key, serial and validity are derived from (CA seed, SPIFFE ID, holder, window start), and the
+   * CA's RSA PKCS#1 v1.5 signature is deterministic, so the PEMs are identical byte for byte. A
+   * proxy that fails over to another instance then receives no new secret. Without it: a fresh
+   * random key and serial, valid from now.
+   */
+  deterministic?: { holder: string; windowStartMs: number };
 }
 
 /**
@@ -103,14 +139,17 @@ export interface SvidRequest {
  * clientAuth, an ECDSA P-256 key, backdated a few minutes, signed by the mesh CA (RSA).
  */
 export async function issueSvid(request: SvidRequest): Promise<KeyAndCert & { notAfter: Date }> {
-  const keys = await newKeys(LEAF_KEY);
-  const now = Date.now();
-  const notAfter = new Date(now + request.validForMs);
+  const fixed = request.deterministic;
+  const info = fixed ? `${request.spiffeId}\u0000${fixed.holder}\u0000${fixed.windowStartMs}` : '';
+  const keys = fixed ? await derivedLeafKeys(request.ca.seed, info) : await newKeys(LEAF_KEY);
+  const start = fixed ? fixed.windowStartMs : Date.now();
+  const notAfter = new Date(start + request.validForMs);
+  const serial = fixed ? createHash('sha256').update(request.ca.seed).update(info).digest('hex').slice(0, 32).replace(/^[89a-f]/, '1') : randomSerial();
   const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
+    serialNumber: serial,
     subject: '',
     issuer: request.ca.cert.subject,
-    notBefore: new Date(now - BACKDATE_MS),
+    notBefore: new Date(start - BACKDATE_MS),
     notAfter,
     publicKey: keys.publicKey,
     signingKey: request.ca.key,

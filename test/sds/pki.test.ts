@@ -1,13 +1,14 @@
 import 'reflect-metadata'; // before @peculiar/x509, as src/sds/pki.ts does
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import * as x509 from '@peculiar/x509';
 import { generateMeshCa, issueSvid, loadCa, spiffeId } from '../../src/sds/pki.js';
+import { issuanceWindow } from '../../src/sds/identities.js';
 import { svidProblems } from '../helpers/svid.js';
 
 describe('mesh PKI', () => {
@@ -44,6 +45,46 @@ describe('mesh PKI', () => {
       writeFileSync(join(dir, 'leaf.pem'), leaf.certPem);
       assert.match(execFileSync('openssl', ['verify', '-CAfile', join(dir, 'ca.pem'), join(dir, 'leaf.pem')]).toString(), /leaf\.pem: OK/);
       assert.throws(() => execFileSync('openssl', ['verify', '-CAfile', join(dir, 'other.pem'), join(dir, 'leaf.pem')], { stdio: 'pipe' }), 'another mesh CA does not verify it');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('issues the same certificate and key on every control plane for a holder and window, and passes openssl', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'skiff-pki-'));
+    try {
+      const ca = await generateMeshCa('default');
+      // Two control planes load the same stored CA on their own.
+      const [a, b] = [await loadCa(ca), await loadCa(ca)];
+      const window = issuanceWindow('default.web-1', 24 * 3600_000, Date.now());
+      const request = (signer: typeof a, holder: string, windowStartMs: number) =>
+        issueSvid({ spiffeId: 'spiffe://default/web', validForMs: 24 * 3600_000, ca: signer, deterministic: { holder, windowStartMs } });
+      const onA = await request(a, 'default.web-1', window.startMs);
+      const onB = await request(b, 'default.web-1', window.startMs);
+      assert.equal(onB.certPem, onA.certPem);
+      assert.equal(onB.keyPem, onA.keyPem);
+      const otherHolder = await request(a, 'default.web-2', window.startMs);
+      const nextWindow = await request(a, 'default.web-1', window.endMs);
+      assert.notEqual(otherHolder.keyPem, onA.keyPem, 'each dataplane has its own key');
+      assert.notEqual(nextWindow.keyPem, onA.keyPem, 'each window has a new key');
+      assert.notEqual(new X509Certificate(nextWindow.certPem).serialNumber, new X509Certificate(onA.certPem).serialNumber);
+      // Another CA derives other keys for the same holder and window.
+      const foreign = await request(await loadCa(await generateMeshCa('default')), 'default.web-1', window.startMs);
+      assert.notEqual(foreign.keyPem, onA.keyPem);
+
+      assert.deepEqual(svidProblems(onA.certPem, 'spiffe://default/web'), []);
+      const cert = new X509Certificate(onA.certPem);
+      assert.equal(Date.parse(cert.validFrom), Math.floor((window.startMs - 5 * 60_000) / 1000) * 1000);
+      assert.equal(Date.parse(cert.validTo), Math.floor((window.startMs + 24 * 3600_000) / 1000) * 1000);
+      assert.ok(cert.checkPrivateKey(createPrivateKey(onA.keyPem)), 'the key is the certificate’s');
+      writeFileSync(join(dir, 'ca.pem'), ca.certPem);
+      writeFileSync(join(dir, 'leaf.pem'), onA.certPem);
+      assert.match(execFileSync('openssl', ['verify', '-CAfile', join(dir, 'ca.pem'), join(dir, 'leaf.pem')]).toString(), /leaf\.pem: OK/);
+      // Windows are 80% of the validity and each node's are shifted, so renewals spread out.
+      assert.equal(window.endMs - window.startMs, 19.2 * 3600_000);
+      assert.ok(window.startMs <= Date.now() && Date.now() < window.endMs);
+      const starts = new Set(Array.from({ length: 20 }, (_, i) => issuanceWindow(`default.web-${i}`, 24 * 3600_000, Date.now()).startMs));
+      assert.ok(starts.size > 15, `window starts differ between nodes (${starts.size} of 20)`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

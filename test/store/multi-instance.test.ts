@@ -10,7 +10,8 @@ import { decodeJwt } from 'jose';
 import pg from 'pg';
 import type { PostgresOptions } from '../../src/store/postgres/postgres-store.js';
 import { TYPE_URLS } from '../../src/xds/resources.js';
-import { SotwClient } from '../helpers/ads-client.js';
+import { DeltaClient, SotwClient } from '../helpers/ads-client.js';
+import { decodeResource } from '../../src/xds/protos.js';
 import { startCpProcess, type RunningCp } from '../helpers/cp-process.js';
 import { freshPostgresSchema, postgresUnavailable } from '../helpers/postgres.js';
 
@@ -176,6 +177,51 @@ describe('several control planes on one PostgreSQL', { skip: pgSkip ?? false }, 
     console.log(`revocation through one instance → stream on another dropped in ${dropMs} ms`);
     assert.equal(ended.code, status.UNAUTHENTICATED);
     assert.ok(dropMs < 2000);
+  });
+
+  it('a proxy failing over to another instance and presenting the versions it holds receives nothing new, mTLS on', async (t) => {
+    const mtls = { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'builtin' }] };
+    assert.equal((await api(cps[0]!, 'PUT', '/meshes/secure', { type: 'Mesh', name: 'secure', mtls })).status, 201);
+    const inSecure = (name: string, service: string, port: number) => ({ ...dataplane(name, service, port), mesh: 'secure' });
+    assert.equal((await api(cps[1]!, 'PUT', '/meshes/secure/dataplanes/api-1', inSecure('api-1', 'api', 8100))).status, 201);
+    assert.equal((await api(cps[2]!, 'PUT', '/meshes/secure/dataplanes/backend-s1', inSecure('backend-s1', 'backend', 9100))).status, 201);
+    const tokenResponse = await fetch(`${cps[2]!.apiUrl}/tokens/dataplane`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'api-1', mesh: 'secure' }) });
+    assert.equal(tokenResponse.status, 200);
+    const token = await tokenResponse.text();
+    const secrets = ['identity_cert:secret:secure', 'mesh_ca:secret:secure'];
+
+    // On cps[0]: what the proxy holds, resource by resource.
+    const held = new Map<string, Record<string, string>>();
+    const onA = new DeltaClient(cps[0]!.xdsAddress, 'secure.api-1', { metadata: { authorization: `Bearer ${token}` } });
+    t.after(() => onA.close());
+    const fetchType = async (type: string, subscribe: string[] = []) => {
+      onA.request({ type_url: type, subscribe });
+      const response = await onA.expect(type, 20_000);
+      onA.ack(response);
+      held.set(type, Object.fromEntries(response.resources.map((r) => [r.name, r.version])));
+      return response;
+    };
+    const clusters = await fetchType(TYPE_URLS.cluster);
+    const edsNames = clusters.resources.map((r) => decodeResource(TYPE_URLS.cluster, r.resource.value)).filter((c) => c.type === 'EDS').map((c) => String(c.name));
+    assert.ok(edsNames.includes('backend'));
+    await fetchType(TYPE_URLS.endpoint, edsNames);
+    await fetchType(TYPE_URLS.listener);
+    const identity = await fetchType(TYPE_URLS.secret, secrets);
+    assert.equal(identity.resources.length, 2, 'the identity and the trust bundle');
+    onA.close();
+
+    // The same proxy on cps[1] and cps[2], presenting those versions: no response of any type.
+    for (const cp of [cps[1]!, cps[2]!]) {
+      const onB = new DeltaClient(cp.xdsAddress, 'secure.api-1', { metadata: { authorization: `Bearer ${token}` } });
+      t.after(() => onB.close());
+      for (const [type, versions] of held) {
+        const subscribe = type === TYPE_URLS.endpoint ? edsNames : type === TYPE_URLS.secret ? secrets : [];
+        onB.request({ type_url: type, subscribe, initial_resource_versions: versions });
+      }
+      await onB.inbox.silence(1500);
+      assert.equal(onB.inbox.status, undefined, 'the stream is up');
+      onB.close();
+    }
   });
 
   it('a notification lost with the change feed connection is made up by the resync after it reconnects', async (t) => {

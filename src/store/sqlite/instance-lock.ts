@@ -25,6 +25,7 @@ export function lockSqliteForControlPlane(path: string): () => void {
   try {
     lock.pragma('busy_timeout = 0');
     lock.pragma('locking_mode = EXCLUSIVE');
+    lock.pragma('journal_mode = MEMORY'); // no -journal file beside the lock
     // A write takes the exclusive lock; in exclusive locking mode it is kept after the commit.
     lock.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER); DELETE FROM holder;');
     lock.prepare('INSERT INTO holder (pid) VALUES (?)').run(process.pid);
