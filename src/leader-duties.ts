@@ -5,6 +5,7 @@ import type { Config } from './config/schema.js';
 import { meshMtlsBackend } from './core/resources/mesh.js';
 import type { StoredResource } from './core/model.js';
 import type { MeshCaManager } from './sds/mesh-ca.js';
+import type { ControlPlaneCa } from './auth/control-plane-ca.js';
 import type { Cluster } from './store/cluster.js';
 import { ensureDefaultMesh } from './store/open.js';
 import type { ResourceStore } from './store/store.js';
@@ -20,12 +21,14 @@ export interface LeaderDutiesDeps {
   userTokens: UserTokens;
   dataplaneTokens: DataplaneTokens;
   cas: MeshCaManager;
+  /** The CA of the instances' xDS certificates, when they share one (PostgreSQL). */
+  controlPlaneCa?: ControlPlaneCa;
 }
 
 /**
  * The work that must happen once however many control planes share the store, done by the leader
- * only: the default Mesh, the user-token signing key and the admin token (first start), each mesh's
- * first dataplane-token signing key and its builtin CA. On election it all runs over every mesh
+ * only: the default Mesh, the user-token signing key and the admin token (first start), the
+ * control-plane CA (several instances), each mesh's first dataplane-token signing key and its builtin CA. On election it all runs over every mesh
  * (each step is idempotent: an earlier leader may have done part of it); while leader, a Mesh
  * written by anyone gets its key and CA. Failures (a store outage) are retried with backoff.
  * Followers wait for what they need (`waitForLeaderWork`) and never create it.
@@ -90,6 +93,7 @@ export class LeaderDuties {
       const boot = await userTokens.bootstrap();
       if (boot.keyCreated) logger.info('created user token signing key 1 (global secret user-token-signing-key-1)');
       if (boot.adminTokenCreated) logger.info('stored an admin user token in the global secret admin-user-token');
+      if (await this.deps.controlPlaneCa?.ensure()) logger.info('created the control-plane CA (global secret control-plane-ca) that issues every instance its xDS certificate');
       for (const mesh of (await store.list('Mesh')).items) await this.mesh(mesh);
     });
   }

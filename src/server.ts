@@ -14,6 +14,7 @@ import { PostgresCluster } from './store/postgres/cluster.js';
 import { postgresOptions } from './store/open.js';
 import { parseDuration } from './core/duration.js';
 import { LeaderDuties } from './leader-duties.js';
+import { ControlPlaneCa } from './auth/control-plane-ca.js';
 import { sharedSecretFiles } from './store/private-files.js';
 import type { ResourceStore } from './store/store.js';
 import { VERSION } from './version.js';
@@ -147,9 +148,15 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     const dataplaneTokens = new DataplaneTokens(store, isLeader);
     const kubernetesAuth = new KubernetesAuth(store, dataplaneTokens);
     const cas = new MeshCaManager(store, isLeader);
-    duties = new LeaderDuties({ config, store, cluster, logger, userTokens, dataplaneTokens, cas });
+    // On PostgreSQL the instances' xDS certificates come from one CA in the store (unless files are configured).
+    const sharedXdsCa = config.store.type === 'postgres' && config.xdsServer.tlsEnabled && !config.xdsServer.tlsCertFile && !config.xdsServer.tlsKeyFile ? new ControlPlaneCa(store) : undefined;
+    duties = new LeaderDuties({ config, store, cluster, logger, userTokens, dataplaneTokens, cas, controlPlaneCa: sharedXdsCa });
     await duties.start();
-    xds = await startXdsServer(config, store, logger, instanceId, { dataplaneTokens, kubernetesAuth }, metrics, isLeader);
+    xds = await startXdsServer(config, store, logger, instanceId, { dataplaneTokens, kubernetesAuth }, metrics, isLeader, await sharedXdsCa?.load());
+    const liveCluster = cluster;
+    xds.bootstrap.useInstanceAddresses(async () =>
+      (await liveCluster.instances()).filter((i) => i.id !== instanceId).map((i) => ({ host: i.address.slice(0, i.address.lastIndexOf(':')), port: Number(i.address.slice(i.address.lastIndexOf(':') + 1)) })),
+    );
     // Mesh mTLS: certificates from the SDS module, renewed by republishing the proxy.
     const reconciler = xds.reconciler;
     const identities = new IdentityIssuer(cas, logger.child({ component: 'sds' }), (nodeId) => reconciler.renew(nodeId), (nodeId, notAfter) => xds!.insights.recordCertificate(nodeId, notAfter));

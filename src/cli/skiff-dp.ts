@@ -17,7 +17,8 @@ Usage:
   skiff-dp run --cp-address URL --name NAME --mesh MESH --dataplane-token-file FILE [flags]
 
 Flags:
-      --cp-address string             control plane API address, e.g. https://cp.example:5682 or http://127.0.0.1:5681
+      --cp-address string             control plane API address, e.g. https://cp.example:5682 or http://127.0.0.1:5681;
+                                      several, comma-separated (instances on one PostgreSQL), are tried in order
       --name string                   name of the Dataplane
       --mesh string                   mesh of the Dataplane (default "default")
       --dataplane-token-file string   file holding the dataplane token
@@ -41,6 +42,28 @@ function read(path: string, what: string): string {
   }
 }
 
+/**
+ * Asks each control plane in turn for the bootstrap: one that cannot be reached or answers 5xx
+ * (down, or its store is) is skipped; any other answer is final, since another instance on the
+ * same store would give the same.
+ */
+async function bootstrapFromAny(addresses: string[], body: Record<string, unknown>, caCertFile: string | undefined, skipVerify: boolean | undefined) {
+  const failures: string[] = [];
+  for (const url of addresses) {
+    let response: Awaited<ReturnType<typeof callApi>>;
+    try {
+      response = await callApi({ url, caCertFile, skipVerify: skipVerify || undefined }, 'POST', 'bootstrap', body);
+    } catch (err) {
+      failures.push(`${url}: ${(err as Error).message}`);
+      continue;
+    }
+    if (response.status === 200) return response;
+    if (response.status < 500) throw new Error(`the control plane refused the bootstrap: ${describeFailure(response)}`);
+    failures.push(`${url}: ${describeFailure(response)}`);
+  }
+  throw new Error(`no control plane gave a bootstrap: ${failures.join('; ')}`);
+}
+
 async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -62,9 +85,9 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const address = values['cp-address'];
+  const addresses = (values['cp-address'] ?? '').split(',').map((a) => a.trim()).filter(Boolean);
   const name = values.name;
-  if (!address || !/^https?:\/\//.test(address)) throw new UsageError('--cp-address must be an http:// or https:// URL');
+  if (addresses.length === 0 || addresses.some((a) => !/^https?:\/\//.test(a))) throw new UsageError('--cp-address must be an http:// or https:// URL (or several, comma-separated)');
   if (!name) throw new UsageError('--name is required');
   if (values['ca-cert-file'] && values['skip-verify']) throw new UsageError('use either --ca-cert-file or --skip-verify, not both');
   const adminPort = values['admin-port'] === undefined ? undefined : Number(values['admin-port']);
@@ -72,13 +95,8 @@ async function run(argv: string[]): Promise<number> {
   const token = values['dataplane-token-file'] ? read(values['dataplane-token-file'], 'dataplane token file').trim() : undefined;
   const dataplaneResource = values['dataplane-file'] ? read(values['dataplane-file'], 'dataplane file') : undefined;
 
-  const response = await callApi(
-    { url: address, caCertFile: values['ca-cert-file'], skipVerify: values['skip-verify'] || undefined },
-    'POST',
-    'bootstrap',
-    { mesh: values.mesh, name, proxyType: 'dataplane', dataplaneToken: token, dataplaneResource, adminPort, version: { kumaDp: { version: VERSION, product: 'skiff-dp' } } },
-  );
-  if (response.status !== 200) throw new Error(`the control plane refused the bootstrap: ${describeFailure(response)}`);
+  const request = { mesh: values.mesh, name, proxyType: 'dataplane', dataplaneToken: token, dataplaneResource, adminPort, version: { kumaDp: { version: VERSION, product: 'skiff-dp' } } };
+  const response = await bootstrapFromAny(addresses, request, values['ca-cert-file'], values['skip-verify']);
   const yaml = Buffer.from((JSON.parse(response.body) as { bootstrap: string }).bootstrap, 'base64').toString('utf8');
   if (values['dry-run']) {
     process.stdout.write(yaml);

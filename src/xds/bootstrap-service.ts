@@ -39,6 +39,16 @@ export class BootstrapService {
     private readonly caPem: string | undefined,
   ) {}
 
+  private instanceAddresses: (() => Promise<Array<{ host: string; port: number }>>) | undefined;
+
+  /**
+   * The xDS addresses of the live control planes on this store: a bootstrap lists all of them
+   * (this one first) unless `bootstrapServer.params.xdsHost` names one address (a load balancer).
+   */
+  useInstanceAddresses(list: () => Promise<Array<{ host: string; port: number }>>): void {
+    this.instanceAddresses = list;
+  }
+
   async bootstrap(body: unknown, callerAddress?: string): Promise<BootstrapResult> {
     const causes = new Causes();
     if (!isObject(body)) throw new InvalidError('body must be a JSON object', [{ field: '', message: 'must be an object' }]);
@@ -72,6 +82,7 @@ export class BootstrapService {
     if (inline) await this.upsert(inline);
 
     const params = this.config.bootstrapServer.params;
+    const others = params.xdsHost || !this.instanceAddresses ? [] : await this.instanceAddresses().catch(() => []);
     const normalized = normalizeDataplane(dataplane.spec);
     const dynamic = isObject(body.dynamicMetadata) ? Object.fromEntries(Object.entries(body.dynamicMetadata).filter(([, v]) => typeof v === 'string')) : {};
     const bootstrap = envoyBootstrap({
@@ -83,6 +94,7 @@ export class BootstrapService {
       xdsHost: params.xdsHost || this.config.general.advertisedHostname,
       // The default 5678 means "where the xDS server listens", which differs when it was bound elsewhere.
       xdsPort: params.xdsPort === 5678 ? this.boundXdsPort : params.xdsPort,
+      moreXdsAddresses: others,
       xdsConnectTimeoutMs: parseDuration(params.xdsConnectTimeout) ?? 1000,
       token: check ? token : undefined,
       caPem: this.config.xdsServer.tlsEnabled ? this.caPem : undefined,

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { controlPlaneHostnames, serverTlsMaterial } from '../auth/server-cert.js';
+import { controlPlaneHostnames, serverTlsMaterial, type CertificatePair } from '../auth/server-cert.js';
+import { issueServerCertificate } from '../auth/control-plane-ca.js';
 import type { Config } from '../config/schema.js';
 import type { ResourceStore } from '../store/store.js';
 import { SnapshotCache } from './cache/snapshot-cache.js';
@@ -40,9 +41,16 @@ function defaultAuth(store: ResourceStore) {
 }
 
 /** TLS credentials from the configured files, or from a certificate generated at first start; and the PEM proxies must trust. */
-async function credentialsFor(config: Config, logger: Logger): Promise<{ credentials: grpc.ServerCredentials; caPem?: string }> {
+async function credentialsFor(config: Config, logger: Logger, sharedCa?: CertificatePair): Promise<{ credentials: grpc.ServerCredentials; caPem?: string }> {
   const { tlsEnabled, tlsCertFile, tlsKeyFile } = config.xdsServer;
   if (!tlsEnabled) return { credentials: grpc.ServerCredentials.createInsecure() };
+  if (sharedCa && !tlsCertFile && !tlsKeyFile) {
+    // Several instances: each issues itself a certificate from the CA they share, and proxies
+    // trust that CA, so whichever instance a proxy reaches is one it trusts.
+    const own = await issueServerCertificate(sharedCa, controlPlaneHostnames(config.general.advertisedHostname));
+    const chain = Buffer.from(own.certPem + sharedCa.certPem);
+    return { credentials: grpc.ServerCredentials.createSsl(null, [{ cert_chain: chain, private_key: Buffer.from(own.keyPem) }], false), caPem: sharedCa.certPem };
+  }
   const tls = await serverTlsMaterial({
     certFile: tlsCertFile,
     keyFile: tlsKeyFile,
@@ -72,11 +80,13 @@ export async function startXdsServer(
   metrics?: Metrics,
   /** Whether this control plane is the leader (only it cleans up the insights of deleted Dataplanes). */
   isLeader: () => boolean = () => true,
+  /** The control-plane CA shared by the instances on one store (PostgreSQL), when no certificate files are configured. */
+  sharedCa?: CertificatePair,
 ): Promise<XdsServer> {
   const xdsLogger = logger.child({ component: 'xds' });
   const credentialCheck = credentialCheckFor(config, auth.dataplaneTokens, auth.kubernetesAuth);
   const authenticator = proxyAuthenticatorFor(store, credentialCheck);
-  const { credentials, caPem } = await credentialsFor(config, xdsLogger);
+  const { credentials, caPem } = await credentialsFor(config, xdsLogger, sharedCa);
   const cache = new SnapshotCache();
   const reconciler = new Reconciler(store, cache, xdsLogger, undefined, (ms) => metrics?.xdsGeneration.observe(ms));
   const insights = new InsightRecorder(store, instanceId, parseDuration(config.xdsServer.dataplaneStatusFlushInterval) ?? 1000, xdsLogger, () => reconciler.busy(), isLeader);

@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import { decodeJwt } from 'jose';
 import pg from 'pg';
+import { parse as parseYaml } from 'yaml';
 import type { PostgresOptions } from '../../src/store/postgres/postgres-store.js';
 import { TYPE_URLS } from '../../src/xds/resources.js';
 import { DeltaClient, SotwClient } from '../helpers/ads-client.js';
@@ -19,6 +21,7 @@ const pgSkip = await postgresUnavailable();
 
 const HEARTBEAT_MS = 1000;
 const SKIFFCTL = fileURLToPath(new URL('../../src/cli/skiffctl.js', import.meta.url));
+const SKIFF_DP = fileURLToPath(new URL('../../src/cli/skiff-dp.js', import.meta.url));
 
 interface Instance {
   id: string;
@@ -35,7 +38,7 @@ function percentile(values: number[], p: number): number {
 async function api(cp: RunningCp, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
   const response = await fetch(`${cp.apiUrl}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
@@ -72,6 +75,9 @@ describe('several control planes on one PostgreSQL', { skip: pgSkip ?? false }, 
   let env: Record<string, string>;
   const dirs: string[] = [];
   let cps: RunningCp[] = [];
+  let caPem = '';
+  /** xDS over TLS, trusting only the CA the instances share. */
+  const tls = () => grpc.credentials.createSsl(Buffer.from(caPem));
 
   const start = (): Promise<RunningCp> => {
     const wd = mkdtempSync(join(tmpdir(), 'skiff-multi-'));
@@ -105,11 +111,13 @@ describe('several control planes on one PostgreSQL', { skip: pgSkip ?? false }, 
       PGOPTIONS: `-c search_path=${o.schema}`,
       KUMA_STORE_POSTGRES_HEARTBEAT_INTERVAL: `${HEARTBEAT_MS}ms`,
       KUMA_STORE_POSTGRES_LEADER_ELECTION_INTERVAL: '200ms',
-      KUMA_XDS_SERVER_TLS_ENABLED: 'false',
       KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE: 'dpToken',
     };
     // All three at the same moment on an empty (migrated) database.
     cps = await Promise.all([start(), start(), start()]);
+    const secret = await api(cps[0]!, 'GET', '/global-secrets/control-plane-ca');
+    assert.equal(secret.status, 200, 'the leader stored the control-plane CA');
+    caPem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/.exec(Buffer.from(secret.json.data, 'base64').toString())![0];
   });
 
   after(async () => {
@@ -136,16 +144,48 @@ describe('several control planes on one PostgreSQL', { skip: pgSkip ?? false }, 
     assert.equal(count(/created user token signing key 1/g), 1);
     assert.equal(count(/stored an admin user token/g), 1);
     const secrets = (await api(cps[0]!, 'GET', '/global-secrets')).json.items.map((s: { name: string }) => s.name).sort();
-    assert.deepEqual(secrets, ['admin-user-token', 'user-token-signing-key-1']);
+    assert.deepEqual(secrets, ['admin-user-token', 'control-plane-ca', 'user-token-signing-key-1']);
+    assert.equal(count(/created the control-plane CA/g), 1);
     const meshSecrets = (await api(cps[1]!, 'GET', '/meshes/default/secrets')).json.items.map((s: { name: string }) => s.name);
     assert.deepEqual(meshSecrets, ['dataplane-token-signing-key-default-1']);
+  });
+
+  it('hands out bootstraps that list every live instance and trust the CA they share', async () => {
+    assert.equal((await api(cps[0]!, 'PUT', '/meshes/default/dataplanes/boot-1', dataplane('boot-1', 'web', 8070))).status, 201);
+    const token = await fetch(`${cps[1]!.apiUrl}/tokens/dataplane`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'boot-1', mesh: 'default' }) }).then((r) => r.text());
+    const ports = cps.map((cp) => Number(cp.xdsAddress.split(':')[1]));
+    const bootstraps = [];
+    for (const cp of cps) {
+      const r = await api(cp, 'POST', '/bootstrap', { mesh: 'default', name: 'boot-1', dataplaneToken: token });
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+      const doc = parseYaml(Buffer.from(r.json.bootstrap, 'base64').toString()) as any;
+      const ads = doc.static_resources.clusters[0];
+      const listed = ads.load_assignment.endpoints[0].lb_endpoints.map((e: any) => e.endpoint.address.socket_address.port_value);
+      assert.equal(listed[0], Number(cp.xdsAddress.split(':')[1]), 'the instance asked comes first');
+      assert.deepEqual([...listed].sort(), [...ports].sort(), 'every live instance is listed');
+      bootstraps.push(ads.transport_socket.typed_config.common_tls_context.validation_context.trusted_ca.inline_string);
+    }
+    assert.ok(bootstraps.every((ca) => ca === caPem), 'every bootstrap trusts the shared CA');
+    // Each instance serves a certificate of that CA for its own address.
+    for (const cp of cps) {
+      const proxy = new SotwClient(cp.xdsAddress, 'default.boot-1', { metadata: { authorization: `Bearer ${token}` }, credentials: tls() });
+      proxy.request(TYPE_URLS.cluster);
+      await proxy.inbox.next(5000);
+      proxy.close();
+    }
+    // skiff-dp takes several addresses and skips one that is down.
+    const tokenFile = join(dirs[0]!, 'boot-1.token');
+    writeFileSync(tokenFile, token);
+    const dp = spawnSync(process.execPath, [SKIFF_DP, 'run', '--cp-address', `http://127.0.0.1:1,${cps[2]!.apiUrl}`, '--name', 'boot-1', '--dataplane-token-file', tokenFile, '--dry-run'], { encoding: 'utf8' });
+    assert.equal(dp.status, 0, dp.stderr);
+    assert.match(dp.stdout, /ads_cluster/);
   });
 
   it('a write through any instance reaches proxies on the others', async (t) => {
     // web-1 on cps[1], its token issued by cps[0]; backends written through cps[0] and cps[2].
     assert.equal((await api(cps[0]!, 'PUT', '/meshes/default/dataplanes/web-1', dataplane('web-1', 'web', 8080))).status, 201);
     const token = (await fetch(`${cps[0]!.apiUrl}/tokens/dataplane`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'web-1', mesh: 'default' }) }).then((r) => r.text()));
-    const proxy = new SotwClient(cps[1]!.xdsAddress, 'default.web-1', { metadata: { authorization: `Bearer ${token}` } });
+    const proxy = new SotwClient(cps[1]!.xdsAddress, 'default.web-1', { metadata: { authorization: `Bearer ${token}` }, credentials: tls() });
     t.after(() => proxy.close());
     proxy.request(TYPE_URLS.endpoint, ['backend']);
     let last = await proxy.inbox.next(5000);
@@ -192,7 +232,7 @@ describe('several control planes on one PostgreSQL', { skip: pgSkip ?? false }, 
 
     // On cps[0]: what the proxy holds, resource by resource.
     const held = new Map<string, Record<string, string>>();
-    const onA = new DeltaClient(cps[0]!.xdsAddress, 'secure.api-1', { metadata: { authorization: `Bearer ${token}` } });
+    const onA = new DeltaClient(cps[0]!.xdsAddress, 'secure.api-1', { metadata: { authorization: `Bearer ${token}` }, credentials: tls() });
     t.after(() => onA.close());
     const fetchType = async (type: string, subscribe: string[] = []) => {
       onA.request({ type_url: type, subscribe });
@@ -212,7 +252,7 @@ describe('several control planes on one PostgreSQL', { skip: pgSkip ?? false }, 
 
     // The same proxy on cps[1] and cps[2], presenting those versions: no response of any type.
     for (const cp of [cps[1]!, cps[2]!]) {
-      const onB = new DeltaClient(cp.xdsAddress, 'secure.api-1', { metadata: { authorization: `Bearer ${token}` } });
+      const onB = new DeltaClient(cp.xdsAddress, 'secure.api-1', { metadata: { authorization: `Bearer ${token}` }, credentials: tls() });
       t.after(() => onB.close());
       for (const [type, versions] of held) {
         const subscribe = type === TYPE_URLS.endpoint ? edsNames : type === TYPE_URLS.secret ? secrets : [];
@@ -227,7 +267,7 @@ describe('several control planes on one PostgreSQL', { skip: pgSkip ?? false }, 
   it('a notification lost with the change feed connection is made up by the resync after it reconnects', async (t) => {
     assert.equal((await api(cps[0]!, 'PUT', '/meshes/default/dataplanes/web-2', dataplane('web-2', 'web', 8082))).status, 201);
     const token = await fetch(`${cps[0]!.apiUrl}/tokens/dataplane`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'web-2', mesh: 'default' }) }).then((r) => r.text());
-    const proxy = new SotwClient(cps[1]!.xdsAddress, 'default.web-2', { metadata: { authorization: `Bearer ${token}` } });
+    const proxy = new SotwClient(cps[1]!.xdsAddress, 'default.web-2', { metadata: { authorization: `Bearer ${token}` }, credentials: tls() });
     t.after(() => proxy.close());
     proxy.request(TYPE_URLS.endpoint, ['backend']);
     const first = await proxy.inbox.next(5000);
@@ -277,7 +317,7 @@ describe('several control planes on one PostgreSQL', { skip: pgSkip ?? false }, 
     const survivor = followers[0]!;
     assert.equal((await api(survivor, 'PUT', '/meshes/default/dataplanes/web-9', dataplane('web-9', 'web', 8089))).status, 201);
     const token = await fetch(`${survivor.apiUrl}/tokens/dataplane`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'web-9', mesh: 'default' }) }).then((r) => r.text());
-    const proxy = new SotwClient(leaderCp.xdsAddress, 'default.web-9', { metadata: { authorization: `Bearer ${token}` } });
+    const proxy = new SotwClient(leaderCp.xdsAddress, 'default.web-9', { metadata: { authorization: `Bearer ${token}` }, credentials: tls() });
     t.after(() => proxy.close());
     proxy.request(TYPE_URLS.cluster);
     await proxy.inbox.next(5000);

@@ -152,6 +152,25 @@ describe('envoyBootstrap: the ADS cluster address', () => {
     }
     assert.equal(ads('cp').connect_timeout, '1.500s');
   });
+
+  it('lists the other instances after the first, with every name in the SAN match, once each', () => {
+    const doc = envoyBootstrap({ ...params, xdsHost: 'cp-1.example', moreXdsAddresses: [{ host: '10.0.0.2', port: 5678 }, { host: 'cp-3.example', port: 15678 }, { host: 'cp-1.example', port: 5678 }] }) as Json;
+    const cluster = doc.static_resources.clusters[0];
+    assert.equal(cluster.type, 'STRICT_DNS', 'a DNS name among them');
+    assert.deepEqual(
+      cluster.load_assignment.endpoints[0].lb_endpoints.map((e: Json) => `${e.endpoint.address.socket_address.address}:${e.endpoint.address.socket_address.port_value}`),
+      ['cp-1.example:5678', '10.0.0.2:5678', 'cp-3.example:15678'],
+    );
+    assert.deepEqual(cluster.transport_socket.typed_config.common_tls_context.validation_context.match_typed_subject_alt_names, [
+      { san_type: 'DNS', matcher: { exact: 'cp-1.example' } },
+      { san_type: 'IP_ADDRESS', matcher: { exact: '10.0.0.2' } },
+      { san_type: 'DNS', matcher: { exact: 'cp-3.example' } },
+    ]);
+    const bytes = encodeResource(BOOTSTRAP, fromProto3Json(BOOTSTRAP, asProtoObject(doc)));
+    assert.deepEqual(pgvViolations(BOOTSTRAP, bytes), []);
+    const ips = (envoyBootstrap({ ...params, xdsHost: '10.0.0.1', moreXdsAddresses: [{ host: '10.0.0.2', port: 5678 }] }) as Json).static_resources.clusters[0];
+    assert.equal(ips.type, 'STATIC', 'all IPs');
+  });
 });
 
 describe('envoy-examples/envoy-bootstrap.yaml', () => {

@@ -13,6 +13,11 @@ export interface BootstrapParams {
   adminAccessLogPath: string;
   xdsHost: string;
   xdsPort: number;
+  /**
+   * Further control planes to reach the same store through (the other live instances): the ADS
+   * cluster lists them after (xdsHost, xdsPort), so Envoy reconnects to another when one goes away.
+   */
+  moreXdsAddresses?: ReadonlyArray<{ host: string; port: number }>;
   xdsConnectTimeoutMs: number;
   /** The dataplane token, sent as `authorization` on the ADS stream; absent when authentication is off. */
   token?: string;
@@ -43,13 +48,21 @@ export function envoyBootstrap(p: BootstrapParams): Record<string, unknown> {
   const grpcService: Record<string, unknown> = { envoy_grpc: { cluster_name: ADS_CLUSTER } };
   if (p.token) grpcService.initial_metadata = [{ key: 'authorization', value: p.token }];
   const xds = hostAddress(p.xdsHost);
+  const seen = new Set<string>();
+  const targets = [{ ...xds, port: p.xdsPort }, ...(p.moreXdsAddresses ?? []).map((a) => ({ ...hostAddress(a.host), port: a.port }))].filter((t) => {
+    const key = `${t.address}|${t.port}`;
+    return seen.has(key) ? false : (seen.add(key), true);
+  });
   const cluster: Record<string, unknown> = {
     name: ADS_CLUSTER,
-    type: xds.ip ? 'STATIC' : 'STRICT_DNS',
+    type: targets.every((t) => t.ip) ? 'STATIC' : 'STRICT_DNS',
     connect_timeout: durationJson(p.xdsConnectTimeoutMs),
-    load_assignment: { cluster_name: ADS_CLUSTER, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(xds.address, p.xdsPort) } }] }] },
+    load_assignment: { cluster_name: ADS_CLUSTER, endpoints: [{ lb_endpoints: targets.map((t) => ({ endpoint: { address: socketAddress(t.address, t.port) } })) }] },
     typed_extension_protocol_options: http2UpstreamOptions(),
   };
+  // Several hosts: Envoy's round robin gives each reconnection of the ADS stream the next one, so
+  // a dead instance costs one failed attempt before the proxy is on a live one.
+  const sans = [...new Map(targets.map((t) => [t.address, t])).values()];
   if (p.caPem) {
     // As Kuma's bootstrap: the control plane's certificate must be the CA's *and* name the host
     // the proxy dialled (a DNS or IP SAN), over TLS 1.2 or later.
@@ -62,7 +75,8 @@ export function envoyBootstrap(p: BootstrapParams): Record<string, unknown> {
           tls_params: { tls_minimum_protocol_version: 'TLSv1_2' },
           validation_context: {
             trusted_ca: { inline_string: p.caPem },
-            match_typed_subject_alt_names: [{ san_type: xds.ip ? 'IP_ADDRESS' : 'DNS', matcher: { exact: xds.address } }],
+            // Any of the instances' names (Envoy accepts the certificate if one matches).
+            match_typed_subject_alt_names: sans.map((t) => ({ san_type: t.ip ? 'IP_ADDRESS' : 'DNS', matcher: { exact: t.address } })),
           },
         },
       },
