@@ -2,7 +2,12 @@
  * xDS load benchmark: a real `skiff-cp run` (SQLite) and N Envoy-like proxies in separate
  * load-generator processes, each proxy on its own HTTP/2 connection.
  *
- *   npm run bench -- [--dataplanes 1000] [--services 100] [--outbounds 5] [--workers 2] [--mtls]
+ *   npm run bench -- [--dataplanes 1000] [--services 100] [--outbounds 5] [--workers 2] [--mtls] [--instances 1]
+ *
+ * --instances K (K > 1): K control planes on one PostgreSQL (the test database of
+ * scripts/setup-postgres.sh, a fresh schema), proxies spread over them round robin, every REST
+ * write through the first; the EDS phase then also reports the proxies on the other instances
+ * apart (cross-instance propagation).
  *
  * Phases: register M services and N dataplanes over the REST API; open every ADS stream and wait
  * until each proxy has ACKed its complete initial config; then, each timed from the REST answer to
@@ -16,7 +21,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startCpProcess } from '../../test/helpers/cp-process.js';
+import { startCpProcess, type RunningCp } from '../../test/helpers/cp-process.js';
+import { freshPostgresSchema, postgresUnavailable } from '../../test/helpers/postgres.js';
 
 const { values } = parseArgs({
   options: {
@@ -26,6 +32,7 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '2' },
     concurrency: { type: 'string', default: '250' },
     mtls: { type: 'boolean', default: false },
+    instances: { type: 'string', default: '1' },
     /** Write a CPU profile of the control plane (node --cpu-prof) into this directory. */
     'cpu-prof': { type: 'string' },
   },
@@ -34,6 +41,7 @@ const N = Number(values.dataplanes);
 const M = Number(values.services);
 const K = Math.min(Number(values.outbounds), M - 1);
 const W = Number(values.workers);
+const I = Math.max(1, Number(values.instances));
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
 const now = () => performance.timeOrigin + performance.now();
 
@@ -77,6 +85,8 @@ function usage(pid: number): { cpuS: number; rssMb: number } {
 interface Report {
   cpuS: number;
   acks: number[];
+  /** The instance each of `acks` came through. */
+  acksInstance: number[];
   lastActivity: number;
   bytes: number;
   drops: number;
@@ -84,14 +94,44 @@ interface Report {
   rssMb: number;
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'skiff-xds-load-'));
-const cp = await startCpProcess(
-  { KUMA_GENERAL_WORK_DIR: dir, KUMA_STORE_TYPE: 'sqlite', KUMA_STORE_SQLITE_PATH: join(dir, 'skiff.db'), KUMA_XDS_SERVER_TLS_ENABLED: 'false', KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE: 'none' },
-  // The load generator speaks for N nodes without tokens: a trusted loopback with authentication off.
-  [],
-  values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [],
-);
-const cpPid = cp.proc.pid!;
+const dirs: string[] = [];
+let dropSchema: (() => Promise<void>) | undefined;
+const cpEnv: Record<string, string> = { KUMA_XDS_SERVER_TLS_ENABLED: 'false', KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE: 'none' };
+if (I > 1) {
+  const unavailable = await postgresUnavailable();
+  if (unavailable) throw new Error(`--instances needs PostgreSQL: ${unavailable}`);
+  const fresh = await freshPostgresSchema();
+  dropSchema = fresh.drop;
+  const o = fresh.options;
+  Object.assign(cpEnv, {
+    KUMA_STORE_TYPE: 'postgres',
+    KUMA_STORE_POSTGRES_HOST: o.host,
+    KUMA_STORE_POSTGRES_PORT: String(o.port),
+    KUMA_STORE_POSTGRES_USER: o.user,
+    KUMA_STORE_POSTGRES_PASSWORD: o.password,
+    KUMA_STORE_POSTGRES_DB_NAME: o.dbName,
+    PGOPTIONS: `-c search_path=${o.schema}`,
+  });
+}
+const cps: RunningCp[] = [];
+for (let k = 0; k < I; k++) {
+  const dir = mkdtempSync(join(tmpdir(), 'skiff-xds-load-'));
+  dirs.push(dir);
+  cps.push(
+    await startCpProcess(
+      { KUMA_GENERAL_WORK_DIR: dir, ...(I > 1 ? {} : { KUMA_STORE_TYPE: 'sqlite', KUMA_STORE_SQLITE_PATH: join(dir, 'skiff.db') }), ...cpEnv },
+      // The load generator speaks for N nodes without tokens: a trusted loopback with authentication off.
+      [],
+      values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [],
+    ),
+  );
+}
+/** Every REST write goes through the first instance. */
+const cp = cps[0]!;
+/** CPU and RSS of all the control planes together. */
+function cpUsage(): { cpuS: number; rssMb: number } {
+  return cps.map((c) => usage(c.proc.pid!)).reduce((t, u) => ({ cpuS: t.cpuS + u.cpuS, rssMb: t.rssMb + u.rssMb }), { cpuS: 0, rssMb: 0 });
+}
 const workers: ChildProcess[] = [];
 
 async function put(path: string, body: unknown): Promise<void> {
@@ -127,7 +167,7 @@ function summary(latencies: number[]) {
  */
 async function phase(name: string, expected: number, change: () => Promise<void>, quietMs = 3000, maxMs = 120_000) {
   await Promise.all(workers.map((w) => ask(w, { cmd: 'mark' }, 'marked')));
-  const before = usage(cpPid);
+  const before = cpUsage();
   const loadBefore = (await reportAll()).reduce((t, r) => t + r.cpuS, 0);
   await change();
   const answered = now();
@@ -147,9 +187,19 @@ async function phase(name: string, expected: number, change: () => Promise<void>
     if (last > answered && ((updated >= expected && quietFor > 500) || quietFor > quietMs)) break;
     if (now() - answered > maxMs) break;
   }
-  const after = usage(cpPid);
+  const after = cpUsage();
   const loadCpuS = round(reports.reduce((t, r) => t + r.cpuS, 0) - loadBefore);
-  const result = { name, expected, ...summary(reports.flatMap((r) => r.acks).map((a) => a - answered)), cpCpuS: round(after.cpuS - before.cpuS), cpRssMb: Math.round(after.rssMb), loadCpuS };
+  const latencies = reports.flatMap((r) => r.acks.map((a, i) => ({ ms: a - answered, instance: r.acksInstance[i] ?? 0 })));
+  const result = {
+    name,
+    expected,
+    ...summary(latencies.map((l) => l.ms)),
+    cpCpuS: round(after.cpuS - before.cpuS),
+    cpRssMb: Math.round(after.rssMb),
+    loadCpuS,
+    // Proxies on an instance other than the one the REST write went through.
+    crossInstance: I > 1 ? summary(latencies.filter((l) => l.instance !== 0).map((l) => l.ms)) : undefined,
+  };
   console.error(`  ${name}: ${result.affected} of the ${expected} proxies it concerns updated, p99 ${result.p99Ms} ms`);
   return result;
 }
@@ -170,7 +220,7 @@ try {
   for (let i = 0; i < N; i++) nodes[i % W]!.push(`default.dp-${i}`);
   for (let w = 0; w < W; w++) workers.push(fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--max-old-space-size=8192'] }));
 
-  const beforeSync = usage(cpPid);
+  const beforeSync = cpUsage();
   const syncStart = now();
   const syncTimes: number[] = [];
   await new Promise<void>((resolve, reject) => {
@@ -185,11 +235,11 @@ try {
           resolve();
         }
       });
-      w.send({ cmd: 'start', address: cp.xdsAddress, nodes: nodes[k], concurrency: Number(values.concurrency) });
+      w.send({ cmd: 'start', addresses: cps.map((c) => c.xdsAddress), nodes: nodes[k], concurrency: Number(values.concurrency) });
     });
   });
   const initialSyncMs = Math.max(...syncTimes);
-  const afterSync = usage(cpPid);
+  const afterSync = cpUsage();
   await new Promise((r) => setTimeout(r, 1500)); // let the insight flush settle before measuring changes
   const loadSyncCpu = (await reportAll()).reduce((t, r) => t + r.cpuS, 0);
   const sync = { name: 'initial sync', expected: N, ...summary(syncTimes), cpCpuS: round(afterSync.cpuS - beforeSync.cpuS), cpRssMb: Math.round(afterSync.rssMb), loadCpuS: round(loadSyncCpu) };
@@ -215,19 +265,24 @@ try {
 
   const final = await reportAll();
   const totals = { bytes: final.reduce((t, r) => t + r.bytes, 0), dropped: final.reduce((t, r) => t + r.drops, 0), responses: final.reduce((t, r) => t + r.responses, 0) };
-  const end = usage(cpPid);
-  console.log(`\nxds-load: ${N} proxies (${W} load-generator processes, one HTTP/2 connection each), ${M} services, ${K} outbounds each; skiff-cp on SQLite`);
+  const end = cpUsage();
+  const where = I > 1 ? `${I} skiff-cp instances on PostgreSQL (CPU and RSS summed over them)` : 'skiff-cp on SQLite';
+  console.log(`\nxds-load: ${N} proxies (${W} load-generator processes, one HTTP/2 connection each), ${M} services, ${K} outbounds each; ${where}`);
   console.table(phases.map((p) => ({ phase: p.name, 'proxies concerned': p.expected, 'updated': p.affected, 'p50 ms': p.p50Ms, 'p95 ms': p.p95Ms, 'p99 ms': p.p99Ms, 'max ms': p.maxMs, 'CP CPU s': p.cpCpuS, 'load-gen CPU s': p.loadCpuS, 'CP RSS MB': p.cpRssMb })));
   console.log(`registration ${Math.round(registerMs)} ms; initial sync of all ${Math.round(initialSyncMs)} ms; ${(totals.bytes / 1048576).toFixed(1)} MiB of resources in ${totals.responses} responses; streams dropped: ${totals.dropped}; CP RSS ${Math.round(end.rssMb)} MB (${Math.round((end.rssMb * 1024) / N)} KB a proxy), CP CPU ${round(end.cpuS)} s in all; load generators' RSS ${Math.round(final.reduce((t, r) => t + r.rssMb, 0))} MB`);
+  if (eds.crossInstance) console.log(`EDS on the instances the write did not go through: ${eds.crossInstance.affected} proxies, p50 ${eds.crossInstance.p50Ms} ms, p99 ${eds.crossInstance.p99Ms} ms`);
   const pick = (p: ReturnType<typeof summary> & { expected: number }) => ({ concerned: p.expected, affected: p.affected, p50Ms: p.p50Ms, p95Ms: p.p95Ms, p99Ms: p.p99Ms, maxMs: p.maxMs });
   console.log(
     JSON.stringify({
       n: N,
+      instances: I,
+      store: I > 1 ? 'postgres' : 'sqlite',
       services: M,
       outbounds: K,
       registerMs: Math.round(registerMs),
       initialSyncMs: Math.round(initialSyncMs),
       eds: pick(eds),
+      ...(eds.crossInstance ? { edsCrossInstance: eds.crossInstance } : {}),
       route: pick(route),
       ...(mtls ? { mtls: pick(mtls) } : {}),
       cpRssMb: Math.round(end.rssMb),
@@ -239,6 +294,7 @@ try {
   );
 } finally {
   for (const w of workers) w.send({ cmd: 'stop' });
-  await cp.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await Promise.all(cps.map((c) => c.stop()));
+  await dropSchema?.();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 }

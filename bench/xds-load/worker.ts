@@ -1,19 +1,22 @@
 /**
  * A load-generator process: holds its share of the proxies (one EnvoyStream each) and answers the
- * orchestrator over IPC. Messages in: {cmd: 'start', address, nodes}, {cmd: 'mark'} (start of a
+ * orchestrator over IPC. Messages in: {cmd: 'start', addresses, nodes}, {cmd: 'mark'} (start of a
  * phase), {cmd: 'report'} (per-stream last ACK since the mark), {cmd: 'stop'}.
  */
 import { EnvoyStream } from './envoy-stream.js';
 
 interface Start {
   cmd: 'start';
-  address: string;
+  /** The control planes' xDS addresses: node i connects to addresses[i % length]. */
+  addresses: string[];
   nodes: string[];
   /** Streams opened at once before waiting for some to sync (a fleet does not start in one instant). */
   concurrency: number;
 }
 
 const streams: EnvoyStream[] = [];
+/** Which of the start message's addresses each stream uses. */
+const instanceOf = new Map<EnvoyStream, number>();
 let markAt = 0;
 let synced = 0;
 
@@ -25,7 +28,8 @@ async function start(m: Start): Promise<void> {
   await new Promise<void>((resolve) => {
     const launch = () => {
       while (inFlight < m.concurrency && next < m.nodes.length) {
-        const stream = new EnvoyStream(m.address, m.nodes[next++]!, (s) => {
+        const instance = next % m.addresses.length;
+        const stream = new EnvoyStream(m.addresses[instance]!, m.nodes[next++]!, (s) => {
           inFlight--;
           synced++;
           send({ ev: 'synced', at: s.syncedAt });
@@ -34,6 +38,7 @@ async function start(m: Start): Promise<void> {
         });
         inFlight++;
         streams.push(stream);
+        instanceOf.set(stream, instance);
         stream.start();
       }
     };
@@ -51,11 +56,13 @@ process.on('message', (m: { cmd: string } & Record<string, any>) => {
       send({ ev: 'marked' });
       break;
     case 'report': {
-      const acks = streams.filter((s) => s.stats.lastAckAt > markAt).map((s) => s.stats.lastAckAt);
+      const updated = streams.filter((s) => s.stats.lastAckAt > markAt);
+      const acks = updated.map((s) => s.stats.lastAckAt);
+      const acksInstance = updated.map((s) => instanceOf.get(s) ?? 0);
       const totals = streams.reduce((t, s) => ({ bytes: t.bytes + s.stats.bytes, drops: t.drops + s.stats.drops, responses: t.responses + s.stats.responses }), { bytes: 0, drops: 0, responses: 0 });
       const lastActivity = Math.max(0, ...streams.map((s) => s.stats.lastAckAt));
       const cpu = process.cpuUsage();
-      send({ ev: 'report', acks, lastActivity, ...totals, rssMb: process.memoryUsage().rss / 1048576, cpuS: (cpu.user + cpu.system) / 1e6 });
+      send({ ev: 'report', acks, acksInstance, lastActivity, ...totals, rssMb: process.memoryUsage().rss / 1048576, cpuS: (cpu.user + cpu.system) / 1e6 });
       break;
     }
     case 'stop':
