@@ -50,8 +50,34 @@ async function meshCounts(mesh: string) {
   return { dataplanes, policies };
 }
 
+interface Instance {
+  id: string;
+  address: string;
+  version: string;
+  startTime: string;
+  leader: boolean;
+  proxies: number;
+}
+
+/** The live control planes on the store (several on PostgreSQL); left out when they cannot be read. */
+async function controlPlanes(): Promise<Child> {
+  const list = await get<{ items: Instance[] }>('/control-planes').catch(() => undefined);
+  if (!list) return null;
+  const n = list.items.length;
+  return h(
+    'section',
+    { 'aria-labelledby': 'control-planes' },
+    h('h2', { id: 'control-planes' }, 'Control planes'),
+    table(
+      ['Instance', 'xDS address', 'Version', 'Leader', 'Proxies', 'Started'],
+      list.items.map((i) => [h('code', {}, i.id), i.address, i.version, i.leader ? 'yes' : 'no', i.proxies, fmtTime(i.startTime)]),
+      `${n} control plane${n === 1 ? '' : 's'} on this store`,
+    ),
+  );
+}
+
 export const overview: View = async () => {
-  const [info, meshes] = await Promise.all([get<{ environment?: string; version?: string }>('/'), all<{ name: string }>('/meshes')]);
+  const [info, meshes, instances] = await Promise.all([get<{ environment?: string; version?: string }>('/'), all<{ name: string }>('/meshes'), controlPlanes()]);
   const counts = await Promise.all(meshes.map((m) => meshCounts(m.name)));
   const total = counts.reduce((t, c) => t + c.dataplanes.length, 0);
   const walkthrough =
@@ -81,6 +107,7 @@ export const overview: View = async () => {
       }),
       `${meshes.length} mesh${meshes.length === 1 ? '' : 'es'}, ${total} dataplane${total === 1 ? '' : 's'}`,
     ),
+    instances,
   ];
 };
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { VERSION } from '../../src/version.js';
 import { existsSync, mkdirSync } from 'node:fs';
 import { describe, it, before, after } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -84,6 +85,13 @@ describe('GUI (Chromium)', { skip: !available && 'no Chromium' }, () => {
     assert.deepEqual(await row.getByRole('cell').allInnerTexts(), ['default', '2', '0', '2', '1', '1', '0', '0', '0']);
     assert.deepEqual(await p.getByRole('row', { name: /^prod/ }).getByRole('cell').allInnerTexts(), ['prod', '1', '0', '1', '0', '0', '0', '0', '0']);
     assert.equal(await p.getByRole('heading', { name: 'Welcome to Skiff' }).count(), 0, 'no walkthrough once dataplanes exist');
+    // The control planes on the store: here the one, its own leader.
+    const instanceId = ((await (await fetch(`http://127.0.0.1:${cp.cp.apiPort}/`)).json()) as { instanceId: string }).instanceId;
+    const instance = p.getByRole('row', { name: new RegExp(`^${instanceId}`) });
+    await instance.waitFor();
+    const cells = await instance.getByRole('cell').allInnerTexts();
+    assert.deepEqual(cells.slice(0, 5), [instanceId, `localhost:${cp.cp.xds.port}`, VERSION, 'yes', '0']);
+    assert.match(await p.locator('main').innerText(), /1 control plane on this store/);
     await p.screenshot({ path: `${SHOTS}02-overview.png`, fullPage: true });
     await p.context().close();
   });

@@ -33,7 +33,6 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      r record;
    BEGIN
      IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
-     IF r.type = 'DataplaneInsight' THEN RETURN NULL; END IF;
      PERFORM pg_notify('skiff_resource_changes/' || TG_TABLE_SCHEMA, json_build_object(
        'action', CASE TG_OP WHEN 'INSERT' THEN 'create' WHEN 'UPDATE' THEN 'update' ELSE 'delete' END,
        'type', r.type, 'mesh', r.mesh, 'name', r.name,
@@ -41,8 +40,11 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      RETURN NULL;
    END;
    $$ LANGUAGE plpgsql;
-   CREATE TRIGGER resources_notify AFTER INSERT OR UPDATE OR DELETE ON resources
-     FOR EACH ROW EXECUTE FUNCTION skiff_notify_resource_change();
+   -- WHEN keeps the function from even being called for insight rows (a flush writes thousands).
+   CREATE TRIGGER resources_notify_write AFTER INSERT OR UPDATE ON resources
+     FOR EACH ROW WHEN (NEW.type <> 'DataplaneInsight') EXECUTE FUNCTION skiff_notify_resource_change();
+   CREATE TRIGGER resources_notify_delete AFTER DELETE ON resources
+     FOR EACH ROW WHEN (OLD.type <> 'DataplaneInsight') EXECUTE FUNCTION skiff_notify_resource_change();
    CREATE TABLE IF NOT EXISTS control_plane_instances (
      id text COLLATE "C" PRIMARY KEY,
      address text NOT NULL,
