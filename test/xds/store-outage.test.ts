@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it, type TestContext } from 'node:test';
 import { TYPE_URLS } from '../../src/xds/resources.js';
 import { SotwClient } from '../helpers/ads-client.js';
 import { startTestControlPlane } from '../helpers/control-plane.js';
@@ -25,15 +25,21 @@ async function until(what: string, done: () => boolean, ms = 20_000): Promise<vo
 const web = { networking: { address: '10.0.0.1', inbound: [{ port: 80, tags: { 'kuma.io/service': 'web' } }], outbound: [{ port: 10001, tags: { 'kuma.io/service': 'backend' } }] } };
 
 describe('a PostgreSQL restart under write load', { skip: unavailable ?? false }, () => {
-  let cluster: PrivateCluster;
-  before(async () => {
-    cluster = await startPrivateCluster();
+  // Each test restarts a PostgreSQL cluster of its own.
+  const clusters: PrivateCluster[] = [];
+  after(async () => {
+    for (const c of clusters) await c.destroy();
   });
-  after(() => cluster?.destroy());
 
-  it('loses no stored change from xDS, answers 503 with Retry-After while down, and recovers by itself', async (t) => {
+  it('loses no stored change from xDS, answers 503 with Retry-After while down, and recovers by itself', (t) => restartUnderLoad(t, 1));
+
+  it('with two instances, loses no change written through one from the proxies of the other', (t) => restartUnderLoad(t, 2));
+
+  async function restartUnderLoad(t: TestContext, instances: 1 | 2): Promise<void> {
+    const cluster = await startPrivateCluster();
+    clusters.push(cluster);
     const o = cluster.options;
-    const cp = await startTestControlPlane(t, {
+    const env = {
       KUMA_STORE_TYPE: 'postgres',
       KUMA_STORE_POSTGRES_HOST: o.host,
       KUMA_STORE_POSTGRES_PORT: String(o.port),
@@ -41,9 +47,12 @@ describe('a PostgreSQL restart under write load', { skip: unavailable ?? false }
       KUMA_STORE_POSTGRES_PASSWORD: o.password,
       KUMA_STORE_POSTGRES_DB_NAME: o.dbName,
       KUMA_STORE_POSTGRES_CONNECTION_TIMEOUT: '2',
-    });
+    };
+    // Writes go through `cp`; the proxies are on `proxyCp`, the same one or another instance.
+    const cp = await startTestControlPlane(t, env);
+    const proxyCp = instances === 1 ? cp : await startTestControlPlane(t, env);
     assert.equal(await cp.put('/meshes/default/dataplanes/web-1', web), 201);
-    const watcher = new SotwClient(cp.xdsAddress, 'default.web-1');
+    const watcher = new SotwClient(proxyCp.xdsAddress, 'default.web-1');
     t.after(() => watcher.close());
     watcher.request(EDS, ['backend']);
     const first = await watcher.expect(EDS);
@@ -114,16 +123,16 @@ describe('a PostgreSQL restart under write load', { skip: unavailable ?? false }
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline && latest.join() !== expected.join()) await new Promise((r) => setTimeout(r, 50));
     const missing = expected.filter((a) => !latest.includes(a));
-    assert.deepEqual(missing, [], `${missing.length} of ${expected.length} stored backends never reached the connected proxy`);
+    assert.deepEqual(missing, [], `${missing.length} of ${expected.length} stored backends never reached the connected proxy (instances: ${instances})`);
     assert.deepEqual(latest, expected);
 
     assert.equal(await cp.put('/meshes/default/dataplanes/web-2', { ...web, networking: { ...web.networking, address: '10.0.0.2' } }), 201);
-    const fresh = new SotwClient(cp.xdsAddress, 'default.web-2');
+    const fresh = new SotwClient(proxyCp.xdsAddress, 'default.web-2');
     t.after(() => fresh.close());
     fresh.request(EDS, ['backend']);
     assert.deepEqual(addresses((await fresh.expect(EDS)).decoded[0]), expected);
     watching = false;
     watcher.close();
     await follow;
-  });
+  }
 });
