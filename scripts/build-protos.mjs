@@ -31,6 +31,7 @@ const ENVOY_FILES = [
   'envoy/config/bootstrap/v3/bootstrap.proto',
   'envoy/service/secret/v3/sds.proto',
   'envoy/extensions/filters/network/rbac/v3/rbac.proto',
+  'envoy/extensions/filters/http/rbac/v3/rbac.proto',
   'envoy/extensions/access_loggers/file/v3/file.proto',
   'envoy/extensions/access_loggers/grpc/v3/als.proto',
   'envoy/service/accesslog/v3/als.proto',

@@ -251,6 +251,8 @@ function addSelectedServices(selectors: ReadonlyArray<Record<string, string>>, i
 /** Whether a proxy's configuration can depend on anything in `delta`. */
 export function affects(delta: MeshDelta, entry: DataplaneEntry, proxyless: boolean): boolean {
   if (delta.mesh || delta.dataplanes.has(entry.name)) return true;
-  if (proxyless) return delta.services.size > 0;
-  return entry.dataplane.outbound.some((o) => delta.services.has(o.service)) || entry.dataplane.inbound.some((i) => delta.inboundServices.has(i.service));
+  // Both: a proxyless server's Listeners carry the TrafficPermissions of its inbounds too.
+  const inbounds = entry.dataplane.inbound.some((i) => delta.inboundServices.has(i.service));
+  if (proxyless) return delta.services.size > 0 || inbounds;
+  return entry.dataplane.outbound.some((o) => delta.services.has(o.service)) || inbounds;
 }

@@ -307,12 +307,14 @@ export class Reconciler implements ProxyRegistry {
   }
 
   /**
-   * Proxyless clients of a mesh that select the same TrafficRoutes are served the same resources
-   * (each subscribes by name), so they share one snapshot object.
+   * Proxyless dataplanes of a mesh that select the same TrafficRoutes and have the same inbounds
+   * (their server Listeners) are served the same resources (each subscribes by name), so they
+   * share one snapshot object.
    */
   private proxylessSnapshot(identity: ProxyIdentity, mesh: MeshSnapshot): Snapshot {
     const entry = mesh.dataplanes.get(identity.name)!;
-    const key = routeSelectionKey(mesh, entry.dataplane.inbound.map((i) => i.tags));
+    const inbounds = JSON.stringify(entry.dataplane.inbound.map((i) => [i.address, i.port, i.tags]));
+    const key = `${routeSelectionKey(mesh, entry.dataplane.inbound.map((i) => i.tags))}\u0000${inbounds}`;
     let byKey = this.proxyless.get(mesh);
     if (!byKey) this.proxyless.set(mesh, (byKey = new Map()));
     let snapshot = byKey.get(key);

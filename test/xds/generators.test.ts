@@ -9,6 +9,7 @@ import { GENERATORS, generateProxyResources } from '../../src/xds/generators/ind
 import { inboundGenerator } from '../../src/xds/generators/inbound.js';
 import { outboundGenerator } from '../../src/xds/generators/outbound.js';
 import { proxylessGenerator } from '../../src/xds/generators/proxyless.js';
+import { proxylessServerGenerator } from '../../src/xds/generators/proxyless-server.js';
 import type { GeneratedResource, Generator } from '../../src/xds/generators/types.js';
 import { decodeResource, encodeResource } from '../../src/xds/protos.js';
 import { SHORT_NAMES, TYPE_URLS } from '../../src/xds/resources.js';
@@ -24,6 +25,7 @@ const BY_FOLDER: Record<string, readonly Generator[]> = {
   inbound: [inboundGenerator],
   outbound: [outboundGenerator],
   proxyless: [proxylessGenerator],
+  'proxyless-server': [proxylessServerGenerator],
   all: GENERATORS,
   mtls: GENERATORS,
   'traffic-route': GENERATORS,

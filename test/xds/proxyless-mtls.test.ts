@@ -8,7 +8,9 @@ import * as grpc from '@grpc/grpc-js';
 import * as grpcXds from '@grpc/grpc-js-xds';
 import { TYPE_URLS } from '../../src/xds/resources.js';
 import { PROXYLESS_CERTIFICATE_PROVIDER } from '../../src/xds/generators/envoy.js';
-import { SotwClient } from '../helpers/ads-client.js';
+import { PROXYLESS_SERVER_LISTENER_TEMPLATE } from '../../src/xds/generators/proxyless-server.js';
+import { createConnection, createServer } from 'node:net';
+import { meshIdentity } from '../helpers/mesh-identity.js';
 import { startTestControlPlane, type TestControlPlane } from '../helpers/control-plane.js';
 
 /**
@@ -27,21 +29,6 @@ type WhoClient = grpc.Client & { who: (req: Buffer, opts: grpc.CallOptions, cb: 
 
 const MESH = { mtls: { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'builtin' }] } };
 const inboundDp = (port: number, service: string) => ({ networking: { address: '127.0.0.1', inbound: [{ port, tags: { 'kuma.io/service': service, 'kuma.io/protocol': 'grpc' } }] } });
-
-/** The identity (certificate, key) and mesh CA the control plane issues to `name`, fetched over SDS from loopback. */
-async function meshIdentity(cp: TestControlPlane, name: string) {
-  const sds = new SotwClient(cp.xdsAddress, `default.${name}`);
-  try {
-    sds.request(TYPE_URLS.secret, ['identity_cert:secret:default', 'mesh_ca:secret:default']);
-    const r = await sds.expect(TYPE_URLS.secret, 10_000);
-    const byName = new Map(r.decoded.map((s) => [String(s.name), s as Record<string, any>]));
-    const text = (b: unknown) => (typeof b === 'string' ? Buffer.from(b, 'base64') : Buffer.from(b as Uint8Array)).toString();
-    const id = byName.get('identity_cert:secret:default')!.tls_certificate;
-    return { cert: text(id.certificate_chain.inline_bytes), key: text(id.private_key.inline_bytes), ca: text(byName.get('mesh_ca:secret:default')!.validation_context.trusted_ca.inline_bytes) };
-  } finally {
-    sds.close();
-  }
-}
 
 describe('proxyless gRPC client in an mTLS mesh (@grpc/grpc-js-xds, xDS security)', () => {
   let cp: TestControlPlane;
@@ -74,8 +61,8 @@ describe('proxyless gRPC client in an mTLS mesh (@grpc/grpc-js-xds, xDS security
     // backend-1 holds the backend identity; impostor-1 serves "impostor" but with that same backend certificate.
     assert.equal(await cp.put('/meshes/default/dataplanes/backend-1', inboundDp(1, 'backend')), 201);
     assert.equal(await cp.put('/meshes/default/dataplanes/client-1', inboundDp(2, 'client')), 201);
-    const backendId = await meshIdentity(cp, 'backend-1');
-    const clientId = await meshIdentity(cp, 'client-1');
+    const backendId = await meshIdentity(cp.xdsAddress, 'backend-1');
+    const clientId = await meshIdentity(cp.xdsAddress, 'client-1');
     const backendPort = await startBackend(backendId);
     assert.equal(await cp.put('/meshes/default/dataplanes/backend-1', inboundDp(backendPort, 'backend')), 200);
     assert.equal(await cp.put('/meshes/default/dataplanes/impostor-1', inboundDp(await startBackend(backendId), 'impostor')), 201);
@@ -106,6 +93,56 @@ describe('proxyless gRPC client in an mTLS mesh (@grpc/grpc-js-xds, xDS security
 
   it('makes a mutually authenticated RPC: the client checks spiffe://default/backend and the backend sees spiffe://default/client', async () => {
     assert.equal(await who(client), 'URI:spiffe://default/client');
+  });
+
+  it('a proxyless server whose gRPC library cannot enforce TrafficPermission rejects its Listener and does not serve', async () => {
+    // This process runs grpc-js-xds without GRPC_XDS_EXPERIMENTAL_RBAC: its XdsServer has no RBAC
+    // filter, and the Listener's RBAC filter is not optional, so it must NACK rather than admit
+    // every identity of the mesh (proxyless-server.test.ts has the library with RBAC).
+    const port = await new Promise<number>((done) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port: p } = probe.address() as { port: number };
+        probe.close(() => done(p));
+      });
+    });
+    assert.equal(await cp.put('/meshes/default/dataplanes/guarded-1', inboundDp(port, 'guarded')), 201);
+    const identity = await meshIdentity(cp.xdsAddress, 'guarded-1');
+    for (const [file, pem] of [['g-cert.pem', identity.cert], ['g-key.pem', identity.key], ['g-ca.pem', identity.ca]] as const) writeFileSync(join(dir, file), pem, { mode: 0o600 });
+    const server = new grpcXds.XdsServer({
+      'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config': JSON.stringify({
+        xds_servers: [{ server_uri: cp.xdsAddress, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+        node: { id: 'default.guarded-1', locality: {}, metadata: { 'dataplane.proxyType': 'grpc' } },
+        certificate_providers: {
+          [PROXYLESS_CERTIFICATE_PROVIDER]: { plugin_name: 'file_watcher', config: { certificate_file: join(dir, 'g-cert.pem'), private_key_file: join(dir, 'g-key.pem'), ca_certificate_file: join(dir, 'g-ca.pem'), refresh_interval: '600s' } },
+        },
+        server_listener_resource_name_template: PROXYLESS_SERVER_LISTENER_TEMPLATE,
+      }),
+    });
+    try {
+      let serving = false;
+      server.bindAsync(`0.0.0.0:${port}`, new grpcXds.XdsServerCredentials(grpc.ServerCredentials.createInsecure()), () => (serving = true));
+      // The rejection is recorded in the server's DataplaneInsight (LDS responses rejected).
+      const deadline = Date.now() + 10_000;
+      let rejected = 0;
+      while (Date.now() < deadline && rejected === 0) {
+        await new Promise((r) => setTimeout(r, 200));
+        const insight = await cp.cp.store.get({ type: 'DataplaneInsight', mesh: 'default', name: 'guarded-1' });
+        const subs = (insight?.spec.subscriptions as Array<{ status?: { lds?: { responsesRejected?: string | number } } }> | undefined) ?? [];
+        rejected = Number(subs.at(-1)?.status?.lds?.responsesRejected ?? 0);
+      }
+      assert.ok(rejected >= 1, 'the server NACKed its Listener');
+      assert.equal(serving, false, 'and does not serve');
+      await assert.rejects(
+        new Promise((done, fail) => {
+          const probe = createConnection({ host: '127.0.0.1', port }, () => done(undefined));
+          probe.on('error', fail);
+        }),
+        /ECONNREFUSED/,
+        'nothing listens on its port',
+      );
+    } finally {
+      server.forceShutdown();
+    }
   });
 
   it('refuses a server whose certificate names another service', async () => {

@@ -5,11 +5,12 @@ import { TYPE_URLS } from '../resources.js';
 import { inboundGenerator } from './inbound.js';
 import { outboundGenerator } from './outbound.js';
 import { proxylessGenerator } from './proxyless.js';
+import { proxylessServerGenerator } from './proxyless-server.js';
 import { secretsGenerator } from './secrets.js';
 import type { GeneratedResource, Generator, ProxyContext } from './types.js';
 
 /** Every generator, in the order their output is assembled. One concern each, each golden-tested. */
-export const GENERATORS: readonly Generator[] = [secretsGenerator, inboundGenerator, outboundGenerator, proxylessGenerator];
+export const GENERATORS: readonly Generator[] = [secretsGenerator, inboundGenerator, outboundGenerator, proxylessGenerator, proxylessServerGenerator];
 
 /** A generator failed; the message names it and the proxy. */
 export class GeneratorError extends Error {

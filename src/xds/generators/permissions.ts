@@ -10,6 +10,14 @@ import { matchesSelector, serviceOf, unprovableSourceTags, type Tags } from '../
  * before that rule must not be widened to "every caller of that service".
  */
 export function rbacFilter(mesh: MeshSnapshot, inboundTags: Tags, statPrefix: string) {
+  return {
+    name: 'envoy.filters.network.rbac',
+    typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC', stat_prefix: statPrefix, rules: { action: 'ALLOW', policies: permittedPolicies(mesh, inboundTags) } },
+  };
+}
+
+/** The RBAC policies (one per TrafficPermission that selects the inbound) that allow its callers. */
+export function permittedPolicies(mesh: MeshSnapshot, inboundTags: Tags): Record<string, unknown> {
   const policies: Record<string, unknown> = {};
   for (const permission of mesh.trafficPermissions) {
     if (!permission.destinations.some((d) => matchesSelector(d, inboundTags))) continue;
@@ -21,8 +29,5 @@ export function rbacFilter(mesh: MeshSnapshot, inboundTags: Tags, statPrefix: st
     });
     if (principals.length > 0) policies[permission.name] = { permissions: [{ any: true }], principals };
   }
-  return {
-    name: 'envoy.filters.network.rbac',
-    typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC', stat_prefix: statPrefix, rules: { action: 'ALLOW', policies } },
-  };
+  return policies;
 }
