@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { startAccessLogForwarder } from '../dp/access-log-forwarder.js';
+import { keepCertificateFiles, xdsTargetOf } from '../dp/cert-files.js';
+import { parse as parseYaml } from 'yaml';
 import { accessLogSocketPath } from '../xds/generators/traffic-log.js';
 import { VERSION } from '../version.js';
 import { callApi, describeFailure } from './skiffctl/api-client.js';
@@ -15,6 +17,7 @@ const HELP = `skiff-dp: start an Envoy sidecar configured by the Skiff control p
 
 Usage:
   skiff-dp run --cp-address URL --name NAME --mesh MESH --dataplane-token-file FILE [flags]
+  skiff-dp certs --cp-address URL --name NAME --mesh MESH --dataplane-token-file FILE --dir DIR [--once]
 
 Flags:
       --cp-address string             control plane API address, e.g. https://cp.example:5682 or http://127.0.0.1:5681;
@@ -29,6 +32,14 @@ Flags:
       --skip-verify                   do not verify the control plane's certificate (insecure)
       --dry-run                       print the Envoy bootstrap and exit
   -h, --help                          help for run
+
+skiff-dp certs is the agent beside a proxyless gRPC application in an mTLS mesh: it keeps
+DIR/cert.pem, DIR/key.pem (owner-only) and DIR/ca.pem, the dataplane's mesh identity and the mesh
+CA, current over SDS (renewals and CA changes included), for the application's bootstrap:
+  "certificate_providers": {"kuma": {"plugin_name": "file_watcher", "config": {"certificate_file":
+  "DIR/cert.pem", "private_key_file": "DIR/key.pem", "ca_certificate_file": "DIR/ca.pem"}}}
+It takes the same --cp-address, --ca-cert-file, --skip-verify and token flags as run; --once writes
+the files once and exits.
 
 While Envoy runs, skiff-dp serves Envoy's access log service on /tmp/kuma-al-{name}-{mesh}.sock
 (shortened with a hash when longer than a Unix socket path may be) and forwards the entries of TrafficLog TCP backends, formatted, to the backend's address (kuma-dp's role).
@@ -64,20 +75,60 @@ async function bootstrapFromAny(addresses: string[], body: Record<string, unknow
   throw new Error(`no control plane gave a bootstrap: ${failures.join('; ')}`);
 }
 
+const COMMON_OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  'cp-address': { type: 'string' },
+  name: { type: 'string' },
+  mesh: { type: 'string', default: 'default' },
+  'dataplane-token-file': { type: 'string' },
+  'dataplane-file': { type: 'string' },
+  'ca-cert-file': { type: 'string' },
+  'skip-verify': { type: 'boolean', default: false },
+} as const;
+
+/** `skiff-dp certs`: the certificate files of a proxyless gRPC application (see HELP). */
+async function certs(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, dir: { type: 'string' }, once: { type: 'boolean', default: false } } });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const addresses = (values['cp-address'] ?? '').split(',').map((a) => a.trim()).filter(Boolean);
+  if (addresses.length === 0 || addresses.some((a) => !/^https?:\/\//.test(a))) throw new UsageError('--cp-address must be an http:// or https:// URL (or several, comma-separated)');
+  if (!values.name) throw new UsageError('--name is required');
+  if (!values.dir) throw new UsageError('--dir is required: where to write cert.pem, key.pem and ca.pem');
+  const token = values['dataplane-token-file'] ? read(values['dataplane-token-file'], 'dataplane token file').trim() : undefined;
+  const dataplaneResource = values['dataplane-file'] ? read(values['dataplane-file'], 'dataplane file') : undefined;
+  const request = { mesh: values.mesh, name: values.name, proxyType: 'dataplane', dataplaneToken: token, dataplaneResource, version: { kumaDp: { version: VERSION, product: 'skiff-dp' } } };
+  // The bootstrap says where the control planes are, which CA they use and carries the token.
+  const response = await bootstrapFromAny(addresses, request, values['ca-cert-file'], values['skip-verify']);
+  const yaml = Buffer.from((JSON.parse(response.body) as { bootstrap: string }).bootstrap, 'base64').toString('utf8');
+  const target = xdsTargetOf(parseYaml(yaml), values.mesh);
+  mkdirSync(values.dir, { recursive: true, mode: 0o700 });
+  const log = pino({ name: 'skiff-dp' });
+  return new Promise<number>((resolve) => {
+    const stop = keepCertificateFiles(target, values.dir!, log, () => {
+      if (values.once) {
+        stop();
+        resolve(0);
+      }
+    });
+    const quit = () => {
+      stop();
+      resolve(0);
+    };
+    process.once('SIGTERM', quit);
+    process.once('SIGINT', quit);
+  });
+}
+
 async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      help: { type: 'boolean', short: 'h' },
-      'cp-address': { type: 'string' },
-      name: { type: 'string' },
-      mesh: { type: 'string', default: 'default' },
-      'dataplane-token-file': { type: 'string' },
-      'dataplane-file': { type: 'string' },
+      ...COMMON_OPTIONS,
       'admin-port': { type: 'string' },
       'envoy-binary': { type: 'string', default: 'envoy' },
-      'ca-cert-file': { type: 'string' },
-      'skip-verify': { type: 'boolean', default: false },
       'dry-run': { type: 'boolean', default: false },
     },
   });
@@ -164,6 +215,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'run':
       return run(rest);
+    case 'certs':
+      return certs(rest);
     case 'version':
       process.stdout.write(`${VERSION}\n`);
       return 0;

@@ -289,10 +289,13 @@ export class Reconciler implements ProxyRegistry {
       return;
     }
     try {
-      const material = mesh.mtls && !identity.proxyless && this.identities ? await this.identities.identityFor(identity.nodeId, mesh.mesh, entry.dataplane.inbound[0]?.service ?? '', mesh.mtls) : undefined;
+      const material = mesh.mtls && this.identities ? await this.identities.identityFor(identity.nodeId, mesh.mesh, entry.dataplane.inbound[0]?.service ?? '', mesh.mtls) : undefined;
       const started = performance.now();
       const snapshot = identity.proxyless
-        ? this.proxylessSnapshot(identity, mesh)
+        ? material
+          ? // Its own secrets make it a snapshot of its own; the other resources are still shared objects.
+            { ...this.encoder.snapshot(generateProxyResources({ nodeId: identity.nodeId, dataplane: entry, proxyless: true, identity: material }, mesh)), changedAt }
+          : this.proxylessSnapshot(identity, mesh)
         : { ...this.encoder.snapshot(generateProxyResources({ nodeId: identity.nodeId, dataplane: entry, proxyless: false, identity: material }, mesh)), changedAt };
       this.onGenerated(performance.now() - started);
       const problems = inconsistencies(snapshot);

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { pino } from 'pino';
+import { parse as parseYaml } from 'yaml';
+import { CERT_FILES, keepCertificateFiles, xdsTargetOf } from '../../src/dp/cert-files.js';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +16,8 @@ import { meshIdentity } from '../helpers/mesh-identity.js';
 
 /**
  * Both ends proxyless (gRPC A29 + A36 + A41): a real grpc-js-xds client calls a real grpc-js-xds
- * XdsServer, each with the mesh identity of its own certificate provider; the server's Listener
+ * XdsServer, each with the mesh identity of its own certificate provider, whose files the agent
+ * (`skiff-dp certs`) keeps beside it over the same node id; the server's Listener
  * from Skiff requires a client certificate and enforces TrafficPermission with its RBAC filter.
  * grpc-js-xds enforces RBAC only with GRPC_XDS_EXPERIMENTAL_RBAC=true, read when it loads: set here
  * before importing it. (Without it the server must not serve at all: proxyless-mtls.test.ts.)
@@ -42,12 +46,19 @@ async function freePort(): Promise<number> {
   });
 }
 
-function providerFiles(dir: string, who: string, identity: { cert: string; key: string; ca: string }) {
-  const file = (n: string) => join(dir, `${who}-${n}`);
-  writeFileSync(file('cert.pem'), identity.cert, { mode: 0o600 });
-  writeFileSync(file('key.pem'), identity.key, { mode: 0o600 });
-  writeFileSync(file('ca.pem'), identity.ca, { mode: 0o600 });
-  return { plugin_name: 'file_watcher', config: { certificate_file: file('cert.pem'), private_key_file: file('key.pem'), ca_certificate_file: file('ca.pem'), refresh_interval: '600s' } };
+const stops: Array<() => void> = [];
+
+/**
+ * The certificate provider of `name`'s bootstrap, its files kept by the agent (`skiff-dp certs`'s
+ * loop, in process) from the bootstrap the API gives that dataplane.
+ */
+async function agentProvider(cp: TestControlPlane, dir: string, name: string) {
+  const bootstrap = await fetch(`http://127.0.0.1:${cp.cp.apiPort}/bootstrap`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mesh: 'default', name }) }).then((r) => r.text());
+  const out = join(dir, name);
+  mkdirSync(out, { mode: 0o700 });
+  await new Promise<void>((written) => stops.push(keepCertificateFiles(xdsTargetOf(parseYaml(bootstrap), 'default'), out, pino({ level: 'silent' }), written)));
+  const file = (f: string) => join(out, f);
+  return { plugin_name: 'file_watcher', config: { certificate_file: file(CERT_FILES.cert), private_key_file: file(CERT_FILES.key), ca_certificate_file: file(CERT_FILES.ca), refresh_interval: '600s' } };
 }
 
 describe('proxyless gRPC server and client in an mTLS mesh (@grpc/grpc-js-xds XdsServer, RBAC on)', () => {
@@ -68,7 +79,6 @@ describe('proxyless gRPC server and client in an mTLS mesh (@grpc/grpc-js-xds Xd
     assert.equal(await cp.put('/meshes/default/dataplanes/backend-1', grpcDp(port, 'backend')), 201);
     assert.equal(await cp.put('/meshes/default/dataplanes/client-1', grpcDp(1, 'client')), 201);
     assert.equal(await cp.put('/meshes/default/dataplanes/intruder-1', grpcDp(2, 'intruder')), 201);
-    const [backendId, clientId] = [await meshIdentity(cp.xdsAddress, 'backend-1'), await meshIdentity(cp.xdsAddress, 'client-1')];
     intruderId = await meshIdentity(cp.xdsAddress, 'intruder-1');
 
     // Registers the resolver and the HTTP filters (the server validates its Listener's with them).
@@ -78,7 +88,7 @@ describe('proxyless gRPC server and client in an mTLS mesh (@grpc/grpc-js-xds Xd
       'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config': JSON.stringify({
         xds_servers: xdsServers,
         node: { id: 'default.backend-1', locality: {}, metadata: { 'dataplane.proxyType': 'grpc' } },
-        certificate_providers: { [PROXYLESS_CERTIFICATE_PROVIDER]: providerFiles(dir, 'backend', backendId) },
+        certificate_providers: { [PROXYLESS_CERTIFICATE_PROVIDER]: await agentProvider(cp, dir, 'backend-1') },
         server_listener_resource_name_template: PROXYLESS_SERVER_LISTENER_TEMPLATE,
       }),
     });
@@ -101,13 +111,14 @@ describe('proxyless gRPC server and client in an mTLS mesh (@grpc/grpc-js-xds Xd
     process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify({
       xds_servers: xdsServers,
       node: { id: 'default.client-1', locality: {}, metadata: { 'dataplane.proxyType': 'grpc' } },
-      certificate_providers: { [PROXYLESS_CERTIFICATE_PROVIDER]: providerFiles(dir, 'client', clientId) },
+      certificate_providers: { [PROXYLESS_CERTIFICATE_PROVIDER]: await agentProvider(cp, dir, 'client-1') },
     });
     const Client = grpc.makeGenericClientConstructor(WHO, 'Echo');
     client = new Client('xds:///backend', new grpcXds.XdsChannelCredentials(grpc.credentials.createInsecure())) as unknown as WhoClient;
   });
 
   after(async () => {
+    for (const stop of stops) stop();
     client?.close();
     server?.forceShutdown();
     await cp?.cp.close();
