@@ -55,6 +55,8 @@ export class PostgresCluster implements Cluster {
     private readonly onConnectionLost: (err: Error) => void = () => {},
   ) {
     this.instanceId = self.id;
+    this.reads = new pg.Pool({ ...clientConfig(options, undefined, `${self.id} instance-list`), max: 1, idleTimeoutMillis: 10_000 });
+    this.reads.on('error', () => {}); // an idle connection lost: the next read opens another
   }
 
   async start(): Promise<void> {
@@ -144,21 +146,23 @@ export class PostgresCluster implements Cluster {
     this.retryTimer.unref();
   }
 
+  /**
+   * Reads (the instance list) go through a pool of one connection, opened on demand and closed
+   * when idle, so they never queue behind the session's work and a burst of API requests never
+   * opens more than one.
+   */
+  private readonly reads: pg.Pool;
+
   private async query<T extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<T[]> {
-    // Reads go through a short-lived connection so they never queue behind the session's work.
-    const client = new pg.Client(clientConfig(this.options));
-    await client.connect();
-    try {
-      return (await client.query<T>(sql, params)).rows;
-    } finally {
-      await client.end().catch(() => {});
-    }
+    return (await this.reads.query<T>(sql, params)).rows;
   }
 
   async instances(): Promise<InstanceRecord[]> {
     const rows = await this.query<InstanceRow>(
       `SELECT * FROM control_plane_instances WHERE heartbeat_time > now() - make_interval(secs => $1) ORDER BY leader DESC, start_time, id`,
-      [this.timing.heartbeatMs / 1000],
+      // Dead after a heartbeat period less the cache of liveInstanceIds, so a killed instance's
+      // proxies read as offline within one period; live ones beat twice as often, so never miss it.
+      [Math.max(this.timing.heartbeatMs / 2 + 100, this.timing.heartbeatMs - LIVE_CACHE_MS) / 1000],
     );
     return rows.map((r) => ({
       id: r.id,
@@ -185,6 +189,7 @@ export class PostgresCluster implements Cluster {
 
   async close(): Promise<void> {
     this.closed = true;
+    await this.reads.end().catch(() => {});
     clearTimeout(this.retryTimer);
     clearInterval(this.electionTimer);
     clearInterval(this.heartbeatTimer);
