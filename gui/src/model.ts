@@ -5,6 +5,7 @@ export const POLICY_TYPES = [
   { type: 'HealthCheck', plural: 'health-checks', label: 'Health checks' },
   { type: 'TrafficLog', plural: 'traffic-logs', label: 'Traffic logs' },
   { type: 'ProxyTemplate', plural: 'proxytemplates', label: 'Proxy templates' },
+  { type: 'MeshTimeout', plural: 'meshtimeouts', label: 'Mesh timeouts' },
 ] as const;
 
 export interface Subscription {

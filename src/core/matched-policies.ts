@@ -1,10 +1,11 @@
 import type { DataplaneEntry, MeshSnapshot } from './mesh-snapshot.js';
 import { selectConnectionPolicy, selectDataplanePolicy } from './policy-matching.js';
 import { matchesSelector } from './tags.js';
+import { selecting as selectingMeshTimeouts } from '../policies/mesh-timeout/rules.js';
 
 /** A policy that shapes a dataplane's configuration, and where it attaches. */
 export interface MatchedPolicy {
-  type: 'TrafficRoute' | 'HealthCheck' | 'TrafficLog' | 'TrafficPermission' | 'ProxyTemplate';
+  type: 'TrafficRoute' | 'HealthCheck' | 'TrafficLog' | 'TrafficPermission' | 'ProxyTemplate' | 'MeshTimeout';
   name: string;
   attachment: { type: 'outbound'; service: string } | { type: 'inbound'; service: string } | { type: 'dataplane' };
 }
@@ -35,5 +36,13 @@ export function matchedPolicies(mesh: MeshSnapshot, dataplane: DataplaneEntry): 
   }
   const template = selectDataplanePolicy(mesh.proxyTemplates, sourceTags);
   if (template) out.push({ type: 'ProxyTemplate', name: template.name, attachment: { type: 'dataplane' } });
+  // Kuma 2.x MeshTimeouts selecting the dataplane (in merge order): an outbound attachment per
+  // service a `to` entry of theirs reaches, an inbound one when they have `from` or `rules`.
+  for (const policy of selectingMeshTimeouts(mesh.meshTimeouts, dataplane.name, dataplane.dataplane)) {
+    for (const service of services) {
+      if (policy.to.some((e) => e.targetRef.kind === 'Mesh' || e.targetRef.name === service)) out.push({ type: 'MeshTimeout', name: policy.name, attachment: { type: 'outbound', service } });
+    }
+    if (policy.from.length > 0) for (const inbound of dataplane.dataplane.inbound) out.push({ type: 'MeshTimeout', name: policy.name, attachment: { type: 'inbound', service: inbound.service } });
+  }
   return out;
 }

@@ -3,6 +3,7 @@ import { normalizeDataplane, type NormalizedDataplane } from './resources/datapl
 import { meshMtlsBackend, type MtlsBackend } from './resources/mesh.js';
 import { parseDuration } from './duration.js';
 import { serviceOf } from './tags.js';
+import { parseMeshTimeout, type MeshTimeoutPolicy } from '../policies/mesh-timeout/api.js';
 
 /** An inbound of some dataplane, as a destination other proxies send traffic to. */
 export interface Endpoint {
@@ -55,6 +56,8 @@ export interface MeshSnapshot {
   trafficLogs: readonly TrafficLogRule[];
   /** ProxyTemplates of the mesh, ordered by name. */
   proxyTemplates: readonly ProxyTemplateRule[];
+  /** MeshTimeouts of the mesh (Kuma 2.x), ordered by name. */
+  meshTimeouts: readonly MeshTimeoutPolicy[];
 }
 
 /** The policies a mesh snapshot is built with. */
@@ -64,6 +67,7 @@ export interface MeshPolicies {
   healthChecks?: readonly StoredResource[];
   trafficLogs?: readonly StoredResource[];
   proxyTemplates?: readonly StoredResource[];
+  meshTimeouts?: readonly StoredResource[];
 }
 
 type Match = { match: Record<string, string> };
@@ -171,7 +175,9 @@ export function buildMeshSnapshot(mesh: StoredResource, dataplanes: readonly Sto
     const conf = (t.spec.conf ?? {}) as { imports?: string[]; resources?: Array<{ name: string; resource: string }> };
     return { name: t.name, selectors: selectors(t.spec.selectors), imports: conf.imports ?? [], resources: conf.resources ?? [] };
   });
+  const meshTimeouts = [...(policies.meshTimeouts ?? [])].sort(byName).map((t) => parseMeshTimeout(t.name, t.spec));
   return {
+    meshTimeouts,
     mesh: mesh.name,
     meshSpec: mesh.spec,
     dataplanes: entries,
@@ -209,7 +215,11 @@ export function diffMeshSnapshots(previous: MeshSnapshot, next: MeshSnapshot): M
   for (const name of previous.dataplanes.keys()) if (!next.dataplanes.has(name)) dataplanes.add(name);
   const inboundServices = new Set<string>();
   // The Mesh itself and ProxyTemplates (selected by dataplane tags) can shape any proxy.
-  let meshChanged = JSON.stringify(previous.meshSpec) !== JSON.stringify(next.meshSpec) || JSON.stringify(previous.proxyTemplates) !== JSON.stringify(next.proxyTemplates);
+  let meshChanged =
+    JSON.stringify(previous.meshSpec) !== JSON.stringify(next.meshSpec) ||
+    JSON.stringify(previous.proxyTemplates) !== JSON.stringify(next.proxyTemplates) ||
+    // Targeted by top-level targetRef, so a change may concern any proxy of the mesh.
+    JSON.stringify(previous.meshTimeouts) !== JSON.stringify(next.meshTimeouts);
   // Connection policies are chosen per (proxy, destination): a changed one concerns only the proxies
   // calling the services its destinations select (a wildcard: every proxy).
   for (const rules of [changedRules(previous.trafficRoutes, next.trafficRoutes), changedRules(previous.healthChecks, next.healthChecks), changedRules(previous.trafficLogs, next.trafficLogs)]) {

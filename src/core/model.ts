@@ -15,6 +15,7 @@ export const RESOURCE_TYPE_NAMES = [
   'TrafficLog',
   'TrafficPermission',
   'TrafficRoute',
+  'MeshTimeout',
   'Secret',
   'GlobalSecret',
 ] as const;

@@ -13,6 +13,7 @@ import {
 } from './resources/policies.js';
 import { validateSecret } from './resources/secret.js';
 import { validateDataplaneInsight } from './resources/insight.js';
+import { validateMeshTimeout } from '../policies/mesh-timeout/api.js';
 
 /** Everything the API and stores need to know about one resource type. */
 export interface ResourceTypeDescriptor {
@@ -37,6 +38,8 @@ export const RESOURCE_TYPES: readonly ResourceTypeDescriptor[] = [
   { name: 'TrafficLog', scope: 'mesh', plural: 'traffic-logs', systemOwned: false, sensitive: false, validateSpec: validateTrafficLog },
   { name: 'TrafficPermission', scope: 'mesh', plural: 'traffic-permissions', systemOwned: false, sensitive: false, validateSpec: validateTrafficPermission },
   { name: 'TrafficRoute', scope: 'mesh', plural: 'traffic-routes', systemOwned: false, sensitive: false, validateSpec: validateTrafficRoute },
+  // Kuma 2.x targetRef policies (src/policies/<type>/), under Kuma's plural paths.
+  { name: 'MeshTimeout', scope: 'mesh', plural: 'meshtimeouts', systemOwned: false, sensitive: false, validateSpec: validateMeshTimeout },
   { name: 'Secret', scope: 'mesh', plural: 'secrets', systemOwned: false, sensitive: true, validateSpec: validateSecret },
 ];
 

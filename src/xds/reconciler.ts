@@ -13,6 +13,7 @@ import { StreamRefused, type ProxyRegistry } from './server/ads-service.js';
 import type { ProxyIdentity } from './server/identity.js';
 import type { MtlsBackend } from '../core/resources/mesh.js';
 import type { ProxyIdentityMaterial } from './generators/types.js';
+import { policySelectionKey } from '../policies/index.js';
 
 /**
  * Where dataplane certificates come from (the SDS module implements it); the reconciler asks before
@@ -258,12 +259,14 @@ export class Reconciler implements ProxyRegistry {
     const healthChecks = await this.store.list('HealthCheck', { mesh: meshName });
     const trafficLogs = await this.store.list('TrafficLog', { mesh: meshName });
     const proxyTemplates = await this.store.list('ProxyTemplate', { mesh: meshName });
+    const meshTimeouts = await this.store.list('MeshTimeout', { mesh: meshName });
     const snapshot = buildMeshSnapshot(mesh, dataplanes.items, this.meshes.get(meshName), {
       permissions: permissions.items,
       routes: routes.items,
       healthChecks: healthChecks.items,
       trafficLogs: trafficLogs.items,
       proxyTemplates: proxyTemplates.items,
+      meshTimeouts: meshTimeouts.items,
     });
     this.meshes.set(meshName, snapshot);
     return snapshot;
@@ -317,7 +320,7 @@ export class Reconciler implements ProxyRegistry {
   private proxylessSnapshot(identity: ProxyIdentity, mesh: MeshSnapshot): Snapshot {
     const entry = mesh.dataplanes.get(identity.name)!;
     const inbounds = JSON.stringify(entry.dataplane.inbound.map((i) => [i.address, i.port, i.tags]));
-    const key = `${routeSelectionKey(mesh, entry.dataplane.inbound.map((i) => i.tags))}\u0000${inbounds}`;
+    const key = `${routeSelectionKey(mesh, entry.dataplane.inbound.map((i) => i.tags))}\u0000${inbounds}\u0000${policySelectionKey(mesh, { dataplane: entry })}`;
     let byKey = this.proxyless.get(mesh);
     if (!byKey) this.proxyless.set(mesh, (byKey = new Map()));
     let snapshot = byKey.get(key);

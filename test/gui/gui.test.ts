@@ -82,8 +82,8 @@ describe('GUI (Chromium)', { skip: !available && 'no Chromium' }, () => {
     const row = p.getByRole('row', { name: /^default/ });
     await row.waitFor();
     // Mesh, dataplanes, online, offline, then one count per policy type (permissions, routes, ...).
-    assert.deepEqual(await row.getByRole('cell').allInnerTexts(), ['default', '2', '0', '2', '1', '1', '0', '0', '0']);
-    assert.deepEqual(await p.getByRole('row', { name: /^prod/ }).getByRole('cell').allInnerTexts(), ['prod', '1', '0', '1', '0', '0', '0', '0', '0']);
+    assert.deepEqual(await row.getByRole('cell').allInnerTexts(), ['default', '2', '0', '2', '1', '1', '0', '0', '0', '0']);
+    assert.deepEqual(await p.getByRole('row', { name: /^prod/ }).getByRole('cell').allInnerTexts(), ['prod', '1', '0', '1', '0', '0', '0', '0', '0', '0']);
     assert.equal(await p.getByRole('heading', { name: 'Welcome to Skiff' }).count(), 0, 'no walkthrough once dataplanes exist');
     // The control planes on the store: here the one, its own leader.
     const instanceId = ((await (await fetch(`http://127.0.0.1:${cp.cp.apiPort}/`)).json()) as { instanceId: string }).instanceId;

@@ -32,6 +32,7 @@ const BY_FOLDER: Record<string, readonly Generator[]> = {
   'health-check': GENERATORS,
   'traffic-log': GENERATORS,
   'proxy-template': GENERATORS,
+  'mesh-timeout': GENERATORS,
 };
 
 interface Input {
@@ -43,19 +44,20 @@ interface Input {
   healthChecks?: Array<Record<string, unknown>>;
   trafficLogs?: Array<Record<string, unknown>>;
   proxyTemplates?: Array<Record<string, unknown>>;
+  meshTimeouts?: Array<Record<string, unknown>>;
   mesh: Record<string, unknown>;
   dataplanes: Array<Record<string, unknown>>;
 }
 
 function stored(body: Record<string, unknown>): StoredResource {
-  const type = body.type as 'Mesh' | 'Dataplane' | 'TrafficPermission' | 'TrafficRoute' | 'HealthCheck' | 'TrafficLog' | 'ProxyTemplate';
+  const type = body.type as 'Mesh' | 'Dataplane' | 'TrafficPermission' | 'TrafficRoute' | 'HealthCheck' | 'TrafficLog' | 'ProxyTemplate' | 'MeshTimeout';
   const result = validateResource(descriptorOf(type), { mesh: String(body.mesh ?? ''), name: String(body.name) }, body);
   assert.ok(result.ok, `test input ${String(body.name)} is not a valid ${type}: ${JSON.stringify(!result.ok && result.causes)}`);
   return { ...result.resource, version: 1, creationTime: '2026-01-01T00:00:00.000Z', modificationTime: '2026-01-01T00:00:00.000Z' };
 }
 
 function meshOf(input: Input): MeshSnapshot {
-  return buildMeshSnapshot(stored(input.mesh), input.dataplanes.map(stored), undefined, { permissions: (input.permissions ?? []).map(stored), routes: (input.routes ?? []).map(stored), healthChecks: (input.healthChecks ?? []).map(stored), trafficLogs: (input.trafficLogs ?? []).map(stored), proxyTemplates: (input.proxyTemplates ?? []).map(stored) });
+  return buildMeshSnapshot(stored(input.mesh), input.dataplanes.map(stored), undefined, { permissions: (input.permissions ?? []).map(stored), routes: (input.routes ?? []).map(stored), healthChecks: (input.healthChecks ?? []).map(stored), trafficLogs: (input.trafficLogs ?? []).map(stored), proxyTemplates: (input.proxyTemplates ?? []).map(stored), meshTimeouts: (input.meshTimeouts ?? []).map(stored) });
 }
 
 /** Paths of the source object that did not survive encoding: fields the proto does not have. */

@@ -174,13 +174,14 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
     if (!found) throw notFound(`Dataplane "${request.params.name}"`);
     const mesh = await store.get({ type: 'Mesh', mesh: '', name: found.mesh });
     if (!mesh) throw notFound(`Mesh "${found.mesh}"`);
-    const list = async (type: 'TrafficPermission' | 'TrafficRoute' | 'HealthCheck' | 'TrafficLog' | 'ProxyTemplate') => (await store.list(type, { mesh: found.mesh })).items;
+    const list = async (type: 'TrafficPermission' | 'TrafficRoute' | 'HealthCheck' | 'TrafficLog' | 'ProxyTemplate' | 'MeshTimeout') => (await store.list(type, { mesh: found.mesh })).items;
     const snapshot = buildMeshSnapshot(mesh, [found], undefined, {
       permissions: await list('TrafficPermission'),
       routes: await list('TrafficRoute'),
       healthChecks: await list('HealthCheck'),
       trafficLogs: await list('TrafficLog'),
       proxyTemplates: await list('ProxyTemplate'),
+      meshTimeouts: await list('MeshTimeout'),
     });
     const items = matchedPolicies(snapshot, snapshot.dataplanes.get(found.name)!);
     return { total: items.length, items };

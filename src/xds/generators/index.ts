@@ -8,6 +8,7 @@ import { proxylessGenerator } from './proxyless.js';
 import { proxylessServerGenerator } from './proxyless-server.js';
 import { secretsGenerator } from './secrets.js';
 import type { GeneratedResource, Generator, ProxyContext } from './types.js';
+import { applyPolicies } from '../../policies/index.js';
 
 /** Every generator, in the order their output is assembled. One concern each, each golden-tested. */
 export const GENERATORS: readonly Generator[] = [secretsGenerator, inboundGenerator, outboundGenerator, proxylessGenerator, proxylessServerGenerator];
@@ -41,7 +42,13 @@ export function generateProxyResources(proxy: ProxyContext, mesh: MeshSnapshot, 
       out.push(r);
     }
   }
-  return applyProxyTemplate(proxy, mesh, out);
+  let withPolicies: GeneratedResource[];
+  try {
+    withPolicies = applyPolicies(out, proxy, mesh);
+  } catch (err) {
+    throw new GeneratorError('policies', proxy.nodeId, err);
+  }
+  return applyProxyTemplate(proxy, mesh, withPolicies);
 }
 
 const rawPerTemplate = new WeakMap<ProxyTemplateRule, GeneratedResource[]>();
