@@ -154,8 +154,13 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     await duties.start();
     xds = await startXdsServer(config, store, logger, instanceId, { dataplaneTokens, kubernetesAuth }, metrics, isLeader, await sharedXdsCa?.load());
     const liveCluster = cluster;
+    await liveCluster.announce(); // its xDS address, now that the port is bound
     xds.bootstrap.useInstanceAddresses(async () =>
-      (await liveCluster.instances()).filter((i) => i.id !== instanceId).map((i) => ({ host: i.address.slice(0, i.address.lastIndexOf(':')), port: Number(i.address.slice(i.address.lastIndexOf(':') + 1)) })),
+      (await liveCluster.instances())
+        .filter((i) => i.id !== instanceId)
+        .map((i) => ({ host: i.address.slice(0, i.address.lastIndexOf(':')), port: Number(i.address.slice(i.address.lastIndexOf(':') + 1)) }))
+        // An instance still starting has not bound its port yet.
+        .filter((a) => a.port > 0),
     );
     // Mesh mTLS: certificates from the SDS module, renewed by republishing the proxy.
     const reconciler = xds.reconciler;

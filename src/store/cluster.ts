@@ -37,6 +37,8 @@ export interface Cluster {
   instances(): Promise<InstanceRecord[]>;
   /** Ids of the live instances (cached briefly: read on every insight shown). */
   liveInstanceIds(): Promise<Set<string>>;
+  /** Writes a heartbeat now (what it says about itself changed: its servers are listening). */
+  announce(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -65,6 +67,8 @@ export class SingleInstance implements Cluster {
   async liveInstanceIds(): Promise<Set<string>> {
     return new Set([this.instanceId]);
   }
+
+  async announce(): Promise<void> {}
 
   async close(): Promise<void> {}
 }

@@ -2,11 +2,10 @@ import pg from 'pg';
 import type { Cluster, InstanceRecord, InstanceSelf } from '../cluster.js';
 import { clientConfig } from './connection.js';
 import type { PostgresOptions } from './postgres-store.js';
+import { ReconnectingSession } from './session.js';
 
 /** The advisory lock whose holder is the leader (any constant; 5681 is the API port). */
 export const LEADER_LOCK_KEY = 5681002;
-const MIN_BACKOFF_MS = 100;
-const MAX_BACKOFF_MS = 5000;
 const LIVE_CACHE_MS = 250;
 
 export interface PostgresClusterTiming {
@@ -38,33 +37,56 @@ interface InstanceRow {
  */
 export class PostgresCluster implements Cluster {
   readonly instanceId: string;
-  private client: pg.Client | undefined;
   private leader = false;
-  private closed = false;
-  private backoffMs = MIN_BACKOFF_MS;
   private readonly listeners = new Set<(leader: boolean) => void>();
   private electionTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
   private live: { at: number; ids: Promise<Set<string>> } | undefined;
+  private readonly session: ReconnectingSession;
 
   constructor(
-    private readonly options: PostgresOptions,
+    options: PostgresOptions,
     private readonly self: InstanceSelf,
     private readonly timing: PostgresClusterTiming,
-    private readonly onConnectionLost: (err: Error) => void = () => {},
+    onConnectionLost: (err: Error) => void = () => {},
   ) {
     this.instanceId = self.id;
     this.reads = new pg.Pool({ ...clientConfig(options, undefined, `${self.id} instance-list`), max: 1, idleTimeoutMillis: 10_000 });
     this.reads.on('error', () => {}); // an idle connection lost: the next read opens another
+    this.session = new ReconnectingSession(clientConfig(options, undefined, `${self.id} leader-election`), {
+      setUp: (client) => this.heartbeat(client),
+      up: (client) => {
+        // The first election is start()'s; after a reconnection the next tick is.
+        const lose = (err: Error) => this.session.lost(client, err);
+        this.electionTimer = setInterval(() => void this.elect(client).catch(lose), this.timing.electionMs);
+        this.heartbeatTimer = setInterval(() => void this.heartbeat(client).catch(lose), Math.max(50, this.timing.heartbeatMs / 2));
+        this.electionTimer.unref();
+        this.heartbeatTimer.unref();
+      },
+      down: (err) => {
+        clearInterval(this.electionTimer);
+        clearInterval(this.heartbeatTimer);
+        // Without its session this instance cannot know it still holds the lock: it steps down now.
+        this.setLeader(false);
+        onConnectionLost(err);
+      },
+    });
   }
 
+  /** Resolves after the first election attempt (or a failed connection, retried in the background). */
   async start(): Promise<void> {
-    await this.connect();
+    await this.session.start();
+    const client = this.session.client;
+    if (client) await this.elect(client).catch((err: Error) => this.session.lost(client, err));
   }
 
   isLeader(): boolean {
     return this.leader;
+  }
+
+  async announce(): Promise<void> {
+    const client = this.session.client;
+    if (client) await this.heartbeat(client).catch((err: Error) => this.session.lost(client, err));
   }
 
   onLeadership(listener: (leader: boolean) => void): () => void {
@@ -76,38 +98,8 @@ export class PostgresCluster implements Cluster {
     if (this.leader === leader) return;
     this.leader = leader;
     for (const listener of this.listeners) listener(leader);
-    if (this.client) void this.heartbeat(this.client);
-  }
-
-  private async connect(): Promise<void> {
-    if (this.closed) return;
-    const client = new pg.Client({ ...clientConfig(this.options, undefined, `${this.instanceId} leader-election`), keepAlive: true });
-    let failed = false;
-    const lose = (err: Error) => {
-      if (failed) return;
-      failed = true;
-      this.onLost(client, err);
-    };
-    client.on('error', lose);
-    client.on('end', () => lose(new Error('connection ended')));
-    try {
-      await client.connect();
-      await this.heartbeat(client);
-    } catch (err) {
-      lose(err as Error);
-      return;
-    }
-    if (failed || this.closed) {
-      await client.end().catch(() => {});
-      return;
-    }
-    this.client = client;
-    this.backoffMs = MIN_BACKOFF_MS;
-    await this.elect(client).catch((err: Error) => lose(err));
-    this.electionTimer = setInterval(() => void this.elect(client).catch((err: Error) => lose(err)), this.timing.electionMs);
-    this.heartbeatTimer = setInterval(() => void this.heartbeat(client).catch((err: Error) => lose(err)), Math.max(50, this.timing.heartbeatMs / 2));
-    this.electionTimer.unref();
-    this.heartbeatTimer.unref();
+    const client = this.session.client;
+    if (client) void this.heartbeat(client).catch(() => {});
   }
 
   private async elect(client: pg.Client): Promise<void> {
@@ -129,21 +121,6 @@ export class PostgresCluster implements Cluster {
     );
     // The leader forgets instances dead for a long time (their insights already read as offline).
     if (this.leader) await client.query(`DELETE FROM control_plane_instances WHERE heartbeat_time < now() - make_interval(secs => $1)`, [(this.timing.heartbeatMs * 100) / 1000]);
-  }
-
-  private onLost(client: pg.Client, err: Error): void {
-    if (this.client === client) this.client = undefined;
-    clearInterval(this.electionTimer);
-    clearInterval(this.heartbeatTimer);
-    client.end().catch(() => {});
-    // Without its session this instance cannot know it still holds the lock: it steps down now.
-    this.setLeader(false);
-    if (this.closed) return;
-    this.onConnectionLost(err);
-    const delay = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
-    this.retryTimer = setTimeout(() => void this.connect(), delay);
-    this.retryTimer.unref();
   }
 
   /**
@@ -188,19 +165,15 @@ export class PostgresCluster implements Cluster {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    await this.reads.end().catch(() => {});
-    clearTimeout(this.retryTimer);
     clearInterval(this.electionTimer);
     clearInterval(this.heartbeatTimer);
-    const client = this.client;
-    this.client = undefined;
-    if (client) {
-      // Leave at once rather than after a heartbeat period: the lock and the row go now.
-      await client.query('DELETE FROM control_plane_instances WHERE id = $1', [this.instanceId]).catch(() => {});
-      await client.query('SELECT pg_advisory_unlock_all()').catch(() => {});
-      await client.end().catch(() => {});
-    }
+    await this.reads.end().catch(() => {});
+    // Leave at once rather than after a heartbeat period: the lock and the row go now.
+    await this.session.close(async (client) => {
+      await client.query('DELETE FROM control_plane_instances WHERE id = $1', [this.instanceId]);
+      await client.query('SELECT pg_advisory_unlock_all()');
+    });
     this.setLeader(false);
   }
+
 }
