@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startCpProcess, type RunningCp } from '../../test/helpers/cp-process.js';
-import { freshPostgresSchema, postgresUnavailable } from '../../test/helpers/postgres.js';
+import { controlPlanePostgresEnv, freshPostgresSchema, postgresUnavailable } from '../../test/helpers/postgres.js';
 
 const { values } = parseArgs({
   options: {
@@ -102,16 +102,7 @@ if (I > 1) {
   if (unavailable) throw new Error(`--instances needs PostgreSQL: ${unavailable}`);
   const fresh = await freshPostgresSchema();
   dropSchema = fresh.drop;
-  const o = fresh.options;
-  Object.assign(cpEnv, {
-    KUMA_STORE_TYPE: 'postgres',
-    KUMA_STORE_POSTGRES_HOST: o.host,
-    KUMA_STORE_POSTGRES_PORT: String(o.port),
-    KUMA_STORE_POSTGRES_USER: o.user,
-    KUMA_STORE_POSTGRES_PASSWORD: o.password,
-    KUMA_STORE_POSTGRES_DB_NAME: o.dbName,
-    PGOPTIONS: `-c search_path=${o.schema}`,
-  });
+  Object.assign(cpEnv, controlPlanePostgresEnv(fresh.options));
 }
 const cps: RunningCp[] = [];
 for (let k = 0; k < I; k++) {

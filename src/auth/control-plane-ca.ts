@@ -4,28 +4,20 @@ import * as x509 from '@peculiar/x509';
 import { isAlreadyExists } from '../core/errors.js';
 import type { ResourceStore } from '../store/store.js';
 import { waitForLeaderWork } from '../store/wait-for-leader.js';
-import type { CertificatePair } from './server-cert.js';
+import { pem, randomSerial, RSA, subjectAltNames, type CertificatePair } from './server-cert.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 /** The global secret holding the CA (certificate and key PEM, concatenated) shared by all instances. */
 export const CONTROL_PLANE_CA_SECRET = 'control-plane-ca';
 const CA_WAIT_MS = 15_000;
-const RSA = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256', publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 } as const;
 const TEN_YEARS_MS = 10 * 365 * 24 * 3600_000;
-
-function pem(label: string, der: ArrayBuffer): string {
-  const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n');
-  return `-----BEGIN ${label}-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END ${label}-----\n`;
-}
-
-const serial = () => Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^[89a-f]/, '1');
 
 async function generateCa(): Promise<CertificatePair> {
   const keys = (await webcrypto.subtle.generateKey(RSA, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial(),
+    serialNumber: randomSerial(),
     name: 'CN=skiff-control-plane-ca, O=Skiff',
     notBefore: new Date(now - 60_000),
     notAfter: new Date(now + TEN_YEARS_MS),
@@ -88,9 +80,8 @@ export async function issueServerCertificate(ca: CertificatePair, hostnames: rea
   const caCert = new x509.X509Certificate(ca.certPem);
   const caKey = await webcrypto.subtle.importKey('pkcs8', createPrivateKey(ca.keyPem).export({ type: 'pkcs8', format: 'der' }), RSA, false, ['sign']);
   const keys = (await webcrypto.subtle.generateKey(RSA, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  const names = hostnames.map((h) => (/^[0-9.]+$|:/.test(h) ? { type: 'ip' as const, value: h } : { type: 'dns' as const, value: h }));
   const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: serial(),
+    serialNumber: randomSerial(),
     subject: 'CN=skiff-control-plane, O=Skiff',
     issuer: caCert.subject,
     notBefore: new Date(Date.now() - 60_000),
@@ -102,7 +93,7 @@ export async function issueServerCertificate(ca: CertificatePair, hostnames: rea
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension(names),
+      new x509.SubjectAlternativeNameExtension(subjectAltNames(hostnames)),
       await x509.AuthorityKeyIdentifierExtension.create(caCert),
     ],
   });

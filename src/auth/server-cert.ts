@@ -12,9 +12,17 @@ export interface CertificatePair {
   keyPem: string;
 }
 
-const RSA = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256', publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 } as const;
+/** The RSA 2048 / SHA-256 signing algorithm of the control plane's own certificates. */
+export const RSA = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256', publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 } as const;
 
-function pem(label: string, der: ArrayBuffer): string {
+/** A random positive 128-bit certificate serial (hex). */
+export const randomSerial = () => Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^[89a-f]/, '1');
+
+/** Host names and IP addresses as SAN entries. */
+export const subjectAltNames = (hostnames: readonly string[]) =>
+  hostnames.map((h) => (/^[0-9.]+$|:/.test(h) ? { type: 'ip' as const, value: h } : { type: 'dns' as const, value: h }));
+
+export function pem(label: string, der: ArrayBuffer): string {
   const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n');
   return `-----BEGIN ${label}-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END ${label}-----\n`;
 }
@@ -34,9 +42,9 @@ export async function generateServerCertificate(hostnames: readonly string[]): P
 export async function generateTlsCertificate(type: 'server' | 'client', hostnames: readonly string[] = []): Promise<CertificatePair> {
   const keys = (await webcrypto.subtle.generateKey(RSA, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const now = new Date();
-  const names = hostnames.map((h) => (/^[0-9.]+$|:/.test(h) ? { type: 'ip' as const, value: h } : { type: 'dns' as const, value: h }));
+  const names = subjectAltNames(hostnames);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^[89a-f]/, '1'),
+    serialNumber: randomSerial(),
     name: type === 'server' ? 'CN=skiff-control-plane, O=Skiff' : 'CN=skiff-admin-client, O=Skiff',
     notBefore: new Date(now.getTime() - 60_000),
     notAfter: new Date(now.getTime() + 10 * 365 * 24 * 3600_000),

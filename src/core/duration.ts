@@ -13,3 +13,8 @@ export function parseDuration(text: string): number | undefined {
   for (const [, amount, unit] of text.matchAll(PART)) total += Number(amount) * UNIT_MS[unit!]!;
   return total;
 }
+
+/** Milliseconds as a protobuf Duration (whole seconds and nanoseconds), the shape Envoy's protos take. */
+export function protoDuration(ms: number): { seconds: number; nanos: number } {
+  return { seconds: Math.floor(ms / 1000), nanos: Math.round((ms % 1000) * 1e6) };
+}

@@ -1,6 +1,6 @@
 import type protobuf from 'protobufjs';
 import { parse as parseYaml } from 'yaml';
-import { parseDuration } from '../core/duration.js';
+import { parseDuration, protoDuration } from '../core/duration.js';
 import { envoyRoot, messageType } from './protos.js';
 
 /**
@@ -46,7 +46,7 @@ function convertField(field: protobuf.Field, value: unknown, path: string): unkn
   if (type.fullName === '.google.protobuf.Duration' && typeof value === 'string') {
     const ms = parseDuration(value);
     if (ms === undefined) throw new Error(`${path}: not a duration: "${value}"`);
-    return { seconds: Math.floor(ms / 1000), nanos: Math.round((ms % 1000) * 1e6) };
+    return protoDuration(ms);
   }
   if (WRAPPERS.has(type.fullName) && (typeof value !== 'object' || value === null)) return { value };
   if (type.fullName === '.google.protobuf.Any') {

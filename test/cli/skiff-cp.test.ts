@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { SKIFF_CP, startCpProcess } from '../helpers/cp-process.js';
-import { freshPostgresSchema, postgresUnavailable } from '../helpers/postgres.js';
+import { controlPlanePostgresEnv, freshPostgresSchema, postgresUnavailable } from '../helpers/postgres.js';
 
 // Asked before any test runs: the CLI tests below block the event loop with spawnSync.
 const pgSkip = await postgresUnavailable();
@@ -154,17 +154,7 @@ describe('skiff-cp on PostgreSQL', { skip: pgSkip ?? false }, () => {
     // freshPostgresSchema migrates; use a second, empty schema to see the refusal.
     const empty = await freshPostgresSchema();
     try {
-      const env = (schema: string) => ({
-        KUMA_STORE_TYPE: 'postgres',
-        KUMA_STORE_POSTGRES_HOST: options.host,
-        KUMA_STORE_POSTGRES_PORT: String(options.port),
-        KUMA_STORE_POSTGRES_USER: options.user,
-        KUMA_STORE_POSTGRES_PASSWORD: options.password,
-        KUMA_STORE_POSTGRES_DB_NAME: options.dbName,
-        // libpq's PGOPTIONS selects the test schema for every connection pg opens.
-        PGOPTIONS: `-c search_path=${schema}`,
-        KUMA_GENERAL_WORK_DIR: workDir(),
-      });
+      const env = (schema: string) => ({ ...controlPlanePostgresEnv({ ...options, schema }), KUMA_GENERAL_WORK_DIR: workDir() });
       const clean = `${empty.options.schema}`;
       const { Client } = (await import('pg')).default;
       const admin = new Client({ host: options.host, port: options.port, user: options.user, password: options.password, database: options.dbName });

@@ -68,3 +68,19 @@ export async function freshPostgresSchema(): Promise<{ options: PostgresOptions;
     },
   };
 }
+
+/**
+ * The `KUMA_STORE_POSTGRES_*` environment that points a control plane at `options`, with
+ * libpq's PGOPTIONS selecting its schema when it has one.
+ */
+export function controlPlanePostgresEnv(options: PostgresOptions): Record<string, string> {
+  return {
+    KUMA_STORE_TYPE: 'postgres',
+    KUMA_STORE_POSTGRES_HOST: options.host,
+    KUMA_STORE_POSTGRES_PORT: String(options.port),
+    KUMA_STORE_POSTGRES_USER: options.user,
+    KUMA_STORE_POSTGRES_PASSWORD: options.password,
+    KUMA_STORE_POSTGRES_DB_NAME: options.dbName,
+    ...(options.schema ? { PGOPTIONS: `-c search_path=${options.schema}` } : {}),
+  };
+}

@@ -15,7 +15,7 @@ import { TYPE_URLS } from '../../src/xds/resources.js';
 import { DeltaClient, SotwClient } from '../helpers/ads-client.js';
 import { decodeResource } from '../../src/xds/protos.js';
 import { startCpProcess, type RunningCp } from '../helpers/cp-process.js';
-import { freshPostgresSchema, postgresUnavailable } from '../helpers/postgres.js';
+import { controlPlanePostgresEnv, freshPostgresSchema, postgresUnavailable } from '../helpers/postgres.js';
 
 const pgSkip = await postgresUnavailable();
 
@@ -101,14 +101,8 @@ describe('several control planes on one PostgreSQL', { skip: pgSkip ?? false }, 
     const o = fresh.options;
     pgOptions = o;
     env = {
-      KUMA_STORE_TYPE: 'postgres',
-      KUMA_STORE_POSTGRES_HOST: o.host,
-      KUMA_STORE_POSTGRES_PORT: String(o.port),
-      KUMA_STORE_POSTGRES_USER: o.user,
-      KUMA_STORE_POSTGRES_PASSWORD: o.password,
-      KUMA_STORE_POSTGRES_DB_NAME: o.dbName,
+      ...controlPlanePostgresEnv(o),
       KUMA_STORE_POSTGRES_MAX_OPEN_CONNECTIONS: '5',
-      PGOPTIONS: `-c search_path=${o.schema}`,
       KUMA_STORE_POSTGRES_HEARTBEAT_INTERVAL: `${HEARTBEAT_MS}ms`,
       KUMA_STORE_POSTGRES_LEADER_ELECTION_INTERVAL: '200ms',
       KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE: 'dpToken',

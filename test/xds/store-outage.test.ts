@@ -3,6 +3,7 @@ import { after, describe, it, type TestContext } from 'node:test';
 import { TYPE_URLS } from '../../src/xds/resources.js';
 import { SotwClient } from '../helpers/ads-client.js';
 import { startTestControlPlane } from '../helpers/control-plane.js';
+import { controlPlanePostgresEnv } from '../helpers/postgres.js';
 import { privateClusterUnavailable, startPrivateCluster, type PrivateCluster } from '../helpers/pg-cluster.js';
 
 const EDS = TYPE_URLS.endpoint;
@@ -39,15 +40,7 @@ describe('a PostgreSQL restart under write load', { skip: unavailable ?? false }
     const cluster = await startPrivateCluster();
     clusters.push(cluster);
     const o = cluster.options;
-    const env = {
-      KUMA_STORE_TYPE: 'postgres',
-      KUMA_STORE_POSTGRES_HOST: o.host,
-      KUMA_STORE_POSTGRES_PORT: String(o.port),
-      KUMA_STORE_POSTGRES_USER: o.user,
-      KUMA_STORE_POSTGRES_PASSWORD: o.password,
-      KUMA_STORE_POSTGRES_DB_NAME: o.dbName,
-      KUMA_STORE_POSTGRES_CONNECTION_TIMEOUT: '2',
-    };
+    const env = { ...controlPlanePostgresEnv(o), KUMA_STORE_POSTGRES_CONNECTION_TIMEOUT: '2' };
     // Writes go through `cp`; the proxies are on `proxyCp`, the same one or another instance.
     const cp = await startTestControlPlane(t, env);
     const proxyCp = instances === 1 ? cp : await startTestControlPlane(t, env);

@@ -1,4 +1,4 @@
-import { parseDuration } from '../../core/duration.js';
+import { parseDuration, protoDuration } from '../../core/duration.js';
 import type { MeshSnapshot } from '../../core/mesh-snapshot.js';
 import { isHttp } from '../../xds/generators/envoy.js';
 import { inboundListenerName, localClusterName } from '../../xds/generators/inbound.js';
@@ -14,10 +14,7 @@ type Json = Record<string, any>;
 const OUTBOUND_DEFAULTS = { connectionTimeout: '5s', idleTimeout: '1h', requestTimeout: '15s', streamIdleTimeout: '30m', maxStreamDuration: '0s', maxConnectionDuration: '0s', requestHeadersTimeout: '0s' };
 const HTTP_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 
-const proto = (text: string) => {
-  const ms = parseDuration(text) ?? 0;
-  return { seconds: Math.floor(ms / 1000), nanos: Math.round((ms % 1000) * 1e6) };
-};
+const proto = (text: string) => protoDuration(parseDuration(text) ?? 0);
 
 /** Generated resources may be shared by many proxies: edits go to copies, keyed by type and name. */
 class Edits {
@@ -42,11 +39,11 @@ const hcmOf = (listener: Json) => filtersOf(listener).find((f) => f.name === 'en
 const tcpProxyOf = (listener: Json) => filtersOf(listener).find((f) => f.name === 'envoy.filters.network.tcp_proxy')?.typed_config as Json | undefined;
 const routeActions = (route: Json): Json[] => (route.virtual_hosts ?? []).flatMap((vh: Json) => (vh.routes ?? []).map((r: Json) => r.route).filter(Boolean));
 
-function outbound(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot, service: string, conf: TimeoutConf): void {
+function outbound(edits: Edits, clusters: readonly string[], proxy: ProxyContext, mesh: MeshSnapshot, service: string, conf: TimeoutConf): void {
   const v = { ...OUTBOUND_DEFAULTS, ...conf, ...conf.http };
   const protocol = mesh.protocols.get(service) ?? 'tcp';
   // The service's cluster and its TrafficRoute subset clusters (`{service}[tag=value]`).
-  for (const name of edits.names(TYPE_URLS.cluster).filter((n) => n === service || n.startsWith(`${service}[`))) {
+  for (const name of clusters.filter((n) => n === service || n.startsWith(`${service}[`))) {
     edits.edit(TYPE_URLS.cluster, name, (cluster) => {
       cluster.connect_timeout = proto(v.connectionTimeout);
       // As Kuma: HTTP/1.1 and HTTP/2 clusters (not gRPC) get the HTTP connection timeouts.
@@ -126,9 +123,10 @@ export function applyMeshTimeouts(resources: GeneratedResource[], proxy: ProxyCo
     }
     return edits.resources;
   }
+  const clusters = edits.names(TYPE_URLS.cluster);
   for (const service of new Set(dataplane.outbound.map((o) => o.service))) {
     const conf = outboundTimeouts(mesh.meshTimeouts, name, dataplane, service);
-    if (conf) outbound(edits, proxy, mesh, service, conf);
+    if (conf) outbound(edits, clusters, proxy, mesh, service, conf);
   }
   const fromConf = inboundTimeouts(mesh.meshTimeouts, name, dataplane);
   if (fromConf) inbound(edits, proxy, fromConf);

@@ -4,6 +4,7 @@ import { ADS_CONFIG_SOURCE, http2UpstreamOptions, isHttp2, proxylessUpstreamMtls
 import type { GeneratedResource } from './types.js';
 import { matchesSelector, type Tags } from '../../core/tags.js';
 import { subsetClusterName } from './routing.js';
+import { protoDuration } from '../../core/duration.js';
 
 /**
  * The EDS cluster and ClusterLoadAssignment of one destination service. They depend only on the
@@ -55,7 +56,6 @@ export function serviceResources(mesh: MeshSnapshot, service: string, subset: Ta
   return resources;
 }
 
-const duration = (ms: number) => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 });
 
 /** HealthCheck: active TCP checks and, for passive checks, outlier detection on consecutive errors. */
 function healthCheckFields(hc: HealthCheckRule | undefined) {
@@ -65,8 +65,8 @@ function healthCheckFields(hc: HealthCheckRule | undefined) {
       ? {
           health_checks: [
             {
-              interval: duration(hc.active.intervalMs),
-              timeout: duration(hc.active.timeoutMs),
+              interval: protoDuration(hc.active.intervalMs),
+              timeout: protoDuration(hc.active.timeoutMs),
               unhealthy_threshold: { value: hc.active.unhealthyThreshold },
               healthy_threshold: { value: hc.active.healthyThreshold },
               tcp_health_check: {},
@@ -75,7 +75,7 @@ function healthCheckFields(hc: HealthCheckRule | undefined) {
         }
       : {}),
     ...(hc.passive
-      ? { outlier_detection: { consecutive_5xx: { value: hc.passive.unhealthyThreshold }, interval: duration(hc.passive.penaltyIntervalMs), base_ejection_time: duration(hc.passive.penaltyIntervalMs) } }
+      ? { outlier_detection: { consecutive_5xx: { value: hc.passive.unhealthyThreshold }, interval: protoDuration(hc.passive.penaltyIntervalMs), base_ejection_time: protoDuration(hc.passive.penaltyIntervalMs) } }
       : {}),
   };
 }
