@@ -90,9 +90,12 @@ describe('xDS protocol, state of the world', () => {
     assert.ok(Date.now() - started < 1000);
     await client.inbox.silence(300);
 
-    // backend becomes gRPC and gains an instance: the cluster (HTTP/2) and its endpoints change, clusters first.
-    assert.equal(await cp.put('/meshes/default/dataplanes/backend-1', dp('10.0.0.2', 80, 'backend', 'grpc')), 200);
-    assert.equal(await cp.put('/meshes/default/dataplanes/backend-2', dp('10.0.0.4', 80, 'backend', 'grpc')), 200);
+    // redis becomes gRPC and gains an instance: its cluster (HTTP/2), listener and endpoints change,
+    // clusters first. redis has one instance, so whichever of the two writes the reconciler sees
+    // first, no intermediate state changes the listener without the cluster (a service whose
+    // instances disagree on the protocol is TCP, which would).
+    assert.equal(await cp.put('/meshes/default/dataplanes/redis-1', dp('10.0.0.3', 6379, 'redis', 'grpc')), 200);
+    assert.equal(await cp.put('/meshes/default/dataplanes/redis-2', dp('10.0.0.5', 6379, 'redis', 'grpc')), 201);
     const first = await client.inbox.next();
     assert.equal(first.type_url, CDS, 'clusters are pushed before the endpoints and listeners that use them');
     client.ack(first);
@@ -101,7 +104,7 @@ describe('xDS protocol, state of the world', () => {
       const r = await client.inbox.next(500).catch(() => undefined);
       if (!r) break;
       rest.push(r.type_url);
-      client.ack(r, r.type_url === EDS ? clusters : r.type_url === RDS ? ['inbound:10.0.0.1:80'] : []);
+      client.ack(r, r.type_url === EDS ? clusters : r.type_url === RDS ? ['inbound:10.0.0.1:80', 'outbound:backend', 'outbound:redis'] : []);
     }
     assert.ok(!rest.includes(CDS) || rest.indexOf(CDS) < rest.indexOf(EDS));
   });
