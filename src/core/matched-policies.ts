@@ -1,11 +1,12 @@
 import type { DataplaneEntry, MeshSnapshot } from './mesh-snapshot.js';
 import { selectConnectionPolicy, selectDataplanePolicy } from './policy-matching.js';
 import { matchesSelector } from './tags.js';
-import { selecting as selectingMeshTimeouts } from '../policies/mesh-timeout/rules.js';
+import { reaches, selecting } from '../policies/policy.js';
+import type { TargetRefPolicyType } from './model.js';
 
 /** A policy that shapes a dataplane's configuration, and where it attaches. */
 export interface MatchedPolicy {
-  type: 'TrafficRoute' | 'HealthCheck' | 'TrafficLog' | 'TrafficPermission' | 'ProxyTemplate' | 'MeshTimeout';
+  type: 'TrafficRoute' | 'HealthCheck' | 'TrafficLog' | 'TrafficPermission' | 'ProxyTemplate' | TargetRefPolicyType;
   name: string;
   attachment: { type: 'outbound'; service: string } | { type: 'inbound'; service: string } | { type: 'dataplane' };
 }
@@ -36,13 +37,15 @@ export function matchedPolicies(mesh: MeshSnapshot, dataplane: DataplaneEntry): 
   }
   const template = selectDataplanePolicy(mesh.proxyTemplates, sourceTags);
   if (template) out.push({ type: 'ProxyTemplate', name: template.name, attachment: { type: 'dataplane' } });
-  // Kuma 2.x MeshTimeouts selecting the dataplane (in merge order): an outbound attachment per
-  // service a `to` entry of theirs reaches, an inbound one when they have `from` or `rules`.
-  for (const policy of selectingMeshTimeouts(mesh.meshTimeouts, dataplane.name, dataplane.dataplane)) {
-    for (const service of services) {
-      if (policy.to.some((e) => e.targetRef.kind === 'Mesh' || e.targetRef.name === service)) out.push({ type: 'MeshTimeout', name: policy.name, attachment: { type: 'outbound', service } });
+  // Kuma 2.x policies selecting the dataplane (per type in merge order): an outbound attachment per
+  // service a `to` entry of theirs reaches, an inbound one when they have `from` or `rules`, a
+  // dataplane one for a top-level `default`.
+  for (const [type, policies] of mesh.targetRefPolicies) {
+    for (const policy of selecting(policies, dataplane.name, dataplane.dataplane)) {
+      for (const service of services) if (policy.to.some((e) => reaches(e, service))) out.push({ type, name: policy.name, attachment: { type: 'outbound', service } });
+      if (policy.from.length > 0) for (const inbound of dataplane.dataplane.inbound) out.push({ type, name: policy.name, attachment: { type: 'inbound', service: inbound.service } });
+      if (policy.default) out.push({ type, name: policy.name, attachment: { type: 'dataplane' } });
     }
-    if (policy.from.length > 0) for (const inbound of dataplane.dataplane.inbound) out.push({ type: 'MeshTimeout', name: policy.name, attachment: { type: 'inbound', service: inbound.service } });
   }
   return out;
 }

@@ -3,7 +3,8 @@ import { normalizeDataplane, type NormalizedDataplane } from './resources/datapl
 import { meshMtlsBackend, type MtlsBackend } from './resources/mesh.js';
 import { parseDuration } from './duration.js';
 import { serviceOf } from './tags.js';
-import { parseMeshTimeout, type MeshTimeoutPolicy } from '../policies/mesh-timeout/api.js';
+import { parsePolicy, type TargetRefPolicy } from '../policies/policy.js';
+import { TARGET_REF_POLICY_TYPES, type TargetRefPolicyType } from './model.js';
 
 /** An inbound of some dataplane, as a destination other proxies send traffic to. */
 export interface Endpoint {
@@ -56,8 +57,8 @@ export interface MeshSnapshot {
   trafficLogs: readonly TrafficLogRule[];
   /** ProxyTemplates of the mesh, ordered by name. */
   proxyTemplates: readonly ProxyTemplateRule[];
-  /** MeshTimeouts of the mesh (Kuma 2.x), ordered by name. */
-  meshTimeouts: readonly MeshTimeoutPolicy[];
+  /** The Kuma 2.x targetRef policies of the mesh, per type (absent: none), each list ordered by name. */
+  targetRefPolicies: ReadonlyMap<TargetRefPolicyType, readonly TargetRefPolicy[]>;
 }
 
 /** The policies a mesh snapshot is built with. */
@@ -67,8 +68,12 @@ export interface MeshPolicies {
   healthChecks?: readonly StoredResource[];
   trafficLogs?: readonly StoredResource[];
   proxyTemplates?: readonly StoredResource[];
-  meshTimeouts?: readonly StoredResource[];
+  targetRef?: Partial<Record<TargetRefPolicyType, readonly StoredResource[]>>;
 }
+
+const NONE: readonly TargetRefPolicy[] = [];
+/** The mesh's policies of one targetRef type, ordered by name. */
+export const policiesOf = (mesh: MeshSnapshot, type: TargetRefPolicyType): readonly TargetRefPolicy[] => mesh.targetRefPolicies.get(type) ?? NONE;
 
 type Match = { match: Record<string, string> };
 const selectors = (list: unknown): Array<Record<string, string>> => ((list as Match[] | undefined) ?? []).map((s) => s.match);
@@ -175,9 +180,13 @@ export function buildMeshSnapshot(mesh: StoredResource, dataplanes: readonly Sto
     const conf = (t.spec.conf ?? {}) as { imports?: string[]; resources?: Array<{ name: string; resource: string }> };
     return { name: t.name, selectors: selectors(t.spec.selectors), imports: conf.imports ?? [], resources: conf.resources ?? [] };
   });
-  const meshTimeouts = [...(policies.meshTimeouts ?? [])].sort(byName).map((t) => parseMeshTimeout(t.name, t.spec));
+  const targetRefPolicies = new Map<TargetRefPolicyType, TargetRefPolicy[]>();
+  for (const type of TARGET_REF_POLICY_TYPES) {
+    const stored = policies.targetRef?.[type] ?? [];
+    if (stored.length > 0) targetRefPolicies.set(type, [...stored].sort(byName).map((p) => parsePolicy(type, p.name, p.spec)));
+  }
   return {
-    meshTimeouts,
+    targetRefPolicies,
     mesh: mesh.name,
     meshSpec: mesh.spec,
     dataplanes: entries,
@@ -219,7 +228,7 @@ export function diffMeshSnapshots(previous: MeshSnapshot, next: MeshSnapshot): M
     JSON.stringify(previous.meshSpec) !== JSON.stringify(next.meshSpec) ||
     JSON.stringify(previous.proxyTemplates) !== JSON.stringify(next.proxyTemplates) ||
     // Targeted by top-level targetRef, so a change may concern any proxy of the mesh.
-    JSON.stringify(previous.meshTimeouts) !== JSON.stringify(next.meshTimeouts);
+    !sameTargetRefPolicies(previous, next);
   // Connection policies are chosen per (proxy, destination): a changed one concerns only the proxies
   // calling the services its destinations select (a wildcard: every proxy).
   for (const rules of [changedRules(previous.trafficRoutes, next.trafficRoutes), changedRules(previous.healthChecks, next.healthChecks), changedRules(previous.trafficLogs, next.trafficLogs)]) {
@@ -232,6 +241,12 @@ export function diffMeshSnapshots(previous: MeshSnapshot, next: MeshSnapshot): M
   // TrafficPermissions shape the inbounds of the services their destinations select.
   if (!addSelectedServices(changedRules(previous.trafficPermissions, next.trafficPermissions).flatMap((r) => r.destinations), inboundServices)) meshChanged = true;
   return { mesh: meshChanged, services, dataplanes, inboundServices };
+}
+
+function sameTargetRefPolicies(previous: MeshSnapshot, next: MeshSnapshot): boolean {
+  if (previous.targetRefPolicies.size !== next.targetRefPolicies.size) return false;
+  for (const [type, list] of next.targetRefPolicies) if (JSON.stringify(previous.targetRefPolicies.get(type)) !== JSON.stringify(list)) return false;
+  return true;
 }
 
 /** Rules added, removed or changed between two name-ordered lists (both versions of a changed one). */

@@ -6,6 +6,12 @@
 
 export type Scope = 'global' | 'mesh';
 
+/** Kuma 2.x targetRef policies (src/policies/<type>/), in the order they apply to generated config. */
+export const TARGET_REF_POLICY_TYPES = [
+  'MeshTimeout',
+] as const;
+export type TargetRefPolicyType = (typeof TARGET_REF_POLICY_TYPES)[number];
+
 export const RESOURCE_TYPE_NAMES = [
   'Mesh',
   'Dataplane',
@@ -15,7 +21,7 @@ export const RESOURCE_TYPE_NAMES = [
   'TrafficLog',
   'TrafficPermission',
   'TrafficRoute',
-  'MeshTimeout',
+  ...TARGET_REF_POLICY_TYPES,
   'Secret',
   'GlobalSecret',
 ] as const;

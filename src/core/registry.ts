@@ -1,6 +1,6 @@
 import type { Cause } from './errors.js';
 import { checkName } from './names.js';
-import { META_FIELDS, type Resource, type ResourceTypeName, type Scope } from './model.js';
+import { META_FIELDS, TARGET_REF_POLICY_TYPES, type Resource, type ResourceTypeName, type Scope } from './model.js';
 import { Causes, isObject, type Obj } from './validate.js';
 import { validateDataplane } from './resources/dataplane.js';
 import { validateMesh } from './resources/mesh.js';
@@ -13,7 +13,8 @@ import {
 } from './resources/policies.js';
 import { validateSecret } from './resources/secret.js';
 import { validateDataplaneInsight } from './resources/insight.js';
-import { validateMeshTimeout } from '../policies/mesh-timeout/api.js';
+import { POLICY_DEFINITIONS } from '../policies/catalog.js';
+import { validatePolicy } from '../policies/policy.js';
 
 /** Everything the API and stores need to know about one resource type. */
 export interface ResourceTypeDescriptor {
@@ -39,7 +40,10 @@ export const RESOURCE_TYPES: readonly ResourceTypeDescriptor[] = [
   { name: 'TrafficPermission', scope: 'mesh', plural: 'traffic-permissions', systemOwned: false, sensitive: false, validateSpec: validateTrafficPermission },
   { name: 'TrafficRoute', scope: 'mesh', plural: 'traffic-routes', systemOwned: false, sensitive: false, validateSpec: validateTrafficRoute },
   // Kuma 2.x targetRef policies (src/policies/<type>/), under Kuma's plural paths.
-  { name: 'MeshTimeout', scope: 'mesh', plural: 'meshtimeouts', systemOwned: false, sensitive: false, validateSpec: validateMeshTimeout },
+  ...TARGET_REF_POLICY_TYPES.map((name): ResourceTypeDescriptor => {
+    const definition = POLICY_DEFINITIONS[name];
+    return { name, scope: 'mesh', plural: definition.plural, systemOwned: false, sensitive: false, validateSpec: (spec, causes) => validatePolicy(definition, spec, causes) };
+  }),
   { name: 'Secret', scope: 'mesh', plural: 'secrets', systemOwned: false, sensitive: true, validateSpec: validateSecret },
 ];
 

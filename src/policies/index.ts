@@ -1,19 +1,27 @@
+import { TARGET_REF_POLICY_TYPES, type TargetRefPolicyType } from '../core/model.js';
 import type { MeshSnapshot } from '../core/mesh-snapshot.js';
 import type { GeneratedResource, ProxyContext } from '../xds/generators/types.js';
-import { applyMeshTimeouts, meshTimeoutSelectionKey } from './mesh-timeout/xds.js';
+import { applyMeshTimeouts } from './mesh-timeout/xds.js';
+import { selecting } from './policy.js';
 
 /**
- * The targetRef policies (Kuma 2.x), one folder each: `api.ts` (schema, validation; core level),
- * `rules.ts` (selection and merge; core level), `xds.ts` (what it changes in generated resources).
- * The generators produce the base configuration; each policy then applies itself, in order.
+ * The targetRef policies (Kuma 2.x), one folder each: `api.ts` (schema and validation, core
+ * level) and `xds.ts` (what it changes in generated resources). The generators produce the base
+ * configuration; each policy type then applies itself, in the order of TARGET_REF_POLICY_TYPES.
  */
-const APPLY = [applyMeshTimeouts];
+type Apply = (resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot) => GeneratedResource[];
+const APPLY: Readonly<Record<TargetRefPolicyType, Apply>> = {
+  MeshTimeout: applyMeshTimeouts,
+};
 
 export function applyPolicies(resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot): GeneratedResource[] {
-  return APPLY.reduce((current, apply) => apply(current, proxy, mesh), resources);
+  if (mesh.targetRefPolicies.size === 0) return resources;
+  return TARGET_REF_POLICY_TYPES.reduce((current, type) => (mesh.targetRefPolicies.has(type) ? APPLY[type](current, proxy, mesh) : current), resources);
 }
 
 /** Proxyless dataplanes share snapshots only when the same policies select them. */
 export function policySelectionKey(mesh: MeshSnapshot, proxy: Pick<ProxyContext, 'dataplane'>): string {
-  return meshTimeoutSelectionKey(mesh, proxy.dataplane.name, proxy.dataplane.dataplane);
+  if (mesh.targetRefPolicies.size === 0) return '';
+  const { name, dataplane } = proxy.dataplane;
+  return [...mesh.targetRefPolicies].map(([type, policies]) => `${type}:${selecting(policies, name, dataplane).map((p) => p.name).join(',')}`).join(';');
 }

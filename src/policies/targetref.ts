@@ -12,6 +12,7 @@ export interface TargetRef {
   name?: string;
   tags?: Record<string, string>;
   labels?: Record<string, string>;
+  proxyTypes?: Array<'Sidecar' | 'Gateway'>;
 }
 
 /** Kinds Kuma has that Skiff does not serve yet: named in the error rather than "unknown". */
@@ -43,6 +44,9 @@ export function checkTargetRef(value: unknown, path: string, allowed: readonly T
     return false;
   }
   const before = causes.list.length;
+  if (value.proxyTypes !== undefined && (!Array.isArray(value.proxyTypes) || value.proxyTypes.some((t) => t !== 'Sidecar' && t !== 'Gateway'))) {
+    causes.add(at(path, 'proxyTypes'), 'must be a list of: Sidecar, Gateway');
+  }
   const has = (key: string) => value[key] !== undefined;
   const mustNot = (key: string) => has(key) && causes.add(at(path, key), `must not be set with kind ${kind}`);
   const nameRequired = () => (typeof value.name !== 'string' || value.name === '') && causes.add(at(path, 'name'), `must be set with kind ${kind}`);
@@ -82,7 +86,10 @@ const tagsMatch = (wanted: Record<string, string> | undefined, tags: Record<stri
  * carrying its tags; MeshService(Subset) those with an inbound of that service (and tags); Dataplane
  * by name (and labels: the dataplane's own `labels`).
  */
-export function selectsDataplane(ref: TargetRef, name: string, dataplane: NormalizedDataplane, labels: Record<string, string> = {}): boolean {
+export function selectsDataplane(ref: TargetRef, name: string, dataplane: NormalizedDataplane, labels: Record<string, string> = dataplane.labels): boolean {
+  // `proxyTypes` (Kuma 2.6+): Sidecar or Gateway; Skiff has no gateways, and a proxyless gRPC
+  // client is a mesh workload like a sidecar.
+  if (ref.proxyTypes && ref.proxyTypes.length > 0 && !ref.proxyTypes.includes('Sidecar')) return false;
   const inbounds = dataplane.inbound;
   switch (ref.kind) {
     case 'Mesh':

@@ -1,9 +1,10 @@
 import { status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { affects, buildMeshSnapshot, diffMeshSnapshots, type MeshSnapshot } from '../core/mesh-snapshot.js';
+import { affects, buildMeshSnapshot, diffMeshSnapshots, type MeshPolicies, type MeshSnapshot } from '../core/mesh-snapshot.js';
 import type { StoredResource } from '../core/model.js';
 import { isStoreUnavailable } from '../core/errors.js';
 import type { ChangeEvent, ResourceStore } from '../store/store.js';
+import { listMeshPolicies } from '../store/mesh-policies.js';
 import type { SnapshotCache } from './cache/snapshot-cache.js';
 import { inconsistencies, ResourceEncoder, type Snapshot } from './cache/snapshot.js';
 import { generateProxyResources } from './generators/index.js';
@@ -49,6 +50,9 @@ export class Reconciler implements ProxyRegistry {
   private readonly dirty = new Map<string, { since: number; dataplanes: Set<string> | 'all' }>();
   /** Each mesh's Dataplanes as last read, kept so a change re-reads only the Dataplanes it names. */
   private readonly rows = new Map<string, Map<string, StoredResource>>();
+  /** Per mesh, its policies as last read; re-read when `stalePolicies` names the mesh. */
+  private readonly policies = new Map<string, MeshPolicies>();
+  private readonly stalePolicies = new Set<string>();
   /** Meshes whose every proxy must be republished (their CA material may have changed). */
   private readonly forced = new Set<string>();
   private readonly encoder = new ResourceEncoder();
@@ -153,6 +157,7 @@ export class Reconciler implements ProxyRegistry {
     if (event.type === 'DataplaneInsight' || event.type === 'GlobalSecret') return;
     const mesh = event.type === 'Mesh' ? event.name : event.mesh;
     if (!this.meshes.has(mesh) && ![...this.proxies.values()].some((p) => p.identity.mesh === mesh)) return;
+    if (event.type !== 'Dataplane') this.stalePolicies.add(mesh);
     this.markDirty(mesh, performance.now(), event.type === 'Mesh' ? 'all' : event.type === 'Dataplane' ? new Set([event.name]) : new Set());
     // A secret may be (or name) the mesh CA: every proxy re-checks its identity.
     if (event.type === 'Secret' && !event.name.startsWith('dataplane-token-')) this.forced.add(mesh);
@@ -238,6 +243,7 @@ export class Reconciler implements ProxyRegistry {
     if (!mesh) {
       this.meshes.delete(meshName);
       this.rows.delete(meshName);
+      this.policies.delete(meshName);
       return undefined;
     }
     let rows = this.rows.get(meshName);
@@ -254,20 +260,20 @@ export class Reconciler implements ProxyRegistry {
       }
     }
     const dataplanes = { items: [...rows.values()] };
-    const permissions = await this.store.list('TrafficPermission', { mesh: meshName });
-    const routes = await this.store.list('TrafficRoute', { mesh: meshName });
-    const healthChecks = await this.store.list('HealthCheck', { mesh: meshName });
-    const trafficLogs = await this.store.list('TrafficLog', { mesh: meshName });
-    const proxyTemplates = await this.store.list('ProxyTemplate', { mesh: meshName });
-    const meshTimeouts = await this.store.list('MeshTimeout', { mesh: meshName });
-    const snapshot = buildMeshSnapshot(mesh, dataplanes.items, this.meshes.get(meshName), {
-      permissions: permissions.items,
-      routes: routes.items,
-      healthChecks: healthChecks.items,
-      trafficLogs: trafficLogs.items,
-      proxyTemplates: proxyTemplates.items,
-      meshTimeouts: meshTimeouts.items,
-    });
+    let policies = this.policies.get(meshName);
+    if (!policies || changed === 'all' || this.stalePolicies.has(meshName)) {
+      // Policies are read again only after a change that is not a Dataplane's (cleared first, so a
+      // change during the read marks them again; a failed read leaves them marked).
+      this.stalePolicies.delete(meshName);
+      try {
+        policies = await listMeshPolicies(this.store, meshName);
+      } catch (err) {
+        this.stalePolicies.add(meshName);
+        throw err;
+      }
+      this.policies.set(meshName, policies);
+    }
+    const snapshot = buildMeshSnapshot(mesh, dataplanes.items, this.meshes.get(meshName), policies);
     this.meshes.set(meshName, snapshot);
     return snapshot;
   }

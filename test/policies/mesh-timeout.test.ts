@@ -8,8 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as grpcXds from '@grpc/grpc-js-xds';
 import { normalizeDataplane } from '../../src/core/resources/dataplane.js';
-import { parseMeshTimeout } from '../../src/policies/mesh-timeout/api.js';
-import { inboundTimeouts, outboundTimeouts } from '../../src/policies/mesh-timeout/rules.js';
+import { inboundConf, outboundConf, parsePolicy } from '../../src/policies/policy.js';
 import { startTestControlPlane, type TestControlPlane } from '../helpers/control-plane.js';
 
 const SKIFFCTL = fileURLToPath(new URL('../../src/cli/skiffctl.js', import.meta.url));
@@ -104,7 +103,7 @@ describe('MeshTimeout over the REST API', () => {
 describe('MeshTimeout merge (Kuma’s order: Mesh < MeshSubset < MeshService < MeshServiceSubset < Dataplane, then name)', () => {
   const web = normalizeDataplane({ networking: { address: '10.0.0.1', inbound: [{ port: 80, tags: { 'kuma.io/service': 'web', version: 'v2' } }], outbound: [{ port: 10001, tags: { 'kuma.io/service': 'backend' } }] } });
   const mt = (name: string, targetRef: Record<string, unknown>, to: Array<[Record<string, unknown>, Record<string, unknown>]>, rules: Array<Record<string, unknown>> = []) =>
-    parseMeshTimeout(name, { spec: { targetRef, to: to.map(([t, d]) => ({ targetRef: t, default: d })), rules: rules.map((d) => ({ default: d })) } });
+    parsePolicy('MeshTimeout', name, { spec: { targetRef, to: to.map(([t, d]) => ({ targetRef: t, default: d })), rules: rules.map((d) => ({ default: d })) } });
   const policies = [
     mt('z-dataplane', { kind: 'Dataplane', name: 'web-1' }, [[{ kind: 'Mesh' }, { http: { requestTimeout: '4s' } }]]),
     mt('b-subset', { kind: 'MeshSubset', tags: { version: 'v2' } }, [[{ kind: 'Mesh' }, { connectionTimeout: '2s', http: { requestTimeout: '2s', streamIdleTimeout: '2m' } }]]),
@@ -114,25 +113,25 @@ describe('MeshTimeout merge (Kuma’s order: Mesh < MeshSubset < MeshService < M
   ];
 
   it('merges field by field, the more specific policy and entry last', () => {
-    assert.deepEqual(outboundTimeouts(policies, 'web-1', web, 'backend'), {
+    assert.deepEqual(outboundConf(policies, 'web-1', web, 'backend'), {
       // a-mesh's Mesh entry (9s) then its MeshService entry (1s, idle 1m), b-subset (2s), c-service, z-dataplane.
       connectionTimeout: '2s',
       idleTimeout: '1m',
       http: { requestTimeout: '4s', streamIdleTimeout: '2m' },
     });
     // Another dataplane of web: z-dataplane does not select it, so c-service's 3s stays.
-    assert.deepEqual(outboundTimeouts(policies, 'web-2', web, 'backend')?.http, { requestTimeout: '3s', streamIdleTimeout: '2m' });
+    assert.deepEqual(outboundConf(policies, 'web-2', web, 'backend')?.http, { requestTimeout: '3s', streamIdleTimeout: '2m' });
     // An outbound no MeshService entry names gets the Mesh entries only.
-    assert.deepEqual(outboundTimeouts(policies, 'web-2', web, 'db'), { connectionTimeout: '2s', http: { requestTimeout: '2s', streamIdleTimeout: '2m' } });
-    assert.deepEqual(inboundTimeouts(policies, 'web-1', web), { idleTimeout: '3m' });
-    assert.equal(inboundTimeouts(policies.filter((p) => p.name !== 'a-mesh'), 'web-1', web), undefined, 'no rules selecting web: no inbound change');
+    assert.deepEqual(outboundConf(policies, 'web-2', web, 'db'), { connectionTimeout: '2s', http: { requestTimeout: '2s', streamIdleTimeout: '2m' } });
+    assert.deepEqual(inboundConf(policies, 'web-1', web), { idleTimeout: '3m' });
+    assert.equal(inboundConf(policies.filter((p) => p.name !== 'a-mesh'), 'web-1', web), undefined, 'no rules selecting web: no inbound change');
   });
 
   it('takes the entries of one policy in the order written: a later Mesh entry overrides an earlier MeshService one', () => {
     const serviceFirst = mt('one', { kind: 'Mesh' }, [[{ kind: 'MeshService', name: 'backend' }, { connectionTimeout: '1s' }], [{ kind: 'Mesh' }, { connectionTimeout: '9s' }]]);
     const meshFirst = mt('one', { kind: 'Mesh' }, [[{ kind: 'Mesh' }, { connectionTimeout: '9s' }], [{ kind: 'MeshService', name: 'backend' }, { connectionTimeout: '1s' }]]);
-    assert.equal(outboundTimeouts([serviceFirst], 'web-1', web, 'backend')?.connectionTimeout, '9s');
-    assert.equal(outboundTimeouts([meshFirst], 'web-1', web, 'backend')?.connectionTimeout, '1s');
+    assert.equal(outboundConf([serviceFirst], 'web-1', web, 'backend')?.connectionTimeout, '9s');
+    assert.equal(outboundConf([meshFirst], 'web-1', web, 'backend')?.connectionTimeout, '1s');
   });
 });
 

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { buildMeshSnapshot, type MeshSnapshot } from '../../src/core/mesh-snapshot.js';
-import type { StoredResource } from '../../src/core/model.js';
+import { buildMeshSnapshot, type MeshPolicies, type MeshSnapshot } from '../../src/core/mesh-snapshot.js';
+import type { ResourceTypeName, StoredResource } from '../../src/core/model.js';
 import { descriptorOf, validateResource } from '../../src/core/registry.js';
 import { GENERATORS, generateProxyResources } from '../../src/xds/generators/index.js';
 import { inboundGenerator } from '../../src/xds/generators/inbound.js';
@@ -32,8 +32,8 @@ const BY_FOLDER: Record<string, readonly Generator[]> = {
   'health-check': GENERATORS,
   'traffic-log': GENERATORS,
   'proxy-template': GENERATORS,
-  'mesh-timeout': GENERATORS,
 };
+// Every other folder (one per targetRef policy type) runs all generators.
 
 interface Input {
   proxy: string;
@@ -44,20 +44,27 @@ interface Input {
   healthChecks?: Array<Record<string, unknown>>;
   trafficLogs?: Array<Record<string, unknown>>;
   proxyTemplates?: Array<Record<string, unknown>>;
-  meshTimeouts?: Array<Record<string, unknown>>;
+  /** Kuma 2.x targetRef policies of any type (each names its `type`). */
+  policies?: Array<Record<string, unknown>>;
   mesh: Record<string, unknown>;
   dataplanes: Array<Record<string, unknown>>;
 }
 
 function stored(body: Record<string, unknown>): StoredResource {
-  const type = body.type as 'Mesh' | 'Dataplane' | 'TrafficPermission' | 'TrafficRoute' | 'HealthCheck' | 'TrafficLog' | 'ProxyTemplate' | 'MeshTimeout';
+  const type = body.type as ResourceTypeName;
   const result = validateResource(descriptorOf(type), { mesh: String(body.mesh ?? ''), name: String(body.name) }, body);
   assert.ok(result.ok, `test input ${String(body.name)} is not a valid ${type}: ${JSON.stringify(!result.ok && result.causes)}`);
   return { ...result.resource, version: 1, creationTime: '2026-01-01T00:00:00.000Z', modificationTime: '2026-01-01T00:00:00.000Z' };
 }
 
+function byType(resources: StoredResource[]): MeshPolicies['targetRef'] {
+  const out: Record<string, StoredResource[]> = {};
+  for (const r of resources) (out[r.type] ??= []).push(r);
+  return out;
+}
+
 function meshOf(input: Input): MeshSnapshot {
-  return buildMeshSnapshot(stored(input.mesh), input.dataplanes.map(stored), undefined, { permissions: (input.permissions ?? []).map(stored), routes: (input.routes ?? []).map(stored), healthChecks: (input.healthChecks ?? []).map(stored), trafficLogs: (input.trafficLogs ?? []).map(stored), proxyTemplates: (input.proxyTemplates ?? []).map(stored), meshTimeouts: (input.meshTimeouts ?? []).map(stored) });
+  return buildMeshSnapshot(stored(input.mesh), input.dataplanes.map(stored), undefined, { permissions: (input.permissions ?? []).map(stored), routes: (input.routes ?? []).map(stored), healthChecks: (input.healthChecks ?? []).map(stored), trafficLogs: (input.trafficLogs ?? []).map(stored), proxyTemplates: (input.proxyTemplates ?? []).map(stored), targetRef: byType((input.policies ?? []).map(stored)) });
 }
 
 /** Paths of the source object that did not survive encoding: fields the proto does not have. */
@@ -95,7 +102,7 @@ describe('xDS generators (golden files)', () => {
         const mesh = meshOf(input);
         const proxy = { nodeId: `default.${input.proxy}`, dataplane: mesh.dataplanes.get(input.proxy)!, proxyless: input.proxyless ?? false, identity: input.identity };
         assert.ok(proxy.dataplane, `proxy ${input.proxy} is not among the dataplanes`);
-        const resources = generateProxyResources(proxy, mesh, BY_FOLDER[folder]);
+        const resources = generateProxyResources(proxy, mesh, BY_FOLDER[folder] ?? GENERATORS);
         assert.ok(resources.length > 0, 'generated nothing');
         const actual = checkEncodable(resources);
         const goldenUrl = new URL(`${folder}/${file.replace('.input.yaml', '.golden.json')}`, TESTDATA);
@@ -104,7 +111,7 @@ describe('xDS generators (golden files)', () => {
         assert.ok(existsSync(goldenUrl), `missing golden file ${goldenUrl.pathname}: run with UPDATE_GOLDEN_FILES=true and review it`);
         assert.deepEqual(actual, JSON.parse(readFileSync(goldenUrl, 'utf8')));
         // Pure: the same input gives the same output.
-        assert.deepEqual(checkEncodable(generateProxyResources(proxy, meshOf(input), BY_FOLDER[folder])), actual);
+        assert.deepEqual(checkEncodable(generateProxyResources(proxy, meshOf(input), BY_FOLDER[folder] ?? GENERATORS)), actual);
       });
     }
   }

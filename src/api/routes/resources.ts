@@ -8,6 +8,7 @@ import { matchesSelector } from '../../core/tags.js';
 import { buildMeshSnapshot } from '../../core/mesh-snapshot.js';
 import { matchedPolicies } from '../../core/matched-policies.js';
 import type { ResourceStore } from '../../store/store.js';
+import { listMeshPolicies } from '../../store/mesh-policies.js';
 import { AUTHENTICATED, permission } from '../auth-hooks.js';
 import { HttpError } from '../envelope.js';
 import { nextPageUrl, readPage } from '../paging.js';
@@ -174,15 +175,7 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
     if (!found) throw notFound(`Dataplane "${request.params.name}"`);
     const mesh = await store.get({ type: 'Mesh', mesh: '', name: found.mesh });
     if (!mesh) throw notFound(`Mesh "${found.mesh}"`);
-    const list = async (type: 'TrafficPermission' | 'TrafficRoute' | 'HealthCheck' | 'TrafficLog' | 'ProxyTemplate' | 'MeshTimeout') => (await store.list(type, { mesh: found.mesh })).items;
-    const snapshot = buildMeshSnapshot(mesh, [found], undefined, {
-      permissions: await list('TrafficPermission'),
-      routes: await list('TrafficRoute'),
-      healthChecks: await list('HealthCheck'),
-      trafficLogs: await list('TrafficLog'),
-      proxyTemplates: await list('ProxyTemplate'),
-      meshTimeouts: await list('MeshTimeout'),
-    });
+    const snapshot = buildMeshSnapshot(mesh, [found], undefined, await listMeshPolicies(store, found.mesh));
     const items = matchedPolicies(snapshot, snapshot.dataplanes.get(found.name)!);
     return { total: items.length, items };
   });

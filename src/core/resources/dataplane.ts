@@ -46,6 +46,8 @@ export interface NormalizedDataplane {
   address: string;
   inbound: Inbound[];
   outbound: Outbound[];
+  /** The Dataplane's own `labels` (targetRef kind Dataplane selects by them). */
+  labels: Record<string, string>;
 }
 
 // Kuma 0.3: "{address}:{dataplane-port}:{service-port}", the address IPv4 or bracketed IPv6.
@@ -206,5 +208,6 @@ export function normalizeDataplane(spec: Obj): NormalizedDataplane {
     if (typeof item.interface === 'string') return { ...parseOutboundInterface(item.interface)!, service, tags };
     return { address: typeof item.address === 'string' ? item.address : '127.0.0.1', port: item.port as number, service, tags };
   });
-  return { address: address || inbound[0]?.address || '', inbound, outbound };
+  const labels = isObject(spec.labels) ? (spec.labels as Record<string, string>) : {};
+  return { address: address || inbound[0]?.address || '', inbound, outbound, labels };
 }

@@ -1,14 +1,13 @@
 import { parseDuration, protoDuration } from '../../core/duration.js';
-import type { MeshSnapshot } from '../../core/mesh-snapshot.js';
+import { policiesOf, type MeshSnapshot } from '../../core/mesh-snapshot.js';
 import { isHttp } from '../../xds/generators/envoy.js';
 import { inboundListenerName, localClusterName } from '../../xds/generators/inbound.js';
 import { outboundListenerName, outboundRouteName } from '../../xds/generators/outbound.js';
 import type { GeneratedResource, ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
+import { Edits, hcmOf, routeActions, tcpProxyOf } from '../edits.js';
+import { inboundConf, outboundConf } from '../policy.js';
 import type { TimeoutConf } from './api.js';
-import { inboundTimeouts, outboundTimeouts, selecting } from './rules.js';
-
-type Json = Record<string, any>;
 
 /** Kuma's values for what a MeshTimeout that applies to an outbound leaves unset. */
 const OUTBOUND_DEFAULTS = { connectionTimeout: '5s', idleTimeout: '1h', requestTimeout: '15s', streamIdleTimeout: '30m', maxStreamDuration: '0s', maxConnectionDuration: '0s', requestHeadersTimeout: '0s' };
@@ -16,34 +15,11 @@ const HTTP_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 
 const proto = (text: string) => protoDuration(parseDuration(text) ?? 0);
 
-/** Generated resources may be shared by many proxies: edits go to copies, keyed by type and name. */
-class Edits {
-  private readonly index = new Map<string, number>();
-  constructor(readonly resources: GeneratedResource[]) {
-    resources.forEach((r, i) => this.index.set(`${r.typeUrl}|${r.name}`, i));
-  }
-  edit(typeUrl: string, name: string, change: (resource: Json) => void): void {
-    const i = this.index.get(`${typeUrl}|${name}`);
-    if (i === undefined) return;
-    const copy = structuredClone(this.resources[i]!.resource) as Json;
-    change(copy);
-    this.resources[i] = { ...this.resources[i]!, resource: copy };
-  }
-  names(typeUrl: string): string[] {
-    return this.resources.filter((r) => r.typeUrl === typeUrl).map((r) => r.name);
-  }
-}
-
-const filtersOf = (listener: Json): Json[] => (listener.filter_chains ?? []).flatMap((c: Json) => c.filters ?? []);
-const hcmOf = (listener: Json) => filtersOf(listener).find((f) => f.name === 'envoy.filters.network.http_connection_manager')?.typed_config as Json | undefined;
-const tcpProxyOf = (listener: Json) => filtersOf(listener).find((f) => f.name === 'envoy.filters.network.tcp_proxy')?.typed_config as Json | undefined;
-const routeActions = (route: Json): Json[] => (route.virtual_hosts ?? []).flatMap((vh: Json) => (vh.routes ?? []).map((r: Json) => r.route).filter(Boolean));
-
-function outbound(edits: Edits, clusters: readonly string[], proxy: ProxyContext, mesh: MeshSnapshot, service: string, conf: TimeoutConf): void {
+function outbound(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot, service: string, conf: TimeoutConf): void {
   const v = { ...OUTBOUND_DEFAULTS, ...conf, ...conf.http };
   const protocol = mesh.protocols.get(service) ?? 'tcp';
   // The service's cluster and its TrafficRoute subset clusters (`{service}[tag=value]`).
-  for (const name of clusters.filter((n) => n === service || n.startsWith(`${service}[`))) {
+  for (const name of edits.clustersOf(service)) {
     edits.edit(TYPE_URLS.cluster, name, (cluster) => {
       cluster.connect_timeout = proto(v.connectionTimeout);
       // As Kuma: HTTP/1.1 and HTTP/2 clusters (not gRPC) get the HTTP connection timeouts.
@@ -113,27 +89,22 @@ function proxyless(edits: Edits, service: string, conf: TimeoutConf): void {
 
 /** Applies the MeshTimeouts that select the proxy to its generated resources (Kuma's plugin Apply). */
 export function applyMeshTimeouts(resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot): GeneratedResource[] {
-  if (mesh.meshTimeouts.length === 0) return resources;
+  const policies = policiesOf(mesh, 'MeshTimeout');
+  if (policies.length === 0) return resources;
   const { name, dataplane } = proxy.dataplane;
-  const edits = new Edits([...resources]);
+  const edits = new Edits(resources);
   if (proxy.proxyless) {
     for (const service of mesh.endpoints.keys()) {
-      const conf = outboundTimeouts(mesh.meshTimeouts, name, dataplane, service);
+      const conf = outboundConf<TimeoutConf>(policies, name, dataplane, service);
       if (conf) proxyless(edits, service, conf);
     }
     return edits.resources;
   }
-  const clusters = edits.names(TYPE_URLS.cluster);
   for (const service of new Set(dataplane.outbound.map((o) => o.service))) {
-    const conf = outboundTimeouts(mesh.meshTimeouts, name, dataplane, service);
-    if (conf) outbound(edits, clusters, proxy, mesh, service, conf);
+    const conf = outboundConf<TimeoutConf>(policies, name, dataplane, service);
+    if (conf) outbound(edits, proxy, mesh, service, conf);
   }
-  const fromConf = inboundTimeouts(mesh.meshTimeouts, name, dataplane);
+  const fromConf = inboundConf<TimeoutConf>(policies, name, dataplane);
   if (fromConf) inbound(edits, proxy, fromConf);
   return edits.resources;
-}
-
-/** What of the MeshTimeouts a proxyless dataplane's shared snapshot depends on: the policies selecting it. */
-export function meshTimeoutSelectionKey(mesh: MeshSnapshot, name: string, dataplane: ProxyContext['dataplane']['dataplane']): string {
-  return mesh.meshTimeouts.length === 0 ? '' : selecting(mesh.meshTimeouts, name, dataplane).map((p) => p.name).join(',');
 }
