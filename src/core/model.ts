@@ -8,7 +8,9 @@ export type Scope = 'global' | 'mesh';
 
 /** Kuma 2.x targetRef policies (src/policies/<type>/), in the order they apply to generated config. */
 export const TARGET_REF_POLICY_TYPES = [
+  'MeshCircuitBreaker',
   'MeshTimeout',
+  'MeshRetry',
 ] as const;
 export type TargetRefPolicyType = (typeof TARGET_REF_POLICY_TYPES)[number];
 

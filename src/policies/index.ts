@@ -2,6 +2,8 @@ import { TARGET_REF_POLICY_TYPES, type TargetRefPolicyType } from '../core/model
 import type { MeshSnapshot } from '../core/mesh-snapshot.js';
 import type { GeneratedResource, ProxyContext } from '../xds/generators/types.js';
 import { applyMeshTimeouts } from './mesh-timeout/xds.js';
+import { applyMeshRetries } from './mesh-retry/xds.js';
+import { applyMeshCircuitBreakers } from './mesh-circuit-breaker/xds.js';
 import { selecting } from './policy.js';
 
 /**
@@ -12,6 +14,8 @@ import { selecting } from './policy.js';
 type Apply = (resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot) => GeneratedResource[];
 const APPLY: Readonly<Record<TargetRefPolicyType, Apply>> = {
   MeshTimeout: applyMeshTimeouts,
+  MeshRetry: applyMeshRetries,
+  MeshCircuitBreaker: applyMeshCircuitBreakers,
 };
 
 export function applyPolicies(resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot): GeneratedResource[] {
