@@ -1,6 +1,6 @@
 import { all, ApiError, get, token, type Who } from './api.js';
 import { enc, h, table, type Child } from './dom.js';
-import { lastSubscription, POLICY_TYPES, serviceOf, tagsOf, type DataplaneOverview } from './model.js';
+import { lastSubscription, LEGACY_POLICY_TYPES, POLICY_TYPES, serviceOf, TARGET_REF_POLICY_TYPES, tagsOf, type DataplaneOverview } from './model.js';
 
 /** Loads `yaml` (served from the package itself under ./vendor/yaml/, so it works offline). */
 let yamlModule: Promise<{ stringify(value: unknown): string }> | undefined;
@@ -46,8 +46,10 @@ export function loginForm(): HTMLElement {
 
 async function meshCounts(mesh: string) {
   const dataplanes = await all<DataplaneOverview>(`/meshes/${enc(mesh)}/dataplanes+insights`);
-  const policies = await Promise.all(POLICY_TYPES.map(async (p) => (await get<{ total: number }>(`/meshes/${enc(mesh)}/${p.plural}?size=1`)).total));
-  return { dataplanes, policies };
+  const count = async (p: { plural: string }) => (await get<{ total: number }>(`/meshes/${enc(mesh)}/${p.plural}?size=1`)).total;
+  const legacy = await Promise.all(LEGACY_POLICY_TYPES.map(count));
+  const targetRef = (await Promise.all(TARGET_REF_POLICY_TYPES.map(count))).reduce((a, b) => a + b, 0);
+  return { dataplanes, policies: [...legacy, targetRef] };
 }
 
 interface Instance {
@@ -99,7 +101,7 @@ export const overview: View = async () => {
     h('h1', {}, 'Overview'),
     walkthrough,
     table(
-      ['Mesh', 'Dataplanes', 'Online', 'Offline', ...POLICY_TYPES.map((p) => p.label)],
+      ['Mesh', 'Dataplanes', 'Online', 'Offline', ...LEGACY_POLICY_TYPES.map((p) => p.label), 'Kuma 2.x policies'],
       meshes.map((m, i) => {
         const c = counts[i]!;
         const online = c.dataplanes.filter((d) => d.online).length;
@@ -119,6 +121,7 @@ export function meshView(mesh: string): View {
       get(`/meshes/${enc(mesh)}`),
     ]);
     const YAML = await yaml();
+    const listOf = (p: (typeof POLICY_TYPES)[number]) => policyLists[POLICY_TYPES.indexOf(p)]!;
     return [
       h('h1', {}, `Mesh ${mesh}`),
       h('h2', { id: 'dataplanes' }, 'Dataplanes'),
@@ -141,12 +144,19 @@ export function meshView(mesh: string): View {
               ];
             }),
           ),
-      POLICY_TYPES.map((p, i) => [
+      LEGACY_POLICY_TYPES.map((p) => [
         h('h2', { id: p.plural }, p.label),
-        policyLists[i]!.length === 0
+        listOf(p).length === 0
           ? h('p', { class: 'muted' }, 'None.')
-          : h('ul', {}, policyLists[i]!.map((r) => h('li', {}, h('a', { href: `#/meshes/${enc(mesh)}/${p.plural}/${enc(r.name)}` }, r.name)))),
+          : h('ul', {}, listOf(p).map((r) => h('li', {}, h('a', { href: `#/meshes/${enc(mesh)}/${p.plural}/${enc(r.name)}` }, r.name)))),
       ]),
+      h('h2', { id: 'targetref-policies' }, 'Kuma 2.x policies'),
+      TARGET_REF_POLICY_TYPES.every((p) => listOf(p).length === 0)
+        ? h('p', { class: 'muted' }, 'None.')
+        : table(
+            ['Type', 'Name'],
+            TARGET_REF_POLICY_TYPES.flatMap((p) => listOf(p).map((r) => [p.type, h('a', { href: `#/meshes/${enc(mesh)}/${p.plural}/${enc(r.name)}` }, r.name)])),
+          ),
       h('details', {}, h('summary', {}, 'Mesh YAML'), h('pre', {}, YAML.stringify(meshResource))),
     ];
   };

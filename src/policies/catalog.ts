@@ -2,6 +2,10 @@ import type { TargetRefPolicyType } from '../core/model.js';
 import { MESH_TIMEOUT } from './mesh-timeout/api.js';
 import { MESH_RETRY } from './mesh-retry/api.js';
 import { MESH_CIRCUIT_BREAKER } from './mesh-circuit-breaker/api.js';
+import { MESH_TRAFFIC_PERMISSION } from './mesh-traffic-permission/api.js';
+import { MESH_HEALTH_CHECK } from './mesh-health-check/api.js';
+import { MESH_FAULT_INJECTION } from './mesh-fault-injection/api.js';
+import { MESH_RATE_LIMIT } from './mesh-rate-limit/api.js';
 import type { PolicyDefinition } from './policy.js';
 
 /** Every targetRef policy type's definition (schema, sections, plural path), by type. */
@@ -9,4 +13,8 @@ export const POLICY_DEFINITIONS: Readonly<Record<TargetRefPolicyType, PolicyDefi
   MeshTimeout: MESH_TIMEOUT,
   MeshRetry: MESH_RETRY,
   MeshCircuitBreaker: MESH_CIRCUIT_BREAKER,
+  MeshTrafficPermission: MESH_TRAFFIC_PERMISSION,
+  MeshHealthCheck: MESH_HEALTH_CHECK,
+  MeshFaultInjection: MESH_FAULT_INJECTION,
+  MeshRateLimit: MESH_RATE_LIMIT,
 };

@@ -4,6 +4,10 @@ import type { GeneratedResource, ProxyContext } from '../xds/generators/types.js
 import { applyMeshTimeouts } from './mesh-timeout/xds.js';
 import { applyMeshRetries } from './mesh-retry/xds.js';
 import { applyMeshCircuitBreakers } from './mesh-circuit-breaker/xds.js';
+import { applyMeshTrafficPermissions } from './mesh-traffic-permission/xds.js';
+import { applyMeshHealthChecks } from './mesh-health-check/xds.js';
+import { applyMeshFaultInjections } from './mesh-fault-injection/xds.js';
+import { applyMeshRateLimits } from './mesh-rate-limit/xds.js';
 import { selecting } from './policy.js';
 
 /**
@@ -16,6 +20,10 @@ const APPLY: Readonly<Record<TargetRefPolicyType, Apply>> = {
   MeshTimeout: applyMeshTimeouts,
   MeshRetry: applyMeshRetries,
   MeshCircuitBreaker: applyMeshCircuitBreakers,
+  MeshTrafficPermission: applyMeshTrafficPermissions,
+  MeshHealthCheck: applyMeshHealthChecks,
+  MeshFaultInjection: applyMeshFaultInjections,
+  MeshRateLimit: applyMeshRateLimits,
 };
 
 export function applyPolicies(resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot): GeneratedResource[] {

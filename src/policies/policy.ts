@@ -105,7 +105,10 @@ export function validatePolicy(definition: PolicyDefinition, resource: Obj, caus
   } else if (sections.length === 1) {
     if (count(sections[0]!) === 0) causes.add(at('spec', sections[0]!), 'needs at least one item');
   } else {
-    if (definition.rules && count('rules') > 0 && (count('to') > 0 || count('from') > 0)) causes.add('spec', "fields 'to' and 'from' must be empty when 'rules' is defined");
+    const others = sections.filter((s) => s !== 'rules');
+    if (definition.rules && count('rules') > 0 && others.some((s) => count(s) > 0)) {
+      causes.add('spec', others.length === 1 ? `field '${others[0]}' must be empty when 'rules' is defined` : `fields ${others.map((s) => `'${s}'`).join(' and ')} must be empty when 'rules' is defined`);
+    }
     if (sections.every((s) => count(s) === 0)) {
       const names = (['from', 'to', 'rules'] as const).filter((s) => sections.includes(s)).map((s) => `'${s}'`);
       causes.add('spec', `at least one of ${names.slice(0, -1).join(', ')} or ${names.at(-1)} has to be defined`);
@@ -132,11 +135,15 @@ export function parsePolicy(type: string, name: string, resource: Obj): TargetRe
 
 const byName = (a: TargetRefPolicy, b: TargetRefPolicy) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
-/** The policies selecting the dataplane, in merge order: least specific top-level targetRef first, then by name. */
+/**
+ * The policies selecting the dataplane, in merge order (the last wins): least specific top-level
+ * targetRef first; within a level, as Kuma's CompareByDisplayName, the lexicographically smaller
+ * name last, so `a-policy` overrides `b-policy`.
+ */
 export function selecting<P extends TargetRefPolicy>(policies: readonly P[], name: string, dataplane: NormalizedDataplane): P[] {
   return policies
     .filter((p) => selectsDataplane(p.targetRef, name, dataplane))
-    .sort((a, b) => specificity(a.targetRef) - specificity(b.targetRef) || byName(a, b));
+    .sort((a, b) => specificity(a.targetRef) - specificity(b.targetRef) || byName(b, a));
 }
 
 /** Whether a `to` entry reaches outbound `service`: targetRef Mesh, or MeshService of that name. */

@@ -20,7 +20,8 @@ const NOT_SUPPORTED = ['MeshGateway', 'MeshHTTPRoute', 'MeshExternalService', 'M
 
 /** Top level: Mesh < MeshSubset < MeshService < MeshServiceSubset < Dataplane (Kuma's order). */
 const SPECIFICITY: Record<TargetRefKind, number> = { Mesh: 0, MeshSubset: 1, MeshService: 2, MeshServiceSubset: 3, Dataplane: 4 };
-export const specificity = (ref: TargetRef): number => SPECIFICITY[ref.kind];
+/** Kuma's CompareDataplaneKind: a Dataplane ref by name is more specific than one by labels. */
+export const specificity = (ref: TargetRef): number => SPECIFICITY[ref.kind] + (ref.kind === 'Dataplane' && ref.name !== undefined ? 0.5 : 0);
 
 /**
  * Checks a targetRef at `path` against the kinds its place allows, with Kuma's rules per kind:

@@ -1,3 +1,4 @@
+import { createDefaultMeshPolicies } from './default-policies.js';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Histogram } from 'prom-client';
@@ -72,6 +73,9 @@ export async function ensureDefaultMesh(store: ResourceStore, config: Config, lo
   try {
     await store.create({ type: 'Mesh', mesh: '', name: 'default', spec: {} });
     logger.info('created the default Mesh');
+    // Only with the Mesh, once: a default policy the user deletes later stays deleted.
+    const policies = await createDefaultMeshPolicies(store, { name: 'default', spec: {} });
+    if (policies.length > 0) logger.info({ policies }, 'created the default policies of the default Mesh');
   } catch (err) {
     if (!isAlreadyExists(err)) throw err; // another instance won the race
   }

@@ -81,9 +81,10 @@ describe('GUI (Chromium)', { skip: !available && 'no Chromium' }, () => {
     await p.goto(`http://127.0.0.1:${cp.cp.apiPort}/gui/`);
     const row = p.getByRole('row', { name: /^default/ });
     await row.waitFor();
-    // Mesh, dataplanes, online, offline, then one count per policy type (permissions, routes, ...).
-    assert.deepEqual(await row.getByRole('cell').allInnerTexts(), ['default', '2', '0', '2', '1', '1', '0', '0', '0', '0']);
-    assert.deepEqual(await p.getByRole('row', { name: /^prod/ }).getByRole('cell').allInnerTexts(), ['prod', '1', '0', '1', '0', '0', '0', '0', '0', '0']);
+    // Mesh, dataplanes, online, offline, one count per original policy type (permissions, routes, ...),
+    // then the Kuma 2.x policies: here the four Kuma creates with every mesh.
+    assert.deepEqual(await row.getByRole('cell').allInnerTexts(), ['default', '2', '0', '2', '1', '1', '0', '0', '0', '4']);
+    assert.deepEqual(await p.getByRole('row', { name: /^prod/ }).getByRole('cell').allInnerTexts(), ['prod', '1', '0', '1', '0', '0', '0', '0', '0', '4']);
     assert.equal(await p.getByRole('heading', { name: 'Welcome to Skiff' }).count(), 0, 'no walkthrough once dataplanes exist');
     // The control planes on the store: here the one, its own leader.
     const instanceId = ((await (await fetch(`http://127.0.0.1:${cp.cp.apiPort}/`)).json()) as { instanceId: string }).instanceId;
@@ -108,6 +109,7 @@ describe('GUI (Chromium)', { skip: !available && 'no Chromium' }, () => {
     await p.getByLabel('Mesh', { exact: true }).selectOption('default');
     await p.getByRole('heading', { name: 'Mesh default' }).waitFor();
     assert.ok(await p.getByRole('link', { name: 'web-to-backend' }).isVisible(), 'the mesh lists its policies');
+    assert.deepEqual(await p.getByRole('row', { name: /mesh-retry-all-default/ }).getByRole('cell').allInnerTexts(), ['MeshRetry', 'mesh-retry-all-default'], 'and its Kuma 2.x policies, with their type');
     await p.getByRole('link', { name: 'web-1' }).click();
     await p.getByRole('heading', { name: /Dataplane web-1/ }).waitFor();
     const main = p.locator('main');

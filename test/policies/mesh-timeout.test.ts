@@ -34,8 +34,8 @@ describe('MeshTimeout over the REST API', () => {
     assert.equal(read.status, 200);
     assert.deepEqual({ type: read.json.type, mesh: read.json.mesh, name: read.json.name, labels: read.json.labels, spec: read.json.spec }, body);
     const list = await send('GET', '/meshes/default/meshtimeouts');
-    assert.equal(list.json.total, 1);
-    assert.equal(list.json.items[0].name, 'timeouts');
+    // Beside Kuma's two default MeshTimeouts of the mesh.
+    assert.deepEqual(list.json.items.map((i: { name: string }) => i.name).sort(), ['mesh-gateways-timeout-all-default', 'mesh-timeout-all-default', 'timeouts']);
     // The dataplane's policies view lists it where it attaches.
     const web = { type: 'Dataplane', mesh: 'default', name: 'web-1', networking: { address: '10.0.0.1', inbound: [{ port: 80, tags: { 'kuma.io/service': 'web' } }], outbound: [{ port: 10001, tags: { 'kuma.io/service': 'backend' } }] } };
     assert.equal((await send('PUT', '/meshes/default/dataplanes/web-1', web)).status, 201);
@@ -125,6 +125,18 @@ describe('MeshTimeout merge (Kuma’s order: Mesh < MeshSubset < MeshService < M
     assert.deepEqual(outboundConf(policies, 'web-2', web, 'db'), { connectionTimeout: '2s', http: { requestTimeout: '2s', streamIdleTimeout: '2m' } });
     assert.deepEqual(inboundConf(policies, 'web-1', web), { idleTimeout: '3m' });
     assert.equal(inboundConf(policies.filter((p) => p.name !== 'a-mesh'), 'web-1', web), undefined, 'no rules selecting web: no inbound change');
+  });
+
+  it('orders policies of one level as Kuma does: the lexicographically smaller name merges last and wins', () => {
+    const b = mt('b-timeouts', { kind: 'Mesh' }, [[{ kind: 'Mesh' }, { connectionTimeout: '2s', idleTimeout: '2m' }]]);
+    const a = mt('a-timeouts', { kind: 'Mesh' }, [[{ kind: 'Mesh' }, { connectionTimeout: '1s' }]]);
+    assert.deepEqual(outboundConf([a, b], 'web-1', web, 'backend'), { connectionTimeout: '1s', idleTimeout: '2m' });
+    assert.deepEqual(outboundConf([b, a], 'web-1', web, 'backend'), { connectionTimeout: '1s', idleTimeout: '2m' });
+    // A Dataplane ref by name is more specific than one by labels, whatever the names.
+    const byLabels = mt('a-labels', { kind: 'Dataplane', labels: { team: 'web' } }, [[{ kind: 'Mesh' }, { connectionTimeout: '3s' }]]);
+    const byName = mt('z-name', { kind: 'Dataplane', name: 'web-1' }, [[{ kind: 'Mesh' }, { connectionTimeout: '4s' }]]);
+    const labelled = normalizeDataplane({ labels: { team: 'web' }, networking: { address: '10.0.0.1', inbound: [{ port: 80, tags: { 'kuma.io/service': 'web' } }] } });
+    assert.equal(outboundConf([byName, byLabels], 'web-1', labelled, 'backend')?.connectionTimeout, '4s');
   });
 
   it('takes the entries of one policy in the order written: a later Mesh entry overrides an earlier MeshService one', () => {

@@ -8,6 +8,7 @@ import { matchesSelector } from '../../core/tags.js';
 import { buildMeshSnapshot } from '../../core/mesh-snapshot.js';
 import { matchedPolicies } from '../../core/matched-policies.js';
 import type { ResourceStore } from '../../store/store.js';
+import { createDefaultMeshPolicies } from '../../store/default-policies.js';
 import { listMeshPolicies } from '../../store/mesh-policies.js';
 import { AUTHENTICATED, permission } from '../auth-hooks.js';
 import { HttpError } from '../envelope.js';
@@ -147,6 +148,11 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
       } catch (err) {
         if (isAlreadyExists(err)) throw new HttpError(409, 'Conflict', `${descriptor.name} "${key.name}" was created by a concurrent request; retry`);
         throw err;
+      }
+      // As Kuma's mesh manager: a new Mesh gets its default policies with the request that creates it.
+      if (descriptor.name === 'Mesh') {
+        const created = await createDefaultMeshPolicies(store, result.resource);
+        if (created.length > 0) request.log.info({ mesh: key.name, policies: created }, 'created the default policies of the mesh');
       }
       return reply.code(201).send({});
     });

@@ -81,6 +81,10 @@ function validateBackendList(section: Obj, path: string, causes: Causes): void {
 export function validateMesh(spec: Obj, causes: Causes): void {
   checkKnownFields(spec, MESH_FIELDS, '', causes);
   checkLabels(spec, causes);
+  const skip = spec.skipCreatingInitialPolicies;
+  if (skip !== undefined && (!Array.isArray(skip) || skip.some((s) => typeof s !== 'string' || s === ''))) {
+    causes.add('skipCreatingInitialPolicies', 'must be a list of policy types, or ["*"] for all');
+  }
   const mtls = objectAt(spec, 'mtls', '', causes, false);
   if (mtls) {
     const legacy = mtls.ca !== undefined || mtls.enabled !== undefined;

@@ -14,6 +14,8 @@ export const proxylessServerListenerName = (hostPort: string) => PROXYLESS_SERVE
 /** Where a server of this inbound may listen: any address, or the inbound's own. */
 const listeningHosts = (address: string) => [...new Set(['0.0.0.0', '::', address])];
 const hostPort = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+/** The Listener names a proxyless server of this inbound may ask for. */
+export const proxylessServerListenerNames = (inbound: { address: string; port: number }) => listeningHosts(inbound.address).map((h) => proxylessServerListenerName(hostPort(h, inbound.port)));
 
 /**
  * Server side of proxyless gRPC (gRPC A36, grpc-js-xds's XdsServer): per inbound of the proxyless
