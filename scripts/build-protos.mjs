@@ -35,6 +35,7 @@ const ENVOY_FILES = [
   'envoy/extensions/access_loggers/file/v3/file.proto',
   'envoy/extensions/access_loggers/grpc/v3/als.proto',
   'envoy/service/accesslog/v3/als.proto',
+  'envoy/extensions/access_loggers/open_telemetry/v3/logs_service.proto',
   'envoy/extensions/filters/http/fault/v3/fault.proto',
   'envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto',
   'envoy/extensions/filters/network/local_ratelimit/v3/local_rate_limit.proto',

@@ -9,12 +9,14 @@ export type Scope = 'global' | 'mesh';
 /** Kuma 2.x targetRef policies (src/policies/<type>/), in the order they apply to generated config. */
 export const TARGET_REF_POLICY_TYPES = [
   'MeshTrafficPermission',
+  'MeshLoadBalancingStrategy',
   'MeshCircuitBreaker',
   'MeshHealthCheck',
   'MeshTimeout',
   'MeshRetry',
   'MeshFaultInjection',
   'MeshRateLimit',
+  'MeshAccessLog',
 ] as const;
 export type TargetRefPolicyType = (typeof TARGET_REF_POLICY_TYPES)[number];
 

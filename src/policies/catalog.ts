@@ -6,6 +6,8 @@ import { MESH_TRAFFIC_PERMISSION } from './mesh-traffic-permission/api.js';
 import { MESH_HEALTH_CHECK } from './mesh-health-check/api.js';
 import { MESH_FAULT_INJECTION } from './mesh-fault-injection/api.js';
 import { MESH_RATE_LIMIT } from './mesh-rate-limit/api.js';
+import { MESH_LOAD_BALANCING_STRATEGY } from './mesh-load-balancing-strategy/api.js';
+import { MESH_ACCESS_LOG } from './mesh-access-log/api.js';
 import type { PolicyDefinition } from './policy.js';
 
 /** Every targetRef policy type's definition (schema, sections, plural path), by type. */
@@ -17,4 +19,6 @@ export const POLICY_DEFINITIONS: Readonly<Record<TargetRefPolicyType, PolicyDefi
   MeshHealthCheck: MESH_HEALTH_CHECK,
   MeshFaultInjection: MESH_FAULT_INJECTION,
   MeshRateLimit: MESH_RATE_LIMIT,
+  MeshLoadBalancingStrategy: MESH_LOAD_BALANCING_STRATEGY,
+  MeshAccessLog: MESH_ACCESS_LOG,
 };

@@ -8,6 +8,8 @@ import { applyMeshTrafficPermissions } from './mesh-traffic-permission/xds.js';
 import { applyMeshHealthChecks } from './mesh-health-check/xds.js';
 import { applyMeshFaultInjections } from './mesh-fault-injection/xds.js';
 import { applyMeshRateLimits } from './mesh-rate-limit/xds.js';
+import { applyMeshLoadBalancingStrategies } from './mesh-load-balancing-strategy/xds.js';
+import { applyMeshAccessLogs } from './mesh-access-log/xds.js';
 import { selecting } from './policy.js';
 
 /**
@@ -24,6 +26,8 @@ const APPLY: Readonly<Record<TargetRefPolicyType, Apply>> = {
   MeshHealthCheck: applyMeshHealthChecks,
   MeshFaultInjection: applyMeshFaultInjections,
   MeshRateLimit: applyMeshRateLimits,
+  MeshLoadBalancingStrategy: applyMeshLoadBalancingStrategies,
+  MeshAccessLog: applyMeshAccessLogs,
 };
 
 export function applyPolicies(resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot): GeneratedResource[] {

@@ -20,11 +20,12 @@ export function endpointOnlyServices(previous: MeshSnapshot, next: MeshSnapshot,
 /**
  * A proxy's snapshot with the ClusterLoadAssignments of `services` rebuilt from `mesh`, every other
  * type's map shared with `current` (so streams skip them). Equal to regenerating the proxy when
- * only those services' endpoints changed and no ProxyTemplate is in play; undefined when a cluster
- * cannot be rebuilt this way (the caller regenerates).
+ * only those services' endpoints changed and nothing that reshapes endpoints per proxy is in play
+ * (ProxyTemplate, MeshProxyPatch, MeshLoadBalancingStrategy's locality priorities); undefined when
+ * a cluster cannot be rebuilt this way (the caller regenerates).
  */
 export function patchLoadAssignments(current: Snapshot, mesh: MeshSnapshot, services: ReadonlySet<string>, encoder: ResourceEncoder): Snapshot | undefined {
-  if (mesh.proxyTemplates.length > 0) return undefined;
+  if (mesh.proxyTemplates.length > 0 || mesh.targetRefPolicies.has('MeshLoadBalancingStrategy')) return undefined;
   const endpoints = current.resources.get(TYPE_URLS.endpoint);
   if (!endpoints) return current;
   let patched: Map<string, ReturnType<ResourceEncoder['encode']>> | undefined;

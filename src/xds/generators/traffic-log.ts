@@ -103,30 +103,41 @@ export function accessLogFor(mesh: MeshSnapshot, sourceTags: readonly Tags[], so
   const name = policy.backend ?? defaultBackend;
   const backend = backends.find((b) => b.name === name);
   if (!backend || (!backend.filePath && !backend.tcpAddress)) return NO_ACCESS_LOG;
-  const format = (backend.format ?? (http ? DEFAULT_HTTP_LOG_FORMAT : DEFAULT_TCP_LOG_FORMAT))
-    .replaceAll('%KUMA_SOURCE_SERVICE%', sourceService)
-    .replaceAll('%KUMA_DESTINATION_SERVICE%', service)
-    .replaceAll('%KUMA_SOURCE_ADDRESS_WITHOUT_PORT%', sourceAddress)
-    .replaceAll('%KUMA_SOURCE_ADDRESS%', `${sourceAddress}:0`)
-    .replaceAll('%KUMA_MESH%', mesh.mesh);
+  const format = resolveKumaPlaceholders(backend.format ?? (http ? DEFAULT_HTTP_LOG_FORMAT : DEFAULT_TCP_LOG_FORMAT), { mesh: mesh.mesh, sourceService, destinationService: service, sourceAddress });
+  return backend.filePath ? fileAccessLog(backend.filePath, { text: format }) : tcpAccessLog(backend.tcpAddress!, format, http);
+}
+
+export interface LogContext {
+  mesh: string;
+  sourceService: string;
+  destinationService: string;
+  sourceAddress: string;
+}
+
+/** Kuma's own placeholders, resolved by the control plane; Envoy's `%…%` operators stay. */
+export function resolveKumaPlaceholders(format: string, ctx: LogContext): string {
+  return format
+    .replaceAll('%KUMA_SOURCE_SERVICE%', ctx.sourceService)
+    .replaceAll('%KUMA_DESTINATION_SERVICE%', ctx.destinationService)
+    .replaceAll('%KUMA_SOURCE_ADDRESS_WITHOUT_PORT%', ctx.sourceAddress)
+    .replaceAll('%KUMA_SOURCE_ADDRESS%', `${ctx.sourceAddress}:0`)
+    .replaceAll('%KUMA_MESH%', ctx.mesh);
+}
+
+/** Envoy's file logger, with a text line or a JSON object per entry. */
+export function fileAccessLog(path: string, format: { text: string } | { json: Record<string, string>; omitEmptyValues?: boolean }): AccessLog {
+  const log_format =
+    'text' in format
+      ? { text_format_source: { inline_string: format.text.endsWith('\n') ? format.text : `${format.text}\n` } }
+      : { json_format: { fields: Object.fromEntries(Object.entries(format.json).map(([k, v]) => [k, { string_value: v }])) }, ...(format.omitEmptyValues ? { omit_empty_values: true } : {}) };
+  return { entries: [{ name: 'envoy.access_loggers.file', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog', path, log_format } }], needsSink: false };
+}
+
+/** A TCP backend: a gRPC access log to the sidecar launcher, which writes the formatted lines to `address`. */
+export function tcpAccessLog(address: string, format: string, http: boolean): AccessLog {
   const line = format.endsWith('\n') ? format : `${format}\n`;
-  if (backend.filePath) {
-    return {
-      entries: [
-        {
-          name: 'envoy.access_loggers.file',
-          typed_config: {
-            '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
-            path: backend.filePath,
-            log_format: { text_format_source: { inline_string: line } },
-          },
-        },
-      ],
-      needsSink: false,
-    };
-  }
   const common_config = {
-    log_name: encodeLogName(backend.tcpAddress!, line),
+    log_name: encodeLogName(address, line),
     grpc_service: { envoy_grpc: { cluster_name: ACCESS_LOG_SINK_CLUSTER } },
     transport_api_version: 'V3',
   };
