@@ -17,6 +17,9 @@ export const TARGET_REF_POLICY_TYPES = [
   'MeshFaultInjection',
   'MeshRateLimit',
   'MeshAccessLog',
+  'MeshTrace',
+  'MeshMetric',
+  'MeshProxyPatch',
 ] as const;
 export type TargetRefPolicyType = (typeof TARGET_REF_POLICY_TYPES)[number];
 

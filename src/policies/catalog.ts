@@ -8,6 +8,9 @@ import { MESH_FAULT_INJECTION } from './mesh-fault-injection/api.js';
 import { MESH_RATE_LIMIT } from './mesh-rate-limit/api.js';
 import { MESH_LOAD_BALANCING_STRATEGY } from './mesh-load-balancing-strategy/api.js';
 import { MESH_ACCESS_LOG } from './mesh-access-log/api.js';
+import { MESH_PROXY_PATCH } from './mesh-proxy-patch/api.js';
+import { MESH_TRACE } from './mesh-trace/api.js';
+import { MESH_METRIC } from './mesh-metric/api.js';
 import type { PolicyDefinition } from './policy.js';
 
 /** Every targetRef policy type's definition (schema, sections, plural path), by type. */
@@ -21,4 +24,7 @@ export const POLICY_DEFINITIONS: Readonly<Record<TargetRefPolicyType, PolicyDefi
   MeshRateLimit: MESH_RATE_LIMIT,
   MeshLoadBalancingStrategy: MESH_LOAD_BALANCING_STRATEGY,
   MeshAccessLog: MESH_ACCESS_LOG,
+  MeshProxyPatch: MESH_PROXY_PATCH,
+  MeshTrace: MESH_TRACE,
+  MeshMetric: MESH_METRIC,
 };

@@ -23,6 +23,11 @@ export class Edits {
     this.resources[i] = { ...this.resources[i]!, resource: copy };
     return true;
   }
+  /** Replaces the resource (type, name) with what `change` returns for it. */
+  replace(typeUrl: string, name: string, change: (resource: Json) => Json): void {
+    const i = this.index.get(`${typeUrl}|${name}`);
+    if (i !== undefined) this.resources[i] = { ...this.resources[i]!, resource: change(this.resources[i]!.resource as Json) };
+  }
   get(typeUrl: string, name: string): Json | undefined {
     const i = this.index.get(`${typeUrl}|${name}`);
     return i === undefined ? undefined : (this.resources[i]!.resource as Json);

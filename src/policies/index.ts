@@ -10,6 +10,9 @@ import { applyMeshFaultInjections } from './mesh-fault-injection/xds.js';
 import { applyMeshRateLimits } from './mesh-rate-limit/xds.js';
 import { applyMeshLoadBalancingStrategies } from './mesh-load-balancing-strategy/xds.js';
 import { applyMeshAccessLogs } from './mesh-access-log/xds.js';
+import { applyMeshProxyPatches } from './mesh-proxy-patch/xds.js';
+import { applyMeshTraces } from './mesh-trace/xds.js';
+import { applyMeshMetrics } from './mesh-metric/xds.js';
 import { selecting } from './policy.js';
 
 /**
@@ -28,6 +31,9 @@ const APPLY: Readonly<Record<TargetRefPolicyType, Apply>> = {
   MeshRateLimit: applyMeshRateLimits,
   MeshLoadBalancingStrategy: applyMeshLoadBalancingStrategies,
   MeshAccessLog: applyMeshAccessLogs,
+  MeshProxyPatch: applyMeshProxyPatches,
+  MeshTrace: applyMeshTraces,
+  MeshMetric: applyMeshMetrics,
 };
 
 export function applyPolicies(resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot): GeneratedResource[] {

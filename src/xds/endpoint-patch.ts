@@ -25,7 +25,7 @@ export function endpointOnlyServices(previous: MeshSnapshot, next: MeshSnapshot,
  * a cluster cannot be rebuilt this way (the caller regenerates).
  */
 export function patchLoadAssignments(current: Snapshot, mesh: MeshSnapshot, services: ReadonlySet<string>, encoder: ResourceEncoder): Snapshot | undefined {
-  if (mesh.proxyTemplates.length > 0 || mesh.targetRefPolicies.has('MeshLoadBalancingStrategy')) return undefined;
+  if (mesh.proxyTemplates.length > 0 || mesh.targetRefPolicies.has('MeshProxyPatch') || mesh.targetRefPolicies.has('MeshLoadBalancingStrategy')) return undefined;
   const endpoints = current.resources.get(TYPE_URLS.endpoint);
   if (!endpoints) return current;
   let patched: Map<string, ReturnType<ResourceEncoder['encode']>> | undefined;

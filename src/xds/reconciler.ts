@@ -305,7 +305,7 @@ export class Reconciler implements ProxyRegistry {
           ? // Its own secrets make it a snapshot of its own; the other resources are still shared objects.
             { ...this.encoder.snapshot(generateProxyResources({ nodeId: identity.nodeId, dataplane: entry, proxyless: true, identity: material }, mesh)), changedAt }
           : this.proxylessSnapshot(identity, mesh)
-        : { ...this.encoder.snapshot(generateProxyResources({ nodeId: identity.nodeId, dataplane: entry, proxyless: false, identity: material }, mesh)), changedAt };
+        : { ...this.encoder.snapshot(generateProxyResources({ nodeId: identity.nodeId, dataplane: entry, proxyless: false, identity: material, ...(identity.adminPort ? { adminPort: identity.adminPort } : {}) }, mesh)), changedAt };
       this.onGenerated(performance.now() - started);
       const problems = inconsistencies(snapshot);
       if (problems.length > 0) this.logger.warn({ node: identity.nodeId, problems }, 'inconsistent snapshot');

@@ -38,6 +38,8 @@ const BY_FOLDER: Record<string, readonly Generator[]> = {
 interface Input {
   proxy: string;
   proxyless?: boolean;
+  /** Envoy's admin port as the proxy's bootstrap declares it. */
+  adminPort?: number;
   identity?: { spiffeId: string; certPem: string; keyPem: string; caPem: string };
   permissions?: Array<Record<string, unknown>>;
   routes?: Array<Record<string, unknown>>;
@@ -100,7 +102,7 @@ describe('xDS generators (golden files)', () => {
       it(`${folder}/${file}`, () => {
         const input = parseYaml(readFileSync(new URL(`${folder}/${file}`, TESTDATA), 'utf8')) as Input;
         const mesh = meshOf(input);
-        const proxy = { nodeId: `default.${input.proxy}`, dataplane: mesh.dataplanes.get(input.proxy)!, proxyless: input.proxyless ?? false, identity: input.identity };
+        const proxy = { nodeId: `default.${input.proxy}`, dataplane: mesh.dataplanes.get(input.proxy)!, proxyless: input.proxyless ?? false, identity: input.identity, ...(input.adminPort ? { adminPort: input.adminPort } : {}) };
         assert.ok(proxy.dataplane, `proxy ${input.proxy} is not among the dataplanes`);
         const resources = generateProxyResources(proxy, mesh, BY_FOLDER[folder] ?? GENERATORS);
         assert.ok(resources.length > 0, 'generated nothing');

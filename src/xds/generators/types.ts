@@ -19,6 +19,8 @@ export interface ProxyContext {
   proxyless: boolean;
   /** The dataplane's SVID and the mesh trust bundle, when the mesh has mTLS on and one was issued. */
   identity?: ProxyIdentityMaterial;
+  /** Envoy's admin port from the proxy's bootstrap (node metadata `dataplane.admin.port`), when it said. */
+  adminPort?: number;
 }
 
 export interface ProxyIdentityMaterial {

@@ -15,6 +15,8 @@ export interface ProxyIdentity {
   name: string;
   /** A proxyless gRPC client rather than an Envoy. */
   proxyless: boolean;
+  /** Envoy's admin port, as its bootstrap states it (`dataplane.admin.port`), when known. */
+  adminPort?: number;
 }
 
 export function structString(struct: Struct | undefined, key: string): string | undefined {
@@ -37,7 +39,9 @@ export function identify(node: NodeInfo | undefined): IdentityResult {
   }
   const proxyType = structString(node?.metadata, 'dataplane.proxyType');
   const proxyless = proxyType === 'grpc' || (proxyType === undefined && /grpc/i.test(node?.user_agent_name ?? ''));
-  return { ok: true, identity: { nodeId: id, mesh: id.slice(0, dot), name: id.slice(dot + 1), proxyless } };
+  const admin = Number(structString(node?.metadata, 'dataplane.admin.port'));
+  const adminPort = Number.isInteger(admin) && admin > 0 && admin <= 65535 ? admin : undefined;
+  return { ok: true, identity: { nodeId: id, mesh: id.slice(0, dot), name: id.slice(dot + 1), proxyless, ...(adminPort ? { adminPort } : {}) } };
 }
 
 /** Kuma's bootstrap sends the raw JWT; others send `Bearer <jwt>`. Both are accepted. */
