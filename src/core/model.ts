@@ -9,6 +9,8 @@ export type Scope = 'global' | 'mesh';
 /** Kuma 2.x targetRef policies (src/policies/<type>/), in the order they apply to generated config. */
 export const TARGET_REF_POLICY_TYPES = [
   'MeshTrafficPermission',
+  'MeshHTTPRoute',
+  'MeshTCPRoute',
   'MeshLoadBalancingStrategy',
   'MeshCircuitBreaker',
   'MeshHealthCheck',

@@ -11,6 +11,8 @@ import { MESH_ACCESS_LOG } from './mesh-access-log/api.js';
 import { MESH_PROXY_PATCH } from './mesh-proxy-patch/api.js';
 import { MESH_TRACE } from './mesh-trace/api.js';
 import { MESH_METRIC } from './mesh-metric/api.js';
+import { MESH_HTTP_ROUTE } from './mesh-http-route/api.js';
+import { MESH_TCP_ROUTE } from './mesh-tcp-route/api.js';
 import type { PolicyDefinition } from './policy.js';
 
 /** Every targetRef policy type's definition (schema, sections, plural path), by type. */
@@ -27,4 +29,6 @@ export const POLICY_DEFINITIONS: Readonly<Record<TargetRefPolicyType, PolicyDefi
   MeshProxyPatch: MESH_PROXY_PATCH,
   MeshTrace: MESH_TRACE,
   MeshMetric: MESH_METRIC,
+  MeshHTTPRoute: MESH_HTTP_ROUTE,
+  MeshTCPRoute: MESH_TCP_ROUTE,
 };

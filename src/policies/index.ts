@@ -13,6 +13,8 @@ import { applyMeshAccessLogs } from './mesh-access-log/xds.js';
 import { applyMeshProxyPatches } from './mesh-proxy-patch/xds.js';
 import { applyMeshTraces } from './mesh-trace/xds.js';
 import { applyMeshMetrics } from './mesh-metric/xds.js';
+import { applyMeshHttpRoutes } from './mesh-http-route/xds.js';
+import { applyMeshTcpRoutes } from './mesh-tcp-route/xds.js';
 import { selecting } from './policy.js';
 
 /**
@@ -34,6 +36,8 @@ const APPLY: Readonly<Record<TargetRefPolicyType, Apply>> = {
   MeshProxyPatch: applyMeshProxyPatches,
   MeshTrace: applyMeshTraces,
   MeshMetric: applyMeshMetrics,
+  MeshHTTPRoute: applyMeshHttpRoutes,
+  MeshTCPRoute: applyMeshTcpRoutes,
 };
 
 export function applyPolicies(resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot): GeneratedResource[] {
