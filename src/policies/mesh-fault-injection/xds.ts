@@ -42,7 +42,22 @@ export function applyMeshFaultInjections(resources: GeneratedResource[], proxy: 
       const conf = outboundConf<FaultConf>(policies, name, dataplane, service);
       if (!conf) continue;
       const filters = faultFilters(conf, true);
-      for (const listener of new Set([service, ...endpoints.map((e) => `${service}:${e.port}`)])) edits.edit(TYPE_URLS.listener, listener, (l) => addFaults(l.api_listener?.api_listener, filters));
+      if (filters.length === 0) continue;
+      const routeConfig = edits.get(TYPE_URLS.route, service);
+      for (const listener of new Set([service, ...endpoints.map((e) => `${service}:${e.port}`)])) {
+        edits.edit(TYPE_URLS.listener, listener, (l) => {
+          const hcm = l.api_listener?.api_listener as Json | undefined;
+          if (!hcm) return;
+          addFaults(hcm, filters);
+          // grpc-js-xds (1.14) applies a changed Listener only when its route configuration
+          // changes too: the routes travel inside the Listener while it carries faults, so adding
+          // or removing them swaps rds for route_config, which it does apply.
+          if (routeConfig) {
+            hcm.route_config = structuredClone(routeConfig);
+            delete hcm.rds;
+          }
+        });
+      }
     }
     return edits.resources;
   }
