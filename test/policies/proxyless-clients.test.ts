@@ -87,6 +87,9 @@ describe('Kuma 2.x policies with a real proxyless gRPC client (@grpc/grpc-js-xds
     while (Date.now() < deadline) {
       last = await batch();
       if (done(last)) return last;
+      // A call the client fails itself (an injected abort) settles without I/O: let the xDS
+      // stream's messages in between batches, or the update being waited for never arrives.
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
     assert.fail(`${what}: last answers ${JSON.stringify(last.map((a) => (typeof a === 'string' ? a : `status ${a.code}`)))}`);
   }
