@@ -33,6 +33,8 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '250' },
     mtls: { type: 'boolean', default: false },
     instances: { type: 'string', default: '1' },
+    /** Delete the default mesh's default policies (Kuma's MeshTimeout, MeshRetry, MeshCircuitBreaker) first. */
+    'no-default-policies': { type: 'boolean', default: false },
     /** Write a CPU profile of the control plane (node --cpu-prof) into this directory. */
     'cpu-prof': { type: 'string' },
   },
@@ -197,6 +199,12 @@ async function phase(name: string, expected: number, change: () => Promise<void>
 
 try {
   console.error(`xds-load: N=${N} dataplanes, M=${M} services, K=${K} outbounds, ${W} load-generator processes`);
+  if (values['no-default-policies']) {
+    for (const path of ['meshtimeouts/mesh-timeout-all-default', 'meshtimeouts/mesh-gateways-timeout-all-default', 'meshretries/mesh-retry-all-default', 'meshcircuitbreakers/mesh-circuit-breaker-all-default']) {
+      const r = await fetch(`${cp.apiUrl}/meshes/default/${path}`, { method: 'DELETE' });
+      if (r.status !== 200) throw new Error(`DELETE ${path}: ${r.status}`);
+    }
+  }
   const registerStart = now();
   let nextDp = 0;
   await Promise.all(

@@ -3,7 +3,10 @@
  * inbound and K outbounds), then every proxy's resources generated and encoded as the reconciler
  * does on a mesh change. Prints a table and one JSON line.
  *
- *   npm run bench:xds-generate -- [--dataplanes 1000] [--services 100] [--outbounds 5]
+ *   npm run bench:xds-generate -- [--dataplanes 1000] [--services 100] [--outbounds 5] [--no-default-policies]
+ *
+ * The mesh has Kuma's default policies (MeshTimeout, MeshRetry, MeshCircuitBreaker), as every new
+ * mesh does, unless --no-default-policies.
  */
 import { parseArgs } from 'node:util';
 import { buildMeshSnapshot } from '../../src/core/mesh-snapshot.js';
@@ -11,8 +14,9 @@ import type { StoredResource } from '../../src/core/model.js';
 import { ResourceEncoder } from '../../src/xds/cache/snapshot.js';
 import { generateProxyResources } from '../../src/xds/generators/index.js';
 import { PROTO_LOAD_MS } from '../../src/xds/protos.js';
+import { defaultMeshPolicies } from '../../src/policies/defaults.js';
 
-const { values } = parseArgs({ options: { dataplanes: { type: 'string', default: '1000' }, services: { type: 'string', default: '100' }, outbounds: { type: 'string', default: '5' } } });
+const { values } = parseArgs({ options: { dataplanes: { type: 'string', default: '1000' }, services: { type: 'string', default: '100' }, outbounds: { type: 'string', default: '5' }, 'no-default-policies': { type: 'boolean', default: false } } });
 const N = Number(values.dataplanes);
 const S = Number(values.services);
 const K = Number(values.outbounds);
@@ -35,10 +39,15 @@ const dataplanes: StoredResource[] = Array.from({ length: N }, (_, i) => ({
   },
 }));
 
+const stored = (r: ReturnType<typeof defaultMeshPolicies>[number]): StoredResource => ({ ...r, version: 1, creationTime: now, modificationTime: now });
+const defaults = values['no-default-policies'] ? [] : defaultMeshPolicies('default', {}).map(stored);
+const targetRef: Record<string, StoredResource[]> = {};
+for (const p of defaults) (targetRef[p.type] ??= []).push(p);
+
 /** Proxyless clients of a mesh share one snapshot (see Reconciler), so it is generated once. */
 function run(label: string, proxyless: boolean) {
   const t0 = performance.now();
-  const snapshot = buildMeshSnapshot(mesh, dataplanes);
+  const snapshot = buildMeshSnapshot(mesh, dataplanes, undefined, { targetRef });
   const t1 = performance.now();
   const encoder = new ResourceEncoder();
   let resources = 0;
@@ -55,6 +64,6 @@ function run(label: string, proxyless: boolean) {
 run('warm-up', false);
 const envoy = run('Envoy proxies', false);
 const proxyless = run('proxyless clients (one shared snapshot)', true);
-console.log(`\nxDS config generation: ${N} dataplanes, ${S} services, ${K} outbounds each (proto load ${PROTO_LOAD_MS.toFixed(0)} ms)`);
+console.log(`\nxDS config generation: ${N} dataplanes, ${S} services, ${K} outbounds each, ${defaults.length ? "Kuma's default policies" : 'no policies'} (proto load ${PROTO_LOAD_MS.toFixed(0)} ms)`);
 console.table([envoy, proxyless].map((r) => ({ case: r.label, 'mesh snapshot ms': r.meshSnapshotMs.toFixed(1), 'generate+encode ms': r.generateAndEncodeMs.toFixed(1), resources: r.resources, bytes: r.bytes })));
-console.log(JSON.stringify({ n: N, services: S, outbounds: K, protoLoadMs: Math.round(PROTO_LOAD_MS), envoyMs: Math.round(envoy.meshSnapshotMs + envoy.generateAndEncodeMs), proxylessMs: Math.round(proxyless.meshSnapshotMs + proxyless.generateAndEncodeMs) }));
+console.log(JSON.stringify({ n: N, services: S, outbounds: K, defaultPolicies: defaults.length > 0, protoLoadMs: Math.round(PROTO_LOAD_MS), envoyMs: Math.round(envoy.meshSnapshotMs + envoy.generateAndEncodeMs), proxylessMs: Math.round(proxyless.meshSnapshotMs + proxyless.generateAndEncodeMs) }));

@@ -8,11 +8,18 @@ const PART = /([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)/g;
  * without a unit and negative values, which Kuma's validators reject too.
  */
 export function parseDuration(text: string): number | undefined {
-  if (!DURATION.test(text)) return undefined;
-  let total = 0;
-  for (const [, amount, unit] of text.matchAll(PART)) total += Number(amount) * UNIT_MS[unit!]!;
+  const known = parsed.get(text);
+  if (known !== undefined || parsed.has(text)) return known;
+  let total: number | undefined;
+  if (DURATION.test(text)) {
+    total = 0;
+    for (const [, amount, unit] of text.matchAll(PART)) total += Number(amount) * UNIT_MS[unit!]!;
+  }
+  // Policies repeat a handful of durations for every proxy; the cache stays small.
+  if (parsed.size < 4096) parsed.set(text, total);
   return total;
 }
+const parsed = new Map<string, number | undefined>();
 
 /** Milliseconds as a protobuf Duration (whole seconds and nanoseconds), the shape Envoy's protos take. */
 export function protoDuration(ms: number): { seconds: number; nanos: number } {

@@ -1,3 +1,4 @@
+import { cloneJson } from '../core/clone.js';
 import type { GeneratedResource } from '../xds/generators/types.js';
 import { TYPE_URLS } from '../xds/resources.js';
 
@@ -7,26 +8,63 @@ import { TYPE_URLS } from '../xds/resources.js';
  */
 export type Json = Record<string, any>;
 
+/**
+ * Edit results for resources many proxies share (clusters, endpoints), by input object and a key
+ * naming everything the edit depends on: proxies with the same inputs and confs share one output
+ * object (encoded once), instead of each getting its own copy.
+ */
+const SHARED_EDITS = new WeakMap<object, Map<string, Json>>();
+
+/**
+ * The generated resources of one proxy while its policies apply, in order. A resource is copied the
+ * first time a policy edits it and then edited in place (the copy is this proxy's own); shared
+ * inputs stay untouched.
+ */
 export class Edits {
   private readonly index = new Map<string, number>();
+  private readonly owned = new WeakSet<object>();
   readonly resources: GeneratedResource[];
   constructor(resources: readonly GeneratedResource[]) {
     this.resources = [...resources];
     this.resources.forEach((r, i) => this.index.set(`${r.typeUrl}|${r.name}`, i));
   }
-  /** Edits a copy of the resource (type, name); false when there is none. */
-  edit(typeUrl: string, name: string, change: (resource: Json) => void): boolean {
+  /**
+   * Edits the resource (type, name); false when there is none. With `shared`, a key for every input
+   * `change` reads besides the resource, the result is memoised and shared with other proxies.
+   */
+  edit(typeUrl: string, name: string, change: (resource: Json) => void, shared?: string): boolean {
     const i = this.index.get(`${typeUrl}|${name}`);
     if (i === undefined) return false;
-    const copy = structuredClone(this.resources[i]!.resource) as Json;
-    change(copy);
-    this.resources[i] = { ...this.resources[i]!, resource: copy };
+    const current = this.resources[i]!.resource as Json;
+    if (this.owned.has(current)) {
+      change(current);
+      return true;
+    }
+    let result: Json | undefined;
+    if (shared !== undefined) {
+      let byKey = SHARED_EDITS.get(current);
+      if (!byKey) SHARED_EDITS.set(current, (byKey = new Map()));
+      result = byKey.get(shared);
+      if (!result) {
+        result = cloneJson(current);
+        change(result);
+        byKey.set(shared, result);
+      }
+    } else {
+      result = cloneJson(current);
+      change(result);
+      this.owned.add(result);
+    }
+    this.resources[i] = { ...this.resources[i]!, resource: result };
     return true;
   }
   /** Replaces the resource (type, name) with what `change` returns for it. */
   replace(typeUrl: string, name: string, change: (resource: Json) => Json): void {
     const i = this.index.get(`${typeUrl}|${name}`);
-    if (i !== undefined) this.resources[i] = { ...this.resources[i]!, resource: change(this.resources[i]!.resource as Json) };
+    if (i === undefined) return;
+    const result = change(this.resources[i]!.resource as Json);
+    this.owned.add(result);
+    this.resources[i] = { ...this.resources[i]!, resource: result };
   }
   get(typeUrl: string, name: string): Json | undefined {
     const i = this.index.get(`${typeUrl}|${name}`);

@@ -15,6 +15,7 @@ import { applyMeshTraces } from './mesh-trace/xds.js';
 import { applyMeshMetrics } from './mesh-metric/xds.js';
 import { applyMeshHttpRoutes } from './mesh-http-route/xds.js';
 import { applyMeshTcpRoutes } from './mesh-tcp-route/xds.js';
+import { Edits } from './edits.js';
 import { selecting } from './policy.js';
 
 /**
@@ -22,7 +23,7 @@ import { selecting } from './policy.js';
  * level) and `xds.ts` (what it changes in generated resources). The generators produce the base
  * configuration; each policy type then applies itself, in the order of TARGET_REF_POLICY_TYPES.
  */
-type Apply = (resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot) => GeneratedResource[];
+type Apply = (edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot) => void;
 const APPLY: Readonly<Record<TargetRefPolicyType, Apply>> = {
   MeshTimeout: applyMeshTimeouts,
   MeshRetry: applyMeshRetries,
@@ -42,7 +43,9 @@ const APPLY: Readonly<Record<TargetRefPolicyType, Apply>> = {
 
 export function applyPolicies(resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot): GeneratedResource[] {
   if (mesh.targetRefPolicies.size === 0) return resources;
-  return TARGET_REF_POLICY_TYPES.reduce((current, type) => (mesh.targetRefPolicies.has(type) ? APPLY[type](current, proxy, mesh) : current), resources);
+  const edits = new Edits(resources);
+  for (const type of TARGET_REF_POLICY_TYPES) if (mesh.targetRefPolicies.has(type)) APPLY[type](edits, proxy, mesh);
+  return edits.resources;
 }
 
 /** Proxyless dataplanes share snapshots only when the same policies select them. */

@@ -1,3 +1,4 @@
+import { cloneJson } from '../core/clone.js';
 import type { NormalizedDataplane } from '../core/resources/dataplane.js';
 import { at, Causes, checkKnownFields, checkTags, isObject, type Obj } from '../core/validate.js';
 
@@ -111,10 +112,10 @@ export function selectsDataplane(ref: TargetRef, name: string, dataplane: Normal
  * field, lists (and scalars) are replaced whole, never appended.
  */
 export function mergeConf<T extends object>(base: T | undefined, over: T): T {
-  if (!base) return structuredClone(over);
+  if (!base) return cloneJson(over);
   const out: Obj = { ...(base as Obj) };
   for (const [key, value] of Object.entries(over)) {
-    out[key] = isObject(value) && isObject(out[key]) ? mergeConf(out[key] as Obj, value) : structuredClone(value);
+    out[key] = isObject(value) && isObject(out[key]) ? mergeConf(out[key] as Obj, value) : cloneJson(value);
   }
   return out as T;
 }

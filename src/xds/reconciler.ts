@@ -1,10 +1,10 @@
 import { status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { affects, buildMeshSnapshot, diffMeshSnapshots, type MeshPolicies, type MeshSnapshot } from '../core/mesh-snapshot.js';
-import type { StoredResource } from '../core/model.js';
+import type { ResourceTypeName, StoredResource } from '../core/model.js';
 import { isStoreUnavailable } from '../core/errors.js';
 import type { ChangeEvent, ResourceStore } from '../store/store.js';
-import { listMeshPolicies } from '../store/mesh-policies.js';
+import { listMeshPolicies, POLICY_TYPES } from '../store/mesh-policies.js';
 import type { SnapshotCache } from './cache/snapshot-cache.js';
 import { inconsistencies, ResourceEncoder, type Snapshot } from './cache/snapshot.js';
 import { generateProxyResources } from './generators/index.js';
@@ -50,9 +50,9 @@ export class Reconciler implements ProxyRegistry {
   private readonly dirty = new Map<string, { since: number; dataplanes: Set<string> | 'all' }>();
   /** Each mesh's Dataplanes as last read, kept so a change re-reads only the Dataplanes it names. */
   private readonly rows = new Map<string, Map<string, StoredResource>>();
-  /** Per mesh, its policies as last read; re-read when `stalePolicies` names the mesh. */
+  /** Per mesh, its policies as last read, and the policy types changed since (read again at the next rebuild). */
   private readonly policies = new Map<string, MeshPolicies>();
-  private readonly stalePolicies = new Set<string>();
+  private readonly stalePolicies = new Map<string, Set<ResourceTypeName>>();
   /** Meshes whose every proxy must be republished (their CA material may have changed). */
   private readonly forced = new Set<string>();
   private readonly encoder = new ResourceEncoder();
@@ -157,7 +157,7 @@ export class Reconciler implements ProxyRegistry {
     if (event.type === 'DataplaneInsight' || event.type === 'GlobalSecret') return;
     const mesh = event.type === 'Mesh' ? event.name : event.mesh;
     if (!this.meshes.has(mesh) && ![...this.proxies.values()].some((p) => p.identity.mesh === mesh)) return;
-    if (event.type !== 'Dataplane') this.stalePolicies.add(mesh);
+    if (POLICY_TYPES.has(event.type)) (this.stalePolicies.get(mesh) ?? this.stalePolicies.set(mesh, new Set()).get(mesh)!).add(event.type);
     this.markDirty(mesh, performance.now(), event.type === 'Mesh' ? 'all' : event.type === 'Dataplane' ? new Set([event.name]) : new Set());
     // A secret may be (or name) the mesh CA: every proxy re-checks its identity.
     if (event.type === 'Secret' && !event.name.startsWith('dataplane-token-')) this.forced.add(mesh);
@@ -261,14 +261,17 @@ export class Reconciler implements ProxyRegistry {
     }
     const dataplanes = { items: [...rows.values()] };
     let policies = this.policies.get(meshName);
-    if (!policies || changed === 'all' || this.stalePolicies.has(meshName)) {
-      // Policies are read again only after a change that is not a Dataplane's (cleared first, so a
-      // change during the read marks them again; a failed read leaves them marked).
+    const stale = this.stalePolicies.get(meshName);
+    if (!policies || changed === 'all' || stale) {
+      // Taken before the read, so a change during it marks its type again; a failed read puts them back.
       this.stalePolicies.delete(meshName);
       try {
-        policies = await listMeshPolicies(this.store, meshName);
+        policies = await listMeshPolicies(this.store, meshName, changed === 'all' ? undefined : policies, stale ?? 'all');
       } catch (err) {
-        this.stalePolicies.add(meshName);
+        const now = this.stalePolicies.get(meshName) ?? new Set();
+        for (const type of stale ?? POLICY_TYPES) now.add(type);
+        this.stalePolicies.set(meshName, now);
+        if (!policies || changed === 'all') this.policies.delete(meshName);
         throw err;
       }
       this.policies.set(meshName, policies);

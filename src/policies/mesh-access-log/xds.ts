@@ -66,11 +66,10 @@ function collectorCluster(endpoint: string): GeneratedResource {
  * inbounds (`from`, `rules`), replacing what a legacy TrafficLog set there (the successor wins).
  * Proxyless gRPC clients have no access logs.
  */
-export function applyMeshAccessLogs(resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot): GeneratedResource[] {
-  if (proxy.proxyless) return resources;
+export function applyMeshAccessLogs(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot): void {
+  if (proxy.proxyless) return;
   const policies = policiesOf(mesh, 'MeshAccessLog');
   const { name, dataplane } = proxy.dataplane;
-  const edits = new Edits(resources);
   const sourceService = dataplane.inbound[0]?.service ?? 'unknown';
   let sink = false;
   const collectors = new Set<string>();
@@ -93,5 +92,5 @@ export function applyMeshAccessLogs(resources: GeneratedResource[], proxy: Proxy
   }
   if (sink && !edits.get(TYPE_URLS.cluster, accessLogSinkCluster(name, mesh.mesh).name)) edits.add(accessLogSinkCluster(name, mesh.mesh));
   for (const endpoint of collectors) edits.add(collectorCluster(endpoint));
-  return edits.resources;
+  return;
 }

@@ -63,16 +63,15 @@ function configure(cluster: Json, conf: CircuitBreakerConf, proxyless: boolean):
 }
 
 /** Applies the MeshCircuitBreakers selecting the proxy to its outbound clusters and its inbounds' local clusters. */
-export function applyMeshCircuitBreakers(resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot): GeneratedResource[] {
+export function applyMeshCircuitBreakers(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot): void {
   const policies = policiesOf(mesh, 'MeshCircuitBreaker');
   const { name, dataplane } = proxy.dataplane;
-  const edits = new Edits(resources);
   const services = proxy.proxyless ? [...mesh.endpoints.keys()] : [...new Set(dataplane.outbound.map((o) => o.service))];
   for (const service of services) {
     const conf = outboundConf<CircuitBreakerConf>(policies, name, dataplane, service);
-    if (conf) for (const cluster of edits.clustersOf(service)) edits.edit(TYPE_URLS.cluster, cluster, (c) => configure(c, conf, proxy.proxyless === true));
+    if (conf) for (const cluster of edits.clustersOf(service)) edits.edit(TYPE_URLS.cluster, cluster, (c) => configure(c, conf, proxy.proxyless === true), `MeshCircuitBreaker ${proxy.proxyless === true} ${JSON.stringify(conf)}`);
   }
   const fromConf = proxy.proxyless ? undefined : inboundConf<CircuitBreakerConf>(policies, name, dataplane);
-  if (fromConf) for (const i of dataplane.inbound) edits.edit(TYPE_URLS.cluster, localClusterName(i.servicePort), (c) => configure(c, fromConf, false));
-  return edits.resources;
+  if (fromConf) for (const i of dataplane.inbound) edits.edit(TYPE_URLS.cluster, localClusterName(i.servicePort), (c) => configure(c, fromConf, false), `MeshCircuitBreaker inbound ${JSON.stringify(fromConf)}`);
+  return;
 }

@@ -1,3 +1,4 @@
+import { cloneJson } from '../../core/clone.js';
 import { parseDuration, protoDuration } from '../../core/duration.js';
 import { policiesOf, type MeshSnapshot } from '../../core/mesh-snapshot.js';
 import { inboundListenerName } from '../../xds/generators/inbound.js';
@@ -26,17 +27,16 @@ export function faultFilters(conf: FaultConf, proxyless = false): Json[] {
   });
 }
 
-const addFaults = (hcm: Json | undefined, filters: Json[]) => hcm && filters.forEach((f) => addHttpFilter(hcm, structuredClone(f)));
+const addFaults = (hcm: Json | undefined, filters: Json[]) => hcm && filters.forEach((f) => addHttpFilter(hcm, cloneJson(f)));
 
 /**
  * Applies the MeshFaultInjections selecting the proxy: fault filters on the HTTP connection
  * managers of its outbounds (`to`) and inbounds (`from`, `rules`); for a proxyless gRPC client, on
  * the API listener of each service (gRFC A33: aborts, delays; rate limits are not carried).
  */
-export function applyMeshFaultInjections(resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot): GeneratedResource[] {
+export function applyMeshFaultInjections(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot): void {
   const policies = policiesOf(mesh, 'MeshFaultInjection');
   const { name, dataplane } = proxy.dataplane;
-  const edits = new Edits(resources);
   if (proxy.proxyless) {
     for (const [service, endpoints] of mesh.endpoints) {
       const conf = outboundConf<FaultConf>(policies, name, dataplane, service);
@@ -53,13 +53,13 @@ export function applyMeshFaultInjections(resources: GeneratedResource[], proxy: 
           // changes too: the routes travel inside the Listener while it carries faults, so adding
           // or removing them swaps rds for route_config, which it does apply.
           if (routeConfig) {
-            hcm.route_config = structuredClone(routeConfig);
+            hcm.route_config = cloneJson(routeConfig);
             delete hcm.rds;
           }
         });
       }
     }
-    return edits.resources;
+    return;
   }
   for (const o of dataplane.outbound) {
     const conf = outboundConf<FaultConf>(policies, name, dataplane, o.service);
@@ -67,5 +67,5 @@ export function applyMeshFaultInjections(resources: GeneratedResource[], proxy: 
   }
   const fromConf = inboundConf<FaultConf>(policies, name, dataplane);
   if (fromConf) for (const i of dataplane.inbound) edits.edit(TYPE_URLS.listener, inboundListenerName(i.address, i.port), (l) => addFaults(hcmOf(l), faultFilters(fromConf)));
-  return edits.resources;
+  return;
 }

@@ -59,11 +59,10 @@ function healthCheck(conf: HealthCheckConf, chosen: Json): Json {
  * replaces the legacy HealthCheck's checks (the successor wins). Proxyless gRPC clients do not run
  * active health checks.
  */
-export function applyMeshHealthChecks(resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot): GeneratedResource[] {
-  if (proxy.proxyless) return resources;
+export function applyMeshHealthChecks(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot): void {
+  if (proxy.proxyless) return;
   const policies = policiesOf(mesh, 'MeshHealthCheck');
   const { name, dataplane } = proxy.dataplane;
-  const edits = new Edits(resources);
   for (const service of new Set(dataplane.outbound.map((o) => o.service))) {
     const conf = outboundConf<HealthCheckConf>(policies, name, dataplane, service);
     if (!conf) continue;
@@ -74,8 +73,8 @@ export function applyMeshHealthChecks(resources: GeneratedResource[], proxy: Pro
         else delete c.health_checks;
         if (conf.healthyPanicThreshold !== undefined) (c.common_lb_config ??= {}).healthy_panic_threshold = { value: Number(conf.healthyPanicThreshold) };
         if (conf.failTrafficOnPanic !== undefined) ((c.common_lb_config ??= {}).zone_aware_lb_config ??= {}).fail_traffic_on_panic = conf.failTrafficOnPanic;
-      });
+      }, `MeshHealthCheck ${mesh.protocols.get(service) ?? 'tcp'} ${JSON.stringify(conf)}`);
     }
   }
-  return edits.resources;
+  return;
 }

@@ -1,3 +1,4 @@
+import { cloneJson } from '../../core/clone.js';
 import type { NormalizedDataplane } from '../../core/resources/dataplane.js';
 import { mergeConf } from '../targetref.js';
 import { selecting, type TargetRefPolicy } from '../policy.js';
@@ -50,7 +51,7 @@ export function httpRoutes(policies: readonly TargetRefPolicy[], name: string, d
           if (known) {
             known.conf = mergeConf(known.conf, rule.default);
             known.origins.push(policy.name);
-          } else byMatch.set(key, { match, conf: structuredClone(rule.default), origins: [policy.name] });
+          } else byMatch.set(key, { match, conf: cloneJson(rule.default), origins: [policy.name] });
         }
       }
     }

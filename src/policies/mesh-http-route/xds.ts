@@ -93,12 +93,11 @@ const refsOf = (routes: readonly RouteEntry[], service: string): BackendRef[] =>
  * sending what no rule matches to the service itself, as Kuma does; the clusters the routes use
  * are added. Proxyless gRPC clients get matches on path and headers and weighted backends.
  */
-export function applyMeshHttpRoutes(resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot): GeneratedResource[] {
+export function applyMeshHttpRoutes(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot): void {
   const policies = policiesOf(mesh, 'MeshHTTPRoute');
   const { name, dataplane } = proxy.dataplane;
   const flavour: Flavour = proxy.proxyless ? 'proxyless' : 'sidecar';
   const sourceTags = dataplane.inbound.map((i) => i.tags);
-  const edits = new Edits(resources);
   const services = proxy.proxyless ? [...mesh.endpoints.keys()] : [...new Set(dataplane.outbound.map((o) => o.service))];
   for (const service of services) {
     if (!isHttp(mesh.protocols.get(service) ?? 'tcp')) continue;
@@ -118,5 +117,5 @@ export function applyMeshHttpRoutes(resources: GeneratedResource[], proxy: Proxy
       for (const r of serviceResources(mesh, ref.name, subset, healthCheck, flavour)) edits.add(r);
     }
   }
-  return edits.resources;
+  return;
 }

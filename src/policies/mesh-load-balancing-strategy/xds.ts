@@ -105,10 +105,9 @@ function affinityPriorities(cla: Json, mesh: MeshSnapshot, service: string, own:
 }
 
 /** Applies the MeshLoadBalancingStrategies selecting the proxy to its outbound clusters, routes and endpoints. */
-export function applyMeshLoadBalancingStrategies(resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot): GeneratedResource[] {
+export function applyMeshLoadBalancingStrategies(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot): void {
   const policies = policiesOf(mesh, 'MeshLoadBalancingStrategy');
   const { name, dataplane } = proxy.dataplane;
-  const edits = new Edits(resources);
   const own = new Map<string, Set<string>>();
   for (const inbound of dataplane.inbound) for (const [k, v] of Object.entries(inbound.tags)) (own.get(k) ?? own.set(k, new Set()).get(k)!).add(v);
   const services = proxy.proxyless ? [...mesh.endpoints.keys()] : [...new Set(dataplane.outbound.map((o) => o.service))];
@@ -116,7 +115,7 @@ export function applyMeshLoadBalancingStrategies(resources: GeneratedResource[],
     const conf = outboundConf<LoadBalancingConf>(policies, name, dataplane, service);
     if (!conf) continue;
     const lb = conf.loadBalancer;
-    if (lb) for (const cluster of edits.clustersOf(service)) edits.edit(TYPE_URLS.cluster, cluster, (c) => (proxy.proxyless ? proxylessCluster(c, lb) : sidecarCluster(c, lb)));
+    if (lb) for (const cluster of edits.clustersOf(service)) edits.edit(TYPE_URLS.cluster, cluster, (c) => (proxy.proxyless ? proxylessCluster(c, lb) : sidecarCluster(c, lb)), `MeshLoadBalancingStrategy ${proxy.proxyless === true} ${JSON.stringify(lb)}`);
     const hashing = hashPoliciesOf(conf).map(routeHashPolicy).filter((h): h is Json => h !== undefined);
     if (hashing.length > 0) {
       edits.edit(TYPE_URLS.route, proxy.proxyless ? service : outboundRouteName(service), (route) => routeActions(route).forEach((a) => (a.hash_policy = hashing)));
@@ -131,8 +130,8 @@ export function applyMeshLoadBalancingStrategies(resources: GeneratedResource[],
     }
     const affinity = conf.localityAwareness?.disabled ? [] : (conf.localityAwareness?.localZone?.affinityTags ?? []);
     if (affinity.length > 0 && affinity.every((t) => t.weight === undefined)) {
-      for (const cluster of edits.clustersOf(service)) edits.edit(TYPE_URLS.endpoint, cluster, (cla) => affinityPriorities(cla, mesh, service, own, affinity.map((t) => t.key)));
+      for (const cluster of edits.clustersOf(service)) edits.edit(TYPE_URLS.endpoint, cluster, (cla) => affinityPriorities(cla, mesh, service, own, affinity.map((t) => t.key)), `MeshLoadBalancingStrategy affinity ${JSON.stringify(affinity.map((t) => [t.key, [...(own.get(t.key) ?? [])].sort()]))}`);
     }
   }
-  return edits.resources;
+  return;
 }

@@ -35,14 +35,13 @@ export function statsQuery(conf: MetricConf): string {
  * filter, through a cluster to Envoy's own admin interface. That needs the admin port the proxy's
  * bootstrap declared; a proxy that declared none gets no metrics listener. Proxyless clients have none.
  */
-export function applyMeshMetrics(resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot): GeneratedResource[] {
-  if (proxy.proxyless || !proxy.adminPort) return resources;
+export function applyMeshMetrics(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot): void {
+  if (proxy.proxyless || !proxy.adminPort) return;
   const { name, dataplane } = proxy.dataplane;
   let conf: MetricConf | undefined;
   for (const policy of selecting(policiesOf(mesh, 'MeshMetric'), name, dataplane)) if (policy.default) conf = mergeConf(conf, policy.default as MetricConf);
   const backends = (conf?.backends ?? []).filter((b) => b.type === 'Prometheus');
-  if (!conf || backends.length === 0) return resources;
-  const edits = new Edits(resources);
+  if (!conf || backends.length === 0) return;
   edits.add({
     typeUrl: TYPE_URLS.cluster,
     name: ADMIN_CLUSTER,
@@ -65,5 +64,5 @@ export function applyMeshMetrics(resources: GeneratedResource[], proxy: ProxyCon
       },
     });
   }
-  return edits.resources;
+  return;
 }

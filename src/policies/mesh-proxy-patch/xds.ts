@@ -1,3 +1,4 @@
+import { cloneJson } from '../../core/clone.js';
 import jsonPatch from 'fast-json-patch';
 import { parse as parseYaml } from 'yaml';
 import { policiesOf, type MeshSnapshot } from '../../core/mesh-snapshot.js';
@@ -30,7 +31,7 @@ function protoMerge(base: Json, over: Json): Json {
 function patch(typeUrl: string, resource: Json, mod: { value?: string; jsonPatches?: JsonPatchOp[] }): Json {
   if (mod.value !== undefined) return protoMerge(resource, fromProto3Json(typeUrl, parseYaml(mod.value) as Json));
   const ops = (mod.jsonPatches ?? []).map((o) => ({ ...o, path: o.path.split('/').map(snake).join('/'), ...(o.from ? { from: o.from.split('/').map(snake).join('/') } : {}), ...('value' in o ? { value: snakeKeys(o.value) } : {}) }));
-  const patched = jsonPatch.applyPatch(structuredClone(resource), ops as jsonPatch.Operation[], true, false).newDocument as Json;
+  const patched = jsonPatch.applyPatch(cloneJson(resource), ops as jsonPatch.Operation[], true, false).newDocument as Json;
   // Back through the descriptors: a path or value the message does not have is an error here.
   return fromProto3Json(typeUrl, patched);
 }
@@ -46,13 +47,12 @@ export class ProxyPatchError extends Error {}
  * (a JSON Patch on a missing path, a value of the wrong type) fails the proxy's generation, as in
  * Kuma: the proxy keeps its last configuration and the error names the policy.
  */
-export function applyMeshProxyPatches(resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot): GeneratedResource[] {
-  if (proxy.proxyless) return resources;
+export function applyMeshProxyPatches(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot): void {
+  if (proxy.proxyless) return;
   const { name, dataplane } = proxy.dataplane;
   const listenerTags = new Map<string, Tags>();
   for (const i of dataplane.inbound) listenerTags.set(inboundListenerName(i.address, i.port), i.tags);
   for (const o of dataplane.outbound) listenerTags.set(outboundListenerName(o.address, o.port), o.tags);
-  const edits = new Edits(resources);
   for (const policy of selecting(policiesOf(mesh, 'MeshProxyPatch'), name, dataplane)) {
     ((policy.default as ProxyPatchConf | undefined)?.appendModifications ?? []).forEach((m, i) => {
       try {
@@ -62,7 +62,7 @@ export function applyMeshProxyPatches(resources: GeneratedResource[], proxy: Pro
       }
     });
   }
-  return edits.resources;
+  return;
 }
 
 const tagsMatch = (wanted: Tags | undefined, tags: Tags | undefined) => Object.entries(wanted ?? {}).every(([k, v]) => tags?.[k] === v);

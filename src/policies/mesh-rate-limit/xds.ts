@@ -39,12 +39,11 @@ function tcpFilter(rate: Rate, statPrefix: string): Json {
  * HTTP request (before the router) or per TCP connection (before the proxying filter). Proxyless
  * gRPC has no rate limiting; it ignores the policy.
  */
-export function applyMeshRateLimits(resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot): GeneratedResource[] {
-  if (proxy.proxyless) return resources;
+export function applyMeshRateLimits(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot): void {
+  if (proxy.proxyless) return;
   const { name, dataplane } = proxy.dataplane;
   const conf = inboundConf<RateLimitConf>(policiesOf(mesh, 'MeshRateLimit'), name, dataplane)?.local;
-  if (!conf) return resources;
-  const edits = new Edits(resources);
+  if (!conf) return;
   for (const inbound of dataplane.inbound) {
     const listenerName = inboundListenerName(inbound.address, inbound.port);
     const statPrefix = `rate_limit_${listenerName.replace(/[^a-zA-Z0-9]/g, '_')}`;
@@ -59,5 +58,5 @@ export function applyMeshRateLimits(resources: GeneratedResource[], proxy: Proxy
       }
     });
   }
-  return edits.resources;
+  return;
 }

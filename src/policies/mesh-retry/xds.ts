@@ -84,17 +84,16 @@ function proxylessRetryPolicy(conf: NonNullable<RetryConf['grpc']>): Json | unde
 }
 
 /** Applies the MeshRetries selecting the proxy: route retry policies (HTTP, gRPC) and TCP connect attempts. */
-export function applyMeshRetries(resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot): GeneratedResource[] {
+export function applyMeshRetries(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot): void {
   const policies = policiesOf(mesh, 'MeshRetry');
   const { name, dataplane } = proxy.dataplane;
-  const edits = new Edits(resources);
   if (proxy.proxyless) {
     for (const service of mesh.endpoints.keys()) {
       const grpc = outboundConf<RetryConf>(policies, name, dataplane, service)?.grpc;
       const policy = grpc && proxylessRetryPolicy(grpc);
       if (policy) edits.edit(TYPE_URLS.route, service, (route) => routeActions(route).forEach((a) => (a.retry_policy = policy)));
     }
-    return edits.resources;
+    return;
   }
   for (const service of new Set(dataplane.outbound.map((o) => o.service))) {
     const conf = outboundConf<RetryConf>(policies, name, dataplane, service);
@@ -112,5 +111,5 @@ export function applyMeshRetries(resources: GeneratedResource[], proxy: ProxyCon
       }
     }
   }
-  return edits.resources;
+  return;
 }

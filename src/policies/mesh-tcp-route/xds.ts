@@ -30,12 +30,11 @@ function tcpBackends(policies: readonly TargetRefPolicy[], name: string, datapla
  * MeshTCPRoute applies only when no MeshHTTPRoute does, and the outbound then proxies TCP.
  * Proxyless gRPC clients have no TCP routes.
  */
-export function applyMeshTcpRoutes(resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot): GeneratedResource[] {
-  if (proxy.proxyless) return resources;
+export function applyMeshTcpRoutes(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot): void {
+  if (proxy.proxyless) return;
   const policies = policiesOf(mesh, 'MeshTCPRoute');
   const { name, dataplane } = proxy.dataplane;
   const sourceTags = dataplane.inbound.map((i) => i.tags);
-  const edits = new Edits(resources);
   for (const service of new Set(dataplane.outbound.map((o) => o.service))) {
     const refs = tcpBackends(policies, name, dataplane, service);
     if (!refs) continue;
@@ -63,5 +62,5 @@ export function applyMeshTcpRoutes(resources: GeneratedResource[], proxy: ProxyC
       for (const r of serviceResources(mesh, c.service, c.subset, healthCheck)) edits.add(r);
     }
   }
-  return edits.resources;
+  return;
 }

@@ -29,7 +29,7 @@ function outbound(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot, service
         explicit_http_config: { http_protocol_options: {} },
       });
       options.common_http_protocol_options = { idle_timeout: proto(v.idleTimeout), max_stream_duration: proto(v.maxStreamDuration), max_connection_duration: proto(v.maxConnectionDuration) };
-    });
+    }, `MeshTimeout ${protocol} ${JSON.stringify(v)}`);
   }
   for (const o of proxy.dataplane.dataplane.outbound.filter((x) => x.service === service)) {
     edits.edit(TYPE_URLS.listener, outboundListenerName(o.address, o.port), (listener) => {
@@ -88,17 +88,16 @@ function proxyless(edits: Edits, service: string, conf: TimeoutConf): void {
 }
 
 /** Applies the MeshTimeouts that select the proxy to its generated resources (Kuma's plugin Apply). */
-export function applyMeshTimeouts(resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot): GeneratedResource[] {
+export function applyMeshTimeouts(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot): void {
   const policies = policiesOf(mesh, 'MeshTimeout');
-  if (policies.length === 0) return resources;
+  if (policies.length === 0) return;
   const { name, dataplane } = proxy.dataplane;
-  const edits = new Edits(resources);
   if (proxy.proxyless) {
     for (const service of mesh.endpoints.keys()) {
       const conf = outboundConf<TimeoutConf>(policies, name, dataplane, service);
       if (conf) proxyless(edits, service, conf);
     }
-    return edits.resources;
+    return;
   }
   for (const service of new Set(dataplane.outbound.map((o) => o.service))) {
     const conf = outboundConf<TimeoutConf>(policies, name, dataplane, service);
@@ -106,5 +105,5 @@ export function applyMeshTimeouts(resources: GeneratedResource[], proxy: ProxyCo
   }
   const fromConf = inboundConf<TimeoutConf>(policies, name, dataplane);
   if (fromConf) inbound(edits, proxy, fromConf);
-  return edits.resources;
+  return;
 }

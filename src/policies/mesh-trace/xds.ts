@@ -73,14 +73,13 @@ function tracing(conf: TraceConf, service: string): { tracing: Json; cluster?: G
  * connection manager it has, inbound and outbound. gRPC's xDS support has no tracing: proxyless
  * clients ignore it.
  */
-export function applyMeshTraces(resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot): GeneratedResource[] {
-  if (proxy.proxyless) return resources;
+export function applyMeshTraces(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot): void {
+  if (proxy.proxyless) return;
   const { name, dataplane } = proxy.dataplane;
   let conf: TraceConf | undefined;
   for (const policy of selecting(policiesOf(mesh, 'MeshTrace'), name, dataplane)) if (policy.default) conf = mergeConf(conf, policy.default as TraceConf);
-  if (!conf) return resources;
+  if (!conf) return;
   const built = tracing(conf, dataplane.inbound[0]?.service ?? name);
-  const edits = new Edits(resources);
   for (const listener of edits.names(TYPE_URLS.listener)) {
     if (!hcmOf(edits.get(TYPE_URLS.listener, listener)!)) continue;
     edits.edit(TYPE_URLS.listener, listener, (l) => {
@@ -88,5 +87,5 @@ export function applyMeshTraces(resources: GeneratedResource[], proxy: ProxyCont
     });
   }
   if (built.cluster) edits.add(built.cluster);
-  return edits.resources;
+  return;
 }

@@ -52,15 +52,14 @@ function setRules(filter: Json | undefined, rules: Json, shadowRules: Json): voi
  * Applies the MeshTrafficPermissions selecting the proxy to the RBAC of its mTLS inbounds. Where
  * one selects it, it replaces what the legacy TrafficPermissions would allow (the successor wins).
  */
-export function applyMeshTrafficPermissions(resources: GeneratedResource[], proxy: ProxyContext, mesh: MeshSnapshot): GeneratedResource[] {
-  if (!mesh.mtls) return resources;
+export function applyMeshTrafficPermissions(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot): void {
+  if (!mesh.mtls) return;
   const policies = policiesOf(mesh, 'MeshTrafficPermission');
   const { name, dataplane } = proxy.dataplane;
-  if (selecting(policies, name, dataplane).length === 0) return resources;
+  if (selecting(policies, name, dataplane).length === 0) return;
   const { services, rest } = inboundConfsBySource<PermissionConf>(policies, name, dataplane, sourceService);
   const rules = rbacRules(mesh.mesh, services, rest, false);
   const shadowRules = rbacRules(mesh.mesh, services, rest, true);
-  const edits = new Edits(resources);
   for (const inbound of dataplane.inbound) {
     if (proxy.proxyless) {
       for (const listenerName of proxylessServerListenerNames(inbound)) {
@@ -70,5 +69,5 @@ export function applyMeshTrafficPermissions(resources: GeneratedResource[], prox
       edits.edit(TYPE_URLS.listener, inboundListenerName(inbound.address, inbound.port), (l) => setRules(filtersOf(l).find((f) => f.name === 'envoy.filters.network.rbac'), rules, shadowRules));
     }
   }
-  return edits.resources;
+  return;
 }
