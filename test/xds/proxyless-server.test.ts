@@ -167,6 +167,32 @@ describe('proxyless gRPC server and client in an mTLS mesh (@grpc/grpc-js-xds Xd
     }
   });
 
+  it('lets a MeshTrafficPermission replace the TrafficPermissions: the intruder they admit is refused again, the client it allows served', async () => {
+    const attempt = async () => {
+      const other = intruder();
+      try {
+        return await who(other).catch((err: grpc.ServiceError) => err);
+      } finally {
+        other.close();
+      }
+    };
+    assert.equal(await attempt(), 'URI:spiffe://default/intruder', 'admitted by the TrafficPermission of the test before');
+    const mtp = { type: 'MeshTrafficPermission', mesh: 'default', name: 'backend-callers', spec: { targetRef: { kind: 'MeshService', name: 'backend' }, from: [{ targetRef: { kind: 'MeshService', name: 'client' }, default: { action: 'Allow' } }] } };
+    assert.equal(await cp.put('/meshes/default/meshtrafficpermissions/backend-callers', mtp), 201);
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const outcome = await attempt();
+      if (typeof outcome !== 'string') {
+        assert.equal(outcome.code, grpc.status.PERMISSION_DENIED);
+        break;
+      }
+      assert.ok(Date.now() < deadline, 'the MeshTrafficPermission reached the server within 5 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(await who(client), 'URI:spiffe://default/client');
+    assert.equal(await cp.del('/meshes/default/meshtrafficpermissions/backend-callers'), 200);
+  });
+
   it('refuses a client without a mesh certificate at the TLS handshake', async () => {
     const Client = grpc.makeGenericClientConstructor(WHO, 'Echo');
     const anonymous = new Client(`127.0.0.1:${port}`, grpc.credentials.createSsl(Buffer.from(intruderId.ca), null, null, { checkServerIdentity: () => undefined })) as unknown as WhoClient;
