@@ -1,4 +1,6 @@
 import { cloneJson } from '../core/clone.js';
+import { isIP } from 'node:net';
+import { http2UpstreamOptions, socketAddress } from '../xds/generators/envoy.js';
 import type { GeneratedResource } from '../xds/generators/types.js';
 import { TYPE_URLS } from '../xds/resources.js';
 
@@ -105,4 +107,25 @@ export function addHttpFilter(hcm: Json, filter: Json): void {
   const filters: Json[] = (hcm.http_filters ??= []);
   const router = filters.findIndex((f) => f.name === 'envoy.filters.http.router');
   filters.splice(router < 0 ? filters.length : router, 0, filter);
+}
+
+/**
+ * A cluster for a collector a policy sends to (logs, traces): one endpoint, resolved by DNS unless
+ * it is an address, HTTP/2 for gRPC collectors, TLS (with SNI) when asked.
+ */
+export function collectorCluster(name: string, host: string, port: number, options: { http2: boolean; tls?: boolean }): GeneratedResource {
+  return {
+    typeUrl: TYPE_URLS.cluster,
+    name,
+    resource: {
+      name,
+      type: isIP(host) ? 'STATIC' : 'STRICT_DNS',
+      connect_timeout: { seconds: 5 },
+      ...(options.http2 ? { typed_extension_protocol_options: http2UpstreamOptions() } : {}),
+      load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(host, port) } }] }] },
+      ...(options.tls
+        ? { transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', ...(isIP(host) ? {} : { sni: host }) } } }
+        : {}),
+    },
+  };
 }

@@ -1,21 +1,16 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { stringify as toYaml } from 'yaml';
 import { TARGET_REF_POLICY_TYPES, type TargetRefPolicyType } from '../../src/core/model.js';
 import { descriptorOf } from '../../src/core/registry.js';
 import { startTestControlPlane, type TestControlPlane } from '../helpers/control-plane.js';
+import { send as sendJson, withSkiffctl } from '../helpers/skiffctl.js';
 
 /**
  * The whole Kuma 2.x targetRef family over the REST API and skiffctl: one valid policy of each type
  * round-trips under Kuma's plural path, and each type refuses what Kuma refuses with the cause at
  * its field path.
  */
-const SKIFFCTL = fileURLToPath(new URL('../../src/cli/skiffctl.js', import.meta.url));
 const web = { kind: 'MeshService', name: 'web' };
 const mesh = { kind: 'Mesh' };
 const backend = { kind: 'MeshService', name: 'backend' };
@@ -95,11 +90,7 @@ describe('the Kuma 2.x targetRef family over the REST API', () => {
   });
   after(() => cp.cp.close());
 
-  const send = async (method: string, path: string, body?: unknown) => {
-    const r = await fetch(cp.api + path, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
-    const text = await r.text();
-    return { status: r.status, json: text ? JSON.parse(text) : undefined };
-  };
+  const send = (method: string, path: string, body?: unknown) => sendJson(cp.api, method, path, body);
 
   it('has a definition, a valid example and refusals for every type', () => {
     assert.deepEqual(Object.keys(VALID).sort(), [...TARGET_REF_POLICY_TYPES].sort());
@@ -153,16 +144,7 @@ describe('the Kuma 2.x targetRef family over the REST API', () => {
   });
 
   it('applies, reads and deletes every type with skiffctl', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'skiff-family-'));
-    try {
-      const config = join(dir, 'config');
-      const skiffctl = (args: string[], input?: string) =>
-        new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-          // Asynchronously: the control plane answering it runs in this process.
-          const child = execFile(process.execPath, [SKIFFCTL, '--config-file', config, ...args], (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
-          if (input !== undefined) child.stdin!.end(input);
-        });
-      assert.equal((await skiffctl(['config', 'control-planes', 'add', '--name', 'cp', '--address', cp.api])).code, 0);
+    await withSkiffctl(cp.api, async (skiffctl) => {
       const docs = TARGET_REF_POLICY_TYPES.map((type) => toYaml({ type, mesh: 'default', name: `cli-${type.toLowerCase()}`, spec: VALID[type] })).join('---\n');
       const applied = await skiffctl(['apply', '-f', '-'], docs);
       assert.equal(applied.code, 0, applied.stderr);
@@ -175,8 +157,6 @@ describe('the Kuma 2.x targetRef family over the REST API', () => {
       const bad = await skiffctl(['apply', '-f', '-'], toYaml({ type: 'MeshRetry', mesh: 'default', name: 'bad', spec: { to: [{ targetRef: mesh, default: { http: { numRetries: -1 } } }] } }));
       assert.notEqual(bad.code, 0);
       assert.match(bad.stderr, /spec\.to\[0\]\.default\.http\.numRetries/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });

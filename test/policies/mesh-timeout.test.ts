@@ -1,17 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as grpcXds from '@grpc/grpc-js-xds';
 import { normalizeDataplane } from '../../src/core/resources/dataplane.js';
 import { inboundConf, outboundConf, parsePolicy } from '../../src/policies/policy.js';
 import { startTestControlPlane, type TestControlPlane } from '../helpers/control-plane.js';
+import { send as sendJson, withSkiffctl } from '../helpers/skiffctl.js';
 
-const SKIFFCTL = fileURLToPath(new URL('../../src/cli/skiffctl.js', import.meta.url));
 const policy = (name: string, spec: Record<string, unknown>) => ({ type: 'MeshTimeout', mesh: 'default', name, spec });
 
 describe('MeshTimeout over the REST API', () => {
@@ -21,11 +16,7 @@ describe('MeshTimeout over the REST API', () => {
   });
   after(() => cp.cp.close());
 
-  const send = async (method: string, path: string, body?: unknown) => {
-    const r = await fetch(cp.api + path, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
-    const text = await r.text();
-    return { status: r.status, json: text ? JSON.parse(text) : undefined };
-  };
+  const send = (method: string, path: string, body?: unknown) => sendJson(cp.api, method, path, body);
 
   it('round-trips in Kuma’s Universal form under /meshes/{mesh}/meshtimeouts', async () => {
     const body = { ...policy('timeouts', { targetRef: { kind: 'Mesh' }, to: [{ targetRef: { kind: 'Mesh' }, default: { connectionTimeout: '2s', http: { requestTimeout: '5s' } } }] }), labels: { team: 'core' } };
@@ -47,16 +38,7 @@ describe('MeshTimeout over the REST API', () => {
   });
 
   it('is applied and read back with skiffctl', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'skiff-mt-'));
-    try {
-      const config = join(dir, 'config');
-      const skiffctl = (args: string[], input?: string) =>
-        new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-          // Asynchronously: the control plane answering it runs in this process.
-          const child = execFile(process.execPath, [SKIFFCTL, '--config-file', config, ...args], (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
-          if (input !== undefined) child.stdin!.end(input);
-        });
-      assert.equal((await skiffctl(['config', 'control-planes', 'add', '--name', 'cp', '--address', cp.api])).code, 0);
+    await withSkiffctl(cp.api, async (skiffctl) => {
       const yaml = 'type: MeshTimeout\nmesh: default\nname: from-skiffctl\nspec:\n  targetRef: {kind: Mesh}\n  to:\n    - targetRef: {kind: Mesh}\n      default: {idleTimeout: 20s}\n';
       const applied = await skiffctl(['apply', '-f', '-'], yaml);
       assert.equal(applied.code, 0, applied.stderr);
@@ -67,9 +49,7 @@ describe('MeshTimeout over the REST API', () => {
       assert.notEqual(bad.code, 0);
       assert.match(bad.stderr, /spec\.to\[0\]\.default\.idleTimeout/);
       assert.equal((await skiffctl(['delete', 'meshtimeout', 'from-skiffctl'])).code, 0);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('refuses what Kuma refuses, each cause with its field path', async () => {

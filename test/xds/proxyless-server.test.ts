@@ -136,21 +136,24 @@ describe('proxyless gRPC server and client in an mTLS mesh (@grpc/grpc-js-xds Xd
     return new Client(`127.0.0.1:${port}`, creds) as unknown as WhoClient;
   }
 
+  /**
+   * One call as the intruder, on a new connection each time: the server applies a new Listener to
+   * new connections and drains the old ones gracefully (A36).
+   */
+  async function attempt(): Promise<string | grpc.ServiceError> {
+    const other = intruder();
+    try {
+      return await who(other).catch((err: grpc.ServiceError) => err);
+    } finally {
+      other.close();
+    }
+  }
+
   it('serves a permitted proxyless client over mutual TLS: the server sees spiffe://default/client', async () => {
     assert.equal(await who(client), 'URI:spiffe://default/client');
   });
 
   it('refuses a mesh identity TrafficPermission does not allow, and admits it once a permission does', async () => {
-    const attempt = async () => {
-      // A new connection each time: the server applies a new Listener to new connections and
-      // drains the old ones gracefully (A36).
-      const other = intruder();
-      try {
-        return await who(other).catch((err: grpc.ServiceError) => err);
-      } finally {
-        other.close();
-      }
-    };
     const refused = await attempt();
     assert.ok(typeof refused !== 'string' && refused.code === grpc.status.PERMISSION_DENIED, `refused: ${String(refused)}`);
     assert.equal(await cp.put('/meshes/default/traffic-permissions/intruder-to-backend', permission('intruder-to-backend', ['intruder'])), 201);
@@ -168,14 +171,6 @@ describe('proxyless gRPC server and client in an mTLS mesh (@grpc/grpc-js-xds Xd
   });
 
   it('lets a MeshTrafficPermission replace the TrafficPermissions: the intruder they admit is refused again, the client it allows served', async () => {
-    const attempt = async () => {
-      const other = intruder();
-      try {
-        return await who(other).catch((err: grpc.ServiceError) => err);
-      } finally {
-        other.close();
-      }
-    };
     assert.equal(await attempt(), 'URI:spiffe://default/intruder', 'admitted by the TrafficPermission of the test before');
     const mtp = { type: 'MeshTrafficPermission', mesh: 'default', name: 'backend-callers', spec: { targetRef: { kind: 'MeshService', name: 'backend' }, from: [{ targetRef: { kind: 'MeshService', name: 'client' }, default: { action: 'Allow' } }] } };
     assert.equal(await cp.put('/meshes/default/meshtrafficpermissions/backend-callers', mtp), 201);

@@ -1,12 +1,10 @@
-import { isIP } from 'node:net';
 import { policiesOf, type MeshSnapshot } from '../../core/mesh-snapshot.js';
-import { http2UpstreamOptions, socketAddress } from '../../xds/generators/envoy.js';
 import { inboundListenerName } from '../../xds/generators/inbound.js';
 import { outboundListenerName } from '../../xds/generators/outbound.js';
 import { accessLogSinkCluster, DEFAULT_HTTP_LOG_FORMAT, DEFAULT_TCP_LOG_FORMAT, fileAccessLog, resolveKumaPlaceholders, tcpAccessLog, type LogContext } from '../../xds/generators/traffic-log.js';
 import type { GeneratedResource, ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
-import { Edits, hcmOf, tcpProxyOf, type Json } from '../edits.js';
+import { collectorCluster, Edits, hcmOf, tcpProxyOf, type Json } from '../edits.js';
 import { inboundConf, outboundConf } from '../policy.js';
 import { hostPort, type AccessLogConf, type Backend, type LogFormat } from './api.js';
 
@@ -44,23 +42,6 @@ function entriesOf(backend: Backend, http: boolean, ctx: LogContext): { entries:
   };
 }
 
-/** The OpenTelemetry collector as a cluster (gRPC: HTTP/2), resolved by DNS unless it is an address. */
-function collectorCluster(endpoint: string): GeneratedResource {
-  const { host, port } = hostPort(endpoint)!;
-  const name = otelCluster(endpoint);
-  return {
-    typeUrl: TYPE_URLS.cluster,
-    name,
-    resource: {
-      name,
-      type: isIP(host) ? 'STATIC' : 'STRICT_DNS',
-      connect_timeout: { seconds: 5 },
-      typed_extension_protocol_options: http2UpstreamOptions(),
-      load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(host, port) } }] }] },
-    },
-  };
-}
-
 /**
  * Applies the MeshAccessLogs selecting a sidecar: the access logs of its outbounds (`to`) and
  * inbounds (`from`, `rules`), replacing what a legacy TrafficLog set there (the successor wins).
@@ -91,6 +72,9 @@ export function applyMeshAccessLogs(edits: Edits, proxy: ProxyContext, mesh: Mes
     for (const i of dataplane.inbound) place(inboundListenerName(i.address, i.port), fromConf, { mesh: mesh.mesh, sourceService: 'unknown', destinationService: i.service, sourceAddress: '%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%' });
   }
   if (sink && !edits.get(TYPE_URLS.cluster, accessLogSinkCluster(name, mesh.mesh).name)) edits.add(accessLogSinkCluster(name, mesh.mesh));
-  for (const endpoint of collectors) edits.add(collectorCluster(endpoint));
+  for (const endpoint of collectors) {
+    const { host, port } = hostPort(endpoint)!;
+    edits.add(collectorCluster(otelCluster(endpoint), host, port, { http2: true }));
+  }
   return;
 }

@@ -1,32 +1,13 @@
-import { isIP } from 'node:net';
 import { policiesOf, type MeshSnapshot } from '../../core/mesh-snapshot.js';
 import { mergeConf } from '../targetref.js';
-import { http2UpstreamOptions, socketAddress } from '../../xds/generators/envoy.js';
 import type { GeneratedResource, ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
 import { hostPort } from '../mesh-access-log/api.js';
-import { Edits, hcmOf, type Json } from '../edits.js';
+import { collectorCluster, Edits, hcmOf, type Json } from '../edits.js';
 import { selecting } from '../policy.js';
 import { collectorUrl, type TraceConf } from './api.js';
 
 const percent = (p: number | string) => ({ value: Number(p) });
-
-function collector(name: string, host: string, port: number, http2: boolean, tls: boolean): GeneratedResource {
-  return {
-    typeUrl: TYPE_URLS.cluster,
-    name,
-    resource: {
-      name,
-      type: isIP(host) ? 'STATIC' : 'STRICT_DNS',
-      connect_timeout: { seconds: 5 },
-      ...(http2 ? { typed_extension_protocol_options: http2UpstreamOptions() } : {}),
-      load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(host, port) } }] }] },
-      ...(tls
-        ? { transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', ...(isIP(host) ? {} : { sni: host }) } } }
-        : {}),
-    },
-  };
-}
 
 /** The HCM `tracing` block and the collector's cluster, Kuma's way (cluster `meshtrace:{provider}`). */
 function tracing(conf: TraceConf, service: string): { tracing: Json; cluster?: GeneratedResource } {
@@ -54,18 +35,18 @@ function tracing(conf: TraceConf, service: string): { tracing: Json; cluster?: G
         collector_hostname: url.host,
       },
     };
-    return { tracing: t, cluster: collector(cluster, url.host, url.port, false, url.tls) };
+    return { tracing: t, cluster: collectorCluster(cluster, url.host, url.port, { http2: false, tls: url.tls }) };
   }
   if (backend.datadog) {
     const url = collectorUrl(backend.datadog.url)!;
     const cluster = 'meshtrace:datadog';
     t.provider = { name: 'envoy.tracers.datadog', typed_config: { '@type': 'type.googleapis.com/envoy.config.trace.v3.DatadogConfig', collector_cluster: cluster, service_name: service } };
-    return { tracing: t, cluster: collector(cluster, url.host, url.port, false, url.tls) };
+    return { tracing: t, cluster: collectorCluster(cluster, url.host, url.port, { http2: false, tls: url.tls }) };
   }
   const { host, port } = hostPort(backend.openTelemetry!.endpoint)!;
   const cluster = 'meshtrace:opentelemetry';
   t.provider = { name: 'envoy.tracers.opentelemetry', typed_config: { '@type': 'type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig', grpc_service: { envoy_grpc: { cluster_name: cluster } }, service_name: service } };
-  return { tracing: t, cluster: collector(cluster, host, port, true, false) };
+  return { tracing: t, cluster: collectorCluster(cluster, host, port, { http2: true }) };
 }
 
 /**
