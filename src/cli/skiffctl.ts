@@ -82,7 +82,11 @@ Usage:
   skiffctl get TYPE [NAME] [--mesh MESH] [-o table|yaml|json]
 
 TYPE: meshes, dataplanes, health-checks, proxytemplates, traffic-logs, traffic-permissions,
-traffic-routes, secrets, global-secrets (singular forms work too). --mesh defaults to "default".
+traffic-routes, secrets, global-secrets, and the Kuma 2.x policies: meshtrafficpermissions,
+meshhttproutes, meshtcproutes, meshretries, meshtimeouts, meshcircuitbreakers, meshhealthchecks,
+meshaccesslogs, meshfaultinjections, meshratelimits, meshloadbalancingstrategies,
+meshproxypatches, meshtraces, meshmetrics (singular forms and type names work too, e.g.
+meshretry, MeshRetry). --mesh defaults to "default".
 `,
   delete: `Delete a resource.
 

@@ -154,6 +154,8 @@ describe('the Kuma 2.x targetRef family over the REST API', () => {
         assert.ok(JSON.parse(got.stdout).items.some((i: { name: string }) => i.name === `cli-${type.toLowerCase()}`), type);
         assert.equal((await skiffctl(['delete', type, `cli-${type.toLowerCase()}`])).code, 0, type);
       }
+      const help = await skiffctl(['get', '--help']);
+      for (const type of TARGET_REF_POLICY_TYPES) assert.match(help.stdout + help.stderr, new RegExp(`\\b${descriptorOf(type).plural}\\b`), `skiffctl get --help names ${type}`);
       const bad = await skiffctl(['apply', '-f', '-'], toYaml({ type: 'MeshRetry', mesh: 'default', name: 'bad', spec: { to: [{ targetRef: mesh, default: { http: { numRetries: -1 } } }] } }));
       assert.notEqual(bad.code, 0);
       assert.match(bad.stderr, /spec\.to\[0\]\.default\.http\.numRetries/);
