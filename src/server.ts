@@ -1,3 +1,4 @@
+import { ConfigPreview } from './xds/preview.js';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -167,9 +168,10 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     const identities = new IdentityIssuer(cas, logger.child({ component: 'sds' }), (nodeId) => reconciler.renew(nodeId), (nodeId, notAfter) => xds!.insights.recordCertificate(nodeId, notAfter));
     reconciler.useIdentities(identities);
     const inspector = xds;
+    const preview = new ConfigPreview(store, (nodeId) => reconciler.connectedAs(nodeId));
     const clientCerts = config.apiServer.authn.type === 'adminClientCerts' ? new AdminClientCerts(config.apiServer.auth.clientCertsDir) : undefined;
     const storeOutages = new StoreOutageLog(logger.child({ component: 'api' }));
-    const apiDeps = { config, store, logger, metrics, storeOutages, version: VERSION, instanceId, hostname: hostname(), inspector, userTokens, clientCerts, dataplaneTokens, kubernetesAuth, bootstrap: xds.bootstrap, resourceCheck: resourceChecks(cas), cluster };
+    const apiDeps = { config, store, logger, metrics, storeOutages, version: VERSION, instanceId, hostname: hostname(), inspector, preview, userTokens, clientCerts, dataplaneTokens, kubernetesAuth, bootstrap: xds.bootstrap, resourceCheck: resourceChecks(cas), cluster };
     const api = await buildApiApp(apiDeps, undefined, { gui: 'prefixed' });
     apps.push(api);
     const tls = await serverTlsMaterial({

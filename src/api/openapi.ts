@@ -45,7 +45,7 @@ function describe(route: RouteOptions, url: string) {
   const access = (route.config as { access?: AccessRule } | undefined)?.access;
   const names = [...url.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => m[1]!);
   const isCollection = method === 'GET' && !url.includes(':name') && /(s|\+insights)$/.test(url);
-  const query = { ...(isCollection ? LIST_QUERY : {}), ...(method === 'PUT' ? { dryRun: { type: 'boolean', description: 'run every check of the write, store nothing' } } : {}) };
+  const query = { ...(isCollection ? LIST_QUERY : {}), ...(method === 'PUT' || method === 'DELETE' ? { dryRun: { type: 'boolean', description: 'run every check of the write, store nothing, and answer with the dataplanes whose configuration it would change' } } : {}) };
   const top = url.split('/')[1] ?? '';
   return {
     tags: [top === 'meshes' ? (url.split('/')[3] ?? 'meshes') : top || 'system'],

@@ -10,7 +10,7 @@ import { VERSION } from '../version.js';
 import { callApi, describeFailure } from './skiffctl/api-client.js';
 import { currentControlPlane, defaultConfigPath, readConfig, writeConfig, type ApiServerCoordinates } from './skiffctl/config-file.js';
 import { keyValuePairs, runCli, UsageError } from './run.js';
-import { applyCommand, deleteCommand, getCommand, inspectControlPlanes, inspectDataplaneConfig, inspectDataplanes } from './skiffctl/resources.js';
+import { applyCommand, deleteCommand, getCommand, inspectControlPlanes, inspectDataplaneConfig, inspectDataplanes, inspectDataplaneShadowConfig } from './skiffctl/resources.js';
 
 const HELP: Record<string, string> = {
   root: `skiffctl: the command line for the Skiff control plane (kumactl-style)
@@ -71,10 +71,12 @@ server certificates are valid for the given --cp-hostname names (default localho
   apply: `Create or update resources from YAML (one or many documents).
 
 Usage:
-  skiffctl apply -f FILE|- [--var KEY=VALUE]... [--dry-run]
+  skiffctl apply -f FILE|- [--var KEY=VALUE]... [--dry-run [-o json|yaml]]
 
 {{ KEY }} in the input is replaced by the --var value, as in Kuma's docs. --dry-run sends every
-resource through the control plane's validation without storing it.
+resource through the control plane's validation without storing it, and prints which dataplanes'
+configuration it would change (+ added, - removed, ~ modified resources); with -o json or -o yaml,
+the whole impact, JSON Patch of each modified resource included.
 `,
   get: `Show resources.
 
@@ -97,7 +99,10 @@ Usage:
 
 Usage:
   skiffctl inspect dataplanes [--mesh MESH] [-o table|yaml|json]
-  skiffctl inspect dataplane NAME --type=config-dump [--mesh MESH]
+  skiffctl inspect dataplane NAME --type=config-dump [--mesh MESH]   what its proxy is served now
+  skiffctl inspect dataplane NAME --type=config [--shadow] [--include=diff] [--mesh MESH]
+      its configuration as generated; with --shadow as it would be with the mesh's shadow policies
+      (label kuma.io/effect: shadow), and --include=diff the JSON Patch from today's to that one
   skiffctl inspect control-planes [-o table|yaml|json]   the live control planes on the store, leader first
 `,
   'config control-planes': `Manage control planes.
@@ -232,7 +237,7 @@ function meshAndOutput(rest: string[]) {
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
-    options: { help: { type: 'boolean', short: 'h' }, mesh: { type: 'string', short: 'm', default: 'default' }, output: { type: 'string', short: 'o', default: 'table' }, type: { type: 'string' } },
+    options: { help: { type: 'boolean', short: 'h' }, mesh: { type: 'string', short: 'm', default: 'default' }, output: { type: 'string', short: 'o', default: 'table' }, type: { type: 'string' }, shadow: { type: 'boolean', default: false }, include: { type: 'string' } },
   });
   return { values, positionals };
 }
@@ -345,7 +350,7 @@ async function main(argv: string[]): Promise<number> {
     case 'apply': {
       const { values } = parseArgs({
         args: rest,
-        options: { help: { type: 'boolean', short: 'h' }, file: { type: 'string', short: 'f' }, var: { type: 'string', short: 'v', multiple: true, default: [] }, 'dry-run': { type: 'boolean', default: false } },
+        options: { help: { type: 'boolean', short: 'h' }, file: { type: 'string', short: 'f' }, var: { type: 'string', short: 'v', multiple: true, default: [] }, 'dry-run': { type: 'boolean', default: false }, output: { type: 'string', short: 'o' } },
       });
       if (values.help) return (out(HELP.apply!), 0);
       const vars = Object.fromEntries(keyValuePairs(values.var, 'var'));
@@ -354,6 +359,7 @@ async function main(argv: string[]): Promise<number> {
           file: required(values.file, 'file'),
           vars,
           dryRun: values['dry-run'],
+          ...(values.output ? { output: values.output } : {}),
           progress: (line) => process.stderr.write(`${line}\n`),
           readStdin: () => readFileSync(0, 'utf8'),
         }),
@@ -379,7 +385,8 @@ async function main(argv: string[]): Promise<number> {
       if (what === 'dataplanes') return (out(await inspectDataplanes(current(configPath), values.mesh, values.output)), 0);
       if (what === 'control-planes') return (out(await inspectControlPlanes(current(configPath), values.output)), 0);
       if (what === 'dataplane' && name && values.type === 'config-dump') return (out(await inspectDataplaneConfig(current(configPath), values.mesh, name)), 0);
-      throw new UsageError('usage: skiffctl inspect dataplanes [--mesh M] | skiffctl inspect dataplane NAME --type=config-dump [--mesh M] | skiffctl inspect control-planes');
+      if (what === 'dataplane' && name && values.type === 'config') return (out(await inspectDataplaneShadowConfig(current(configPath), values.mesh, name, { shadow: values.shadow, include: values.include })), 0);
+      throw new UsageError('usage: skiffctl inspect dataplanes [--mesh M] | skiffctl inspect dataplane NAME --type=config-dump|config [--shadow] [--include=diff] [--mesh M] | skiffctl inspect control-planes');
     }
     default:
       throw new UsageError(`unknown command "${command}" for "skiffctl"`);

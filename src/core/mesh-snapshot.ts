@@ -142,7 +142,15 @@ export interface TrafficPermissionRule {
  * Builds a mesh snapshot. `previous` lets unchanged dataplanes (same store version) keep their
  * normalised form instead of being parsed again.
  */
-export function buildMeshSnapshot(mesh: StoredResource, dataplanes: readonly StoredResource[], previous?: MeshSnapshot, policies: MeshPolicies = {}): MeshSnapshot {
+/** Kuma's label for a policy that is stored and validated but shapes no proxy until previewed. */
+export const EFFECT_LABEL = 'kuma.io/effect';
+export const isShadow = (policy: StoredResource): boolean => (policy.spec.labels as Record<string, string> | undefined)?.[EFFECT_LABEL] === 'shadow';
+
+/**
+ * The snapshot of a mesh. Shadow policies (`kuma.io/effect: shadow`) are left out unless
+ * `options.shadow`: the preview of what they would do (`_config?shadow=true`).
+ */
+export function buildMeshSnapshot(mesh: StoredResource, dataplanes: readonly StoredResource[], previous?: MeshSnapshot, policies: MeshPolicies = {}, options: { shadow?: boolean } = {}): MeshSnapshot {
   const entries = new Map<string, DataplaneEntry>();
   const endpoints = new Map<string, Endpoint[]>();
   const protocols = new Map<string, Protocol>();
@@ -182,7 +190,7 @@ export function buildMeshSnapshot(mesh: StoredResource, dataplanes: readonly Sto
   });
   const targetRefPolicies = new Map<TargetRefPolicyType, TargetRefPolicy[]>();
   for (const type of TARGET_REF_POLICY_TYPES) {
-    const stored = policies.targetRef?.[type] ?? [];
+    const stored = (policies.targetRef?.[type] ?? []).filter((p) => options.shadow || !isShadow(p));
     if (stored.length > 0) targetRefPolicies.set(type, [...stored].sort(byName).map((p) => parsePolicy(type, p.name, p.spec)));
   }
   return {

@@ -340,6 +340,12 @@ export class Reconciler implements ProxyRegistry {
     return snapshot;
   }
 
+  /** How a connected proxy asked to be served, for previews of its configuration. */
+  connectedAs(nodeId: string): { proxyless: boolean; adminPort?: number } | undefined {
+    const identity = this.proxies.get(nodeId)?.identity;
+    return identity && { proxyless: identity.proxyless, ...(identity.adminPort ? { adminPort: identity.adminPort } : {}) };
+  }
+
   /** Resolves when every change seen so far has been published (tests, benchmarks). */
   async settled(): Promise<void> {
     while (this.timer || this.dirty.size > 0) await new Promise((r) => setTimeout(r, this.debounceMs));

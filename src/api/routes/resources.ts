@@ -10,6 +10,7 @@ import { matchedPolicies } from '../../core/matched-policies.js';
 import type { ResourceStore } from '../../store/store.js';
 import { createDefaultMeshPolicies } from '../../store/default-policies.js';
 import { listMeshPolicies } from '../../store/mesh-policies.js';
+import jsonPatch from 'fast-json-patch';
 import { AUTHENTICATED, permission } from '../auth-hooks.js';
 import { HttpError } from '../envelope.js';
 import { nextPageUrl, readPage } from '../paging.js';
@@ -23,8 +24,17 @@ export interface XdsInspector {
 /** Checks a resource needs beyond its own shape (e.g. a Mesh's provided CA exists and is a CA); causes or none. */
 export type ResourceCheck = (resource: { type: string; mesh: string; name: string; spec: Record<string, unknown> }) => Promise<Array<{ field: string; message: string }>>;
 
+/** Previews of configuration (src/xds/preview.ts), injected by server.ts. */
+export interface ConfigPreviewer {
+  /** The dataplanes a write would change, and how (`?dryRun=true`). */
+  impact(change: { key: ResourceKey; spec: Record<string, unknown> | undefined }): Promise<unknown>;
+  /** A dataplane's config by xDS type and name, as served and with the mesh's shadow policies; undefined when it does not exist. */
+  shadowConfig(mesh: string, name: string): Promise<{ current: Record<string, Record<string, unknown>>; shadow: Record<string, Record<string, unknown>>; error?: string } | undefined>;
+}
+
 export interface ResourceRoutesOptions {
   store: ResourceStore;
+  preview?: ConfigPreviewer;
   /** Extra checks before a write (injected by server.ts; the SDS module checks provided CAs). */
   check?: ResourceCheck;
   /** `apiServer.readOnly`: every write answers 405. */
@@ -128,12 +138,14 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
       const problems = options.check ? await options.check(result.resource) : [];
       if (problems.length > 0) throw new HttpError(400, 'Could not process a resource', 'Resource is not valid', problems);
       const existing = await store.get(key);
-      // `?dryRun=true` (skiffctl apply --dry-run): every check a write makes, nothing stored.
+      // `?dryRun=true` (skiffctl apply --dry-run): every check a write makes, nothing stored, and
+      // the dataplanes whose configuration it would change.
       if (request.query.dryRun === 'true') {
         if (key.mesh && !(await store.get({ type: 'Mesh', mesh: '', name: key.mesh }))) {
           throw new HttpError(400, 'Could not process a resource', 'Resource is not valid', [{ field: 'mesh', message: `mesh of name "${key.mesh}" is not found` }]);
         }
-        return reply.code(existing ? 200 : 201).send({});
+        const impact = options.preview ? await options.preview.impact({ key, spec: result.resource.spec }) : undefined;
+        return reply.code(200).send({ dryRun: true, operation: existing ? 'update' : 'create', ...(impact ? { impact } : {}) });
       }
       if (existing) {
         try {
@@ -157,9 +169,15 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
       return reply.code(201).send({});
     });
 
-    app.delete<{ Params: Params }>(item, write, async (request) => {
+    app.delete<{ Params: Params; Querystring: Query }>(item, write, async (request) => {
+      const key = keyFor(descriptor, request.params);
+      if (request.query.dryRun === 'true') {
+        if (!(await store.get(key))) throw new HttpError(404, 'Could not delete a resource', `${descriptor.name} "${request.params.name}" not found`);
+        const impact = options.preview ? await options.preview.impact({ key, spec: undefined }) : undefined;
+        return { dryRun: true, operation: 'delete', ...(impact ? { impact } : {}) };
+      }
       try {
-        await store.delete(keyFor(descriptor, request.params));
+        await store.delete(key);
       } catch (err) {
         if (isNotFound(err)) throw new HttpError(404, 'Could not delete a resource', `${descriptor.name} "${request.params.name}" not found`);
         throw err;
@@ -173,6 +191,21 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
     if (!found) throw notFound(`Dataplane "${request.params.name}"`);
     const served = options.inspector?.inspect(found.mesh, found.name);
     return served ? { connected: true, ...served } : { connected: false, resources: {}, streams: [] };
+  });
+
+  // Kuma's inspect endpoint: the dataplane's configuration; with `shadow=true` as it would be with
+  // the mesh's shadow policies (`kuma.io/effect: shadow`), and `include=diff` the JSON Patch from
+  // today's to that one.
+  app.get<{ Params: Params; Querystring: Query }>('/meshes/:mesh/dataplanes/:name/_config', { config: { access: AUTHENTICATED } }, async (request) => {
+    const found = await store.get(keyFor(dataplane, request.params));
+    if (!found) throw notFound(`Dataplane "${request.params.name}"`);
+    if (!options.preview) throw new HttpError(503, 'Unavailable', 'configuration previews need the xDS server');
+    const config = await options.preview.shadowConfig(found.mesh, found.name);
+    if (!config) throw notFound(`Dataplane "${request.params.name}"`);
+    const shadow = request.query.shadow === 'true';
+    const include = String(request.query.include ?? '').split(',');
+    const xds = shadow ? config.shadow : config.current;
+    return { xds, ...(config.error && shadow ? { error: config.error } : {}), ...(include.includes('diff') ? { diff: shadow ? jsonPatch.compare(config.current, config.shadow) : [] } : {}) };
   });
 
   // The policies that shape a dataplane's configuration (as Kuma's `.../dataplanes/{name}/policies`).

@@ -183,7 +183,7 @@ export function parseResources(text: string): Obj[] {
 
 export async function applyCommand(
   api: ApiServerCoordinates,
-  options: { file: string; vars: Record<string, string>; dryRun: boolean; progress: (line: string) => void; readStdin: () => string },
+  options: { file: string; vars: Record<string, string>; dryRun: boolean; output?: string; progress: (line: string) => void; readStdin: () => string },
 ): Promise<string> {
   let text: string;
   if (options.file === '-') text = options.readStdin();
@@ -196,6 +196,7 @@ export async function applyCommand(
   }
   const resources = parseResources(substitute(text, options.vars));
   const lines: string[] = [];
+  const previews: Obj[] = [];
   for (const [i, resource] of resources.entries()) {
     const d = typeFromArg(String(resource.type));
     const mesh = typeof resource.mesh === 'string' && resource.mesh !== '' ? resource.mesh : 'default';
@@ -203,9 +204,41 @@ export async function applyCommand(
     if (resources.length > 1) options.progress(`[${i + 1}/${resources.length}] ${label}`);
     const path = itemPath(d, mesh, String(resource.name)) + (options.dryRun ? '?dryRun=true' : '');
     const r = await ok(callApi(api, 'PUT', path, resource), `could not apply ${label}`);
-    lines.push(`${label} ${options.dryRun ? (r.status === 201 ? 'would be created' : 'would be updated') : r.status === 201 ? 'created' : 'updated'}`);
+    if (!options.dryRun) {
+      lines.push(`${label} ${r.status === 201 ? 'created' : 'updated'}`);
+      continue;
+    }
+    const body = (r.body ? JSON.parse(r.body) : {}) as Obj;
+    previews.push({ type: d.name, mesh: d.scope === 'mesh' ? mesh : undefined, name: resource.name, ...body });
+    lines.push(`${label} would be ${body.operation === 'create' ? 'created' : 'updated'}`, ...impactLines(body.impact as Impact | undefined));
   }
+  if (options.dryRun && options.output === 'json') return JSON.stringify(previews.length === 1 ? previews[0] : { items: previews }, null, 2);
+  if (options.dryRun && options.output === 'yaml') return toYaml(previews.length === 1 ? previews[0] : { items: previews });
   return lines.join('\n');
+}
+
+interface Impact {
+  dataplanes: number;
+  items: Array<{ mesh: string; name: string; added: Ref[]; removed: Ref[]; modified: Ref[]; error?: string }>;
+}
+type Ref = { typeUrl: string; name: string };
+const SHORT: Record<string, string> = { Cluster: 'cluster', ClusterLoadAssignment: 'endpoints', Listener: 'listener', RouteConfiguration: 'route' };
+const refText = (r: Ref) => `${SHORT[r.typeUrl.slice(r.typeUrl.lastIndexOf('.') + 1)] ?? r.typeUrl} ${r.name}`;
+
+/** A dry run's impact, readable: how many dataplanes, and per dataplane what changes. */
+function impactLines(impact: Impact | undefined): string[] {
+  if (!impact) return [];
+  if (impact.dataplanes === 0) return ['  no dataplane configuration would change'];
+  const out = [`  ${impact.dataplanes} dataplane${impact.dataplanes === 1 ? '' : 's'} would change:`];
+  for (const item of impact.items) {
+    if (item.error) {
+      out.push(`    ${item.mesh}/${item.name}: generation would fail (it would keep its configuration): ${item.error}`);
+      continue;
+    }
+    const parts = [...item.added.map((r) => `+${refText(r)}`), ...item.removed.map((r) => `-${refText(r)}`), ...item.modified.map((r) => `~${refText(r)}`)];
+    out.push(`    ${item.mesh}/${item.name}: ${parts.join(', ')}`);
+  }
+  return out;
 }
 
 export async function inspectDataplanes(api: ApiServerCoordinates, mesh: string, output: string): Promise<string> {
@@ -239,6 +272,13 @@ export async function inspectControlPlanes(api: ApiServerCoordinates, output: st
   if (output === 'yaml') return toYaml(list);
   const rows = list.items.map((i) => [String(i.id), String(i.address), String(i.version), i.leader ? 'yes' : 'no', String(i.proxies), String(i.startTime), String(i.heartbeatTime)]);
   return table(['ID', 'ADDRESS', 'VERSION', 'LEADER', 'PROXIES', 'STARTED', 'LAST HEARTBEAT'], rows);
+}
+
+/** Kuma's `inspect dataplane --type=config [--shadow] [--include=diff]`: `GET .../_config`. */
+export async function inspectDataplaneShadowConfig(api: ApiServerCoordinates, mesh: string, name: string, options: { shadow: boolean; include?: string }): Promise<string> {
+  const query = new URLSearchParams({ ...(options.shadow ? { shadow: 'true' } : {}), ...(options.include ? { include: options.include } : {}) }).toString();
+  const r = await ok(callApi(api, 'GET', `meshes/${encodeURIComponent(mesh)}/dataplanes/${encodeURIComponent(name)}/_config${query ? `?${query}` : ''}`), `could not inspect Dataplane "${name}"`);
+  return JSON.stringify(JSON.parse(r.body), null, 2);
 }
 
 export async function inspectDataplaneConfig(api: ApiServerCoordinates, mesh: string, name: string): Promise<string> {
