@@ -78,8 +78,41 @@ async function controlPlanes(): Promise<Child> {
   );
 }
 
+interface Rollout {
+  id: string;
+  resource: { type: string; mesh: string; name: string };
+  operation: string;
+  startTime: string;
+  endTime: string | null;
+  concerned: number;
+  acknowledged: number;
+  rejected: number;
+  pending: number;
+  dataplanes: Array<{ mesh: string; name: string; state: string; error?: string }>;
+}
+
+const rolloutState = (r: Rollout) => (r.rejected > 0 ? 'rejected' : r.endTime === null ? 'in progress' : 'done');
+
+/** The writes made through this control plane and where they have arrived (GET /rollouts). */
+async function recentRollouts(): Promise<Child> {
+  const list = await get<{ items: Rollout[] }>('/rollouts').catch(() => undefined);
+  if (!list) return null;
+  const recent = list.items.slice(0, 10);
+  return h(
+    'section',
+    { 'aria-labelledby': 'rollouts' },
+    h('h2', { id: 'rollouts' }, 'Recent rollouts'),
+    recent.length === 0
+      ? h('p', { class: 'muted' }, 'No change made through this control plane yet.')
+      : table(
+          ['Resource', 'Operation', 'Started', 'Acknowledged', 'Rejected', 'Pending', 'State'],
+          recent.map((r) => [`${r.resource.type} ${r.resource.mesh ? `${r.resource.mesh}/` : ''}${r.resource.name}`, r.operation, fmtTime(r.startTime), `${r.acknowledged}/${r.concerned}`, r.rejected, r.pending, rolloutState(r)]),
+        ),
+  );
+}
+
 export const overview: View = async () => {
-  const [info, meshes, instances] = await Promise.all([get<{ environment?: string; version?: string }>('/'), all<{ name: string }>('/meshes'), controlPlanes()]);
+  const [info, meshes, instances, rollouts] = await Promise.all([get<{ environment?: string; version?: string }>('/'), all<{ name: string }>('/meshes'), controlPlanes(), recentRollouts()]);
   const counts = await Promise.all(meshes.map((m) => meshCounts(m.name)));
   const total = counts.reduce((t, c) => t + c.dataplanes.length, 0);
   const walkthrough =
@@ -110,6 +143,7 @@ export const overview: View = async () => {
       `${meshes.length} mesh${meshes.length === 1 ? '' : 'es'}, ${total} dataplane${total === 1 ? '' : 's'}`,
     ),
     instances,
+    rollouts,
   ];
 };
 
@@ -173,11 +207,14 @@ export function resourceView(mesh: string, plural: string, name: string): View {
 export function dataplaneView(mesh: string, name: string): View {
   return async () => {
     const base = `/meshes/${enc(mesh)}/dataplanes/${enc(name)}`;
-    const [o, policies, xds] = await Promise.all([
+    const [o, policies, xds, rollouts] = await Promise.all([
       get<DataplaneOverview>(`/meshes/${enc(mesh)}/dataplanes+insights/${enc(name)}`),
       get<{ items: Array<{ type: string; name: string; attachment: { type: string; service?: string } }> }>(`${base}/policies`),
       get<{ connected: boolean; resources?: Record<string, Record<string, { version: string; resource: unknown }>> }>(`${base}/xds`),
+      get<{ items: Rollout[] }>(`/rollouts?mesh=${enc(mesh)}`).catch(() => ({ items: [] as Rollout[] })),
     ]);
+    // The changes this dataplane has not taken: still pending, or rejected (with its proxy's error).
+    const mine = rollouts.items.flatMap((r) => r.dataplanes.filter((d) => d.name === name && (d.state === 'pending' || d.state === 'rejected')).map((d) => ({ r, d })));
     const YAML = await yaml();
     const net = o.dataplane.networking ?? {};
     const subs = o.dataplaneInsight.subscriptions ?? [];
@@ -185,6 +222,15 @@ export function dataplaneView(mesh: string, name: string): View {
     return [
       h('h1', {}, `Dataplane ${name} `, status(o.online)),
       h('p', {}, h('a', { href: `#/meshes/${enc(mesh)}` }, `Mesh ${mesh}`), ' · address ', net.address ?? '—', o.dataplaneInsight.mTLS?.certificateExpirationTime ? ` · certificate expires ${fmtTime(o.dataplaneInsight.mTLS.certificateExpirationTime)}` : ''),
+      mine.length === 0
+        ? null
+        : [
+            h('h2', { id: 'unapplied' }, 'Changes not applied'),
+            table(
+              ['Resource', 'Started', 'State', 'Error'],
+              mine.map(({ r, d }) => [`${r.resource.type} ${r.resource.name}`, fmtTime(r.startTime), d.state, d.error ?? '']),
+            ),
+          ],
       h('h2', {}, 'Inbounds'),
       table(
         ['Address', 'Port', 'Service port', 'Tags'],

@@ -9,7 +9,7 @@ import { openApiRoute, registerOpenApi } from './openapi.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ResourceStore } from '../store/store.js';
 import { envelope, HttpError } from './envelope.js';
-import { resourceRoutes, type ResourceCheck, type XdsInspector, type ConfigPreviewer } from './routes/resources.js';
+import { resourceRoutes, type ResourceCheck, type XdsInspector, type ConfigPreviewer, type RolloutRegistry } from './routes/resources.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { bootstrapRoutes, type BootstrapProvider } from './routes/bootstrap.js';
 import { installAuth } from './auth-hooks.js';
@@ -45,6 +45,8 @@ export interface ApiDeps {
   inspector?: XdsInspector;
   /** Dry-run impact and shadow previews (the xDS module's ConfigPreview). */
   preview?: ConfigPreviewer;
+  /** Rollout tracking (the xDS module's RolloutTracker). */
+  rollouts?: RolloutRegistry;
   /** Vault's Kubernetes auth method (`/auth/kubernetes/…`). */
   kubernetesAuth?: KubernetesAuth;
   /** The control planes on this store (`GET /control-planes`, and whose streams count as online). */
@@ -149,7 +151,7 @@ export async function buildApiApp(deps: ApiDeps, tls?: { cert: string | Buffer; 
       if (deps.bootstrap) await api.register(bootstrapRoutes, { provider: deps.bootstrap });
       await api.register(systemRoutes, { config: deps.config, version: deps.version, instanceId: deps.instanceId, hostname: deps.hostname, cluster: deps.cluster });
       if (deps.kubernetesAuth) await api.register(kubernetesAuthRoutes, { auth: deps.kubernetesAuth });
-      await api.register(resourceRoutes, { store: deps.store, readOnly: deps.config.apiServer.readOnly, inspector: deps.inspector, preview: deps.preview, check: deps.resourceCheck, liveInstances: deps.cluster ? () => deps.cluster!.liveInstanceIds() : undefined });
+      await api.register(resourceRoutes, { store: deps.store, readOnly: deps.config.apiServer.readOnly, inspector: deps.inspector, preview: deps.preview, rollouts: deps.rollouts, check: deps.resourceCheck, liveInstances: deps.cluster ? () => deps.cluster!.liveInstanceIds() : undefined });
     },
     { prefix: layout.gui === 'root' ? '/api' : '' },
   );

@@ -71,12 +71,14 @@ server certificates are valid for the given --cp-hostname names (default localho
   apply: `Create or update resources from YAML (one or many documents).
 
 Usage:
-  skiffctl apply -f FILE|- [--var KEY=VALUE]... [--dry-run [-o json|yaml]]
+  skiffctl apply -f FILE|- [--var KEY=VALUE]... [--dry-run [-o json|yaml]] [--wait [--timeout 30s]]
 
 {{ KEY }} in the input is replaced by the --var value, as in Kuma's docs. --dry-run sends every
 resource through the control plane's validation without storing it, and prints which dataplanes'
 configuration it would change (+ added, - removed, ~ modified resources); with -o json or -o yaml,
-the whole impact, JSON Patch of each modified resource included.
+the whole impact, JSON Patch of each modified resource included. --wait follows each resource's
+rollout (acknowledged/concerned proxies) and exits 0 once every proxy it changed ACKed; non-zero
+on timeout or when a proxy rejects it (NACK), naming the dataplanes and their errors.
 `,
   get: `Show resources.
 
@@ -121,6 +123,13 @@ Usage:
 
 function out(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+/** A positive duration flag (`30s`, `2m`) in milliseconds. */
+function durationArg(value: string, flag: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined || ms <= 0) throw new UsageError(`--${flag} must be a duration such as 30s or 2m`);
+  return ms;
 }
 
 function required<T>(value: T | undefined, flag: string): T {
@@ -350,7 +359,7 @@ async function main(argv: string[]): Promise<number> {
     case 'apply': {
       const { values } = parseArgs({
         args: rest,
-        options: { help: { type: 'boolean', short: 'h' }, file: { type: 'string', short: 'f' }, var: { type: 'string', short: 'v', multiple: true, default: [] }, 'dry-run': { type: 'boolean', default: false }, output: { type: 'string', short: 'o' } },
+        options: { help: { type: 'boolean', short: 'h' }, file: { type: 'string', short: 'f' }, var: { type: 'string', short: 'v', multiple: true, default: [] }, 'dry-run': { type: 'boolean', default: false }, output: { type: 'string', short: 'o' }, wait: { type: 'boolean', default: false }, timeout: { type: 'string', default: '30s' } },
       });
       if (values.help) return (out(HELP.apply!), 0);
       const vars = Object.fromEntries(keyValuePairs(values.var, 'var'));
@@ -360,6 +369,7 @@ async function main(argv: string[]): Promise<number> {
           vars,
           dryRun: values['dry-run'],
           ...(values.output ? { output: values.output } : {}),
+          ...(values.wait ? { wait: { timeoutMs: durationArg(values.timeout, 'timeout') } } : {}),
           progress: (line) => process.stderr.write(`${line}\n`),
           readStdin: () => readFileSync(0, 'utf8'),
         }),

@@ -41,6 +41,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Rollouts (src/xds/rollouts.ts): a write until every concerned proxy answered, and the NACKs. */
+  readonly rolloutDuration = new Histogram({
+    name: 'skiff_rollout_duration_seconds',
+    help: 'Time from a write through the API until every proxy it changed ACKed, NACKed or went offline, in seconds',
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+  readonly xdsNacks = new Counter({
+    name: 'skiff_xds_nacks_total',
+    help: 'xDS responses proxies rejected (NACK), by type URL',
+    labelNames: ['type_url'] as const,
+    registers: [this.registry],
+  });
+
   /**
    * Leadership (Kuma's `leader` gauge: 1 on the leader) and, on PostgreSQL, the change feed's
    * listening connection: up or not, and how often it was re-established.

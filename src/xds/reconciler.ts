@@ -5,6 +5,7 @@ import type { ResourceTypeName, StoredResource } from '../core/model.js';
 import { isStoreUnavailable } from '../core/errors.js';
 import type { ChangeEvent, ResourceStore } from '../store/store.js';
 import { listMeshPolicies, POLICY_TYPES } from '../store/mesh-policies.js';
+import type { RolloutTracker } from './rollouts.js';
 import type { SnapshotCache } from './cache/snapshot-cache.js';
 import { inconsistencies, ResourceEncoder, type Snapshot } from './cache/snapshot.js';
 import { generateProxyResources } from './generators/index.js';
@@ -52,6 +53,9 @@ export class Reconciler implements ProxyRegistry {
   private readonly rows = new Map<string, Map<string, StoredResource>>();
   /** Per mesh, its policies as last read, and the policy types changed since (read again at the next rebuild). */
   private readonly policies = new Map<string, MeshPolicies>();
+  private rollouts: RolloutTracker | undefined;
+  /** The rollouts the running refresh publishes. */
+  private claimed: ReturnType<RolloutTracker['claim']> = [];
   private readonly stalePolicies = new Map<string, Set<ResourceTypeName>>();
   /** Meshes whose every proxy must be republished (their CA material may have changed). */
   private readonly forced = new Set<string>();
@@ -215,7 +219,39 @@ export class Reconciler implements ProxyRegistry {
   }
 
   /** Rebuilds a mesh and republishes only the proxies whose configuration the change can touch. */
+  /** Rollout tracking (src/xds/rollouts.ts): which proxies a write reached. */
+  useRollouts(tracker: RolloutTracker): void {
+    this.rollouts = tracker;
+  }
+
+  /** Whether this instance serves proxies of the mesh (a write elsewhere concerns none of its proxies). */
+  servesMesh(mesh: string): boolean {
+    return this.meshes.has(mesh) || [...this.proxies.values()].some((p) => p.identity.mesh === mesh);
+  }
+
+  /** Publishes a proxy's snapshot, and tells the rollouts being published whether it sent the proxy anything. */
+  private setSnapshot(nodeId: string, snapshot: Snapshot): void {
+    const before = this.rollouts?.responsesOf(nodeId) ?? 0;
+    this.cache.set(nodeId, snapshot);
+    this.rollouts?.published(this.claimed, nodeId, before);
+  }
+
   private async refreshMesh(meshName: string, changedAt: number, dataplanes: Set<string> | 'all'): Promise<void> {
+    // Every write committed before this point is read below: its rollout is this refresh's.
+    const claimed = this.rollouts?.claim(meshName) ?? [];
+    this.claimed = claimed;
+    try {
+      await this.refreshMeshClaimed(meshName, changedAt, dataplanes);
+    } catch (err) {
+      this.rollouts?.unclaim(meshName, claimed);
+      throw err;
+    } finally {
+      this.claimed = [];
+    }
+    this.rollouts?.finished(claimed);
+  }
+
+  private async refreshMeshClaimed(meshName: string, changedAt: number, dataplanes: Set<string> | 'all'): Promise<void> {
     const previous = this.meshes.get(meshName);
     const mesh = await this.rebuildMesh(meshName, dataplanes);
     if (!mesh) return;
@@ -289,7 +325,7 @@ export class Reconciler implements ProxyRegistry {
     const patched = patchLoadAssignments(current, mesh, services, this.encoder);
     if (!patched) return false;
     this.onGenerated(performance.now() - started);
-    if (patched !== current) this.cache.set(identity.nodeId, { ...patched, changedAt });
+    if (patched !== current) this.setSnapshot(identity.nodeId, { ...patched, changedAt });
     return true;
   }
 
@@ -312,7 +348,7 @@ export class Reconciler implements ProxyRegistry {
       this.onGenerated(performance.now() - started);
       const problems = inconsistencies(snapshot);
       if (problems.length > 0) this.logger.warn({ node: identity.nodeId, problems }, 'inconsistent snapshot');
-      this.cache.set(identity.nodeId, snapshot);
+      this.setSnapshot(identity.nodeId, snapshot);
     } catch (err) {
       // A store outage fails the whole reconcile, which is retried; anything else is this proxy's own.
       if (isStoreUnavailable(err)) throw err;

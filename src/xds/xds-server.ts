@@ -9,6 +9,7 @@ import { parseDuration } from '../core/duration.js';
 import { InsightRecorder } from './insights.js';
 import type { StreamHooks } from './server/sotw-stream.js';
 import type { Metrics } from '../observability/metrics.js';
+import { RolloutTracker } from './rollouts.js';
 import { decodeResource, grpcDefinitions, PROTO_LOAD_MS } from './protos.js';
 import { SHORT_NAMES } from './resources.js';
 import { Reconciler } from './reconciler.js';
@@ -28,6 +29,8 @@ export interface XdsServer {
   insights: InsightRecorder;
   /** Envoy bootstraps for sidecars (`POST /bootstrap`). */
   bootstrap: BootstrapService;
+  /** Where each write has arrived (`x-skiff-rollout`, `GET /rollouts`). */
+  rollouts: RolloutTracker;
   /** What is served to `{mesh}.{name}` right now (decoded from the bytes sent), for the inspect endpoint. */
   inspect(mesh: string, name: string): Record<string, unknown> | undefined;
   close(): Promise<void>;
@@ -94,13 +97,27 @@ export async function startXdsServer(
   const definition = (grpcDefinitions[ADS] as grpc.ServiceDefinition | undefined) ?? (() => {
     throw new Error(`${ADS} missing from the loaded protos`);
   })();
-  // DataplaneInsights record every stream event; the delivery figure goes to the metrics.
+  const rollouts = new RolloutTracker(instanceId, { onEnded: (seconds) => metrics?.rolloutDuration.observe(seconds), onNack: (typeUrl) => metrics?.xdsNacks.inc({ type_url: typeUrl }) }, (mesh) => reconciler.servesMesh(mesh));
+  reconciler.useRollouts(rollouts);
+  // DataplaneInsights and rollouts record every stream event; the delivery figure goes to the metrics.
   const hooks: StreamHooks = {
     onStreamOpen: (s) => insights.onStreamOpen(s),
-    onStreamClose: (s) => insights.onStreamClose(s),
-    onResponse: (s, type, version) => insights.onResponse(s, type, version),
-    onAck: (s, type, version) => insights.onAck(s, type, version),
-    onNack: (s, type, version, message) => insights.onNack(s, type, version, message),
+    onStreamClose: (s) => {
+      insights.onStreamClose(s);
+      rollouts.onStreamClose(s);
+    },
+    onResponse: (s, type, version) => {
+      insights.onResponse(s, type, version);
+      rollouts.onResponse(s, type);
+    },
+    onAck: (s, type, version) => {
+      insights.onAck(s, type, version);
+      rollouts.onAck(s, type);
+    },
+    onNack: (s, type, version, message) => {
+      insights.onNack(s, type, version, message);
+      rollouts.onNack(s, type, message);
+    },
     onDelivered: (_s, ms) => metrics?.xdsDelivery.observe(ms),
   };
   const ads = adsService({ cache, registry: reconciler, authenticator, logger: xdsLogger, hooks, secureTransport: config.xdsServer.tlsEnabled });
@@ -143,6 +160,7 @@ export async function startXdsServer(
     reconciler,
     insights,
     bootstrap: new BootstrapService(config, store, credentialCheck, port, caPem),
+    rollouts,
     inspect(mesh, name) {
       const nodeId = `${mesh}.${name}`;
       const snapshot = cache.get(nodeId);

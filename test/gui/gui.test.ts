@@ -86,6 +86,10 @@ describe('GUI (Chromium)', { skip: !available && 'no Chromium' }, () => {
     assert.deepEqual(await row.getByRole('cell').allInnerTexts(), ['default', '2', '0', '2', '1', '1', '0', '0', '0', '4']);
     assert.deepEqual(await p.getByRole('row', { name: /^prod/ }).getByRole('cell').allInnerTexts(), ['prod', '1', '0', '1', '0', '0', '0', '0', '0', '4']);
     assert.equal(await p.getByRole('heading', { name: 'Welcome to Skiff' }).count(), 0, 'no walkthrough once dataplanes exist');
+    // The writes the seeding made, newest first, with where they arrived (no proxy is connected).
+    await p.getByRole('heading', { name: 'Recent rollouts' }).waitFor();
+    const rollout = await p.getByRole('row', { name: /TrafficRoute default\/web-to-backend/ }).getByRole('cell').allInnerTexts();
+    assert.deepEqual([rollout[0], rollout[1], rollout[3], rollout[6]], ['TrafficRoute default/web-to-backend', 'create', '0/0', 'done']);
     // The control planes on the store: here the one, its own leader.
     const instanceId = ((await (await fetch(`http://127.0.0.1:${cp.cp.apiPort}/`)).json()) as { instanceId: string }).instanceId;
     const instance = p.getByRole('row', { name: new RegExp(`^${instanceId}`) });

@@ -32,9 +32,17 @@ export interface ConfigPreviewer {
   shadowConfig(mesh: string, name: string): Promise<{ current: Record<string, Record<string, unknown>>; shadow: Record<string, Record<string, unknown>>; error?: string } | undefined>;
 }
 
+/** Rollout tracking (src/xds/rollouts.ts), injected by server.ts. */
+export interface RolloutRegistry {
+  start(resource: { type: string; mesh: string; name: string }, operation: 'create' | 'update' | 'delete'): string;
+  get(id: string): unknown;
+  list(mesh?: string): unknown[];
+}
+
 export interface ResourceRoutesOptions {
   store: ResourceStore;
   preview?: ConfigPreviewer;
+  rollouts?: RolloutRegistry;
   /** Extra checks before a write (injected by server.ts; the SDS module checks provided CAs). */
   check?: ResourceCheck;
   /** `apiServer.readOnly`: every write answers 405. */
@@ -147,9 +155,15 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
         const impact = options.preview ? await options.preview.impact({ key, spec: result.resource.spec }) : undefined;
         return reply.code(200).send({ dryRun: true, operation: existing ? 'update' : 'create', ...(impact ? { impact } : {}) });
       }
+      const rollout = (operation: 'create' | 'update') => {
+        const id = options.rollouts?.start({ type: key.type, mesh: key.mesh, name: key.name }, operation);
+        if (id) reply.header('x-skiff-rollout', id);
+      };
       if (existing) {
         try {
           await store.update(result.resource, existing.version);
+          // An update that stores the very same spec changes nothing: no rollout.
+          if (JSON.stringify(existing.spec) !== JSON.stringify(result.resource.spec)) rollout('update');
           return reply.code(200).send({});
         } catch (err) {
           if (!isNotFound(err)) throw err; // deleted since we read it: create it below
@@ -166,10 +180,11 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
         const created = await createDefaultMeshPolicies(store, result.resource);
         if (created.length > 0) request.log.info({ mesh: key.name, policies: created }, 'created the default policies of the mesh');
       }
+      rollout('create');
       return reply.code(201).send({});
     });
 
-    app.delete<{ Params: Params; Querystring: Query }>(item, write, async (request) => {
+    app.delete<{ Params: Params; Querystring: Query }>(item, write, async (request, reply) => {
       const key = keyFor(descriptor, request.params);
       if (request.query.dryRun === 'true') {
         if (!(await store.get(key))) throw new HttpError(404, 'Could not delete a resource', `${descriptor.name} "${request.params.name}" not found`);
@@ -182,6 +197,8 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
         if (isNotFound(err)) throw new HttpError(404, 'Could not delete a resource', `${descriptor.name} "${request.params.name}" not found`);
         throw err;
       }
+      const id = options.rollouts?.start({ type: key.type, mesh: key.mesh, name: key.name }, 'delete');
+      if (id) reply.header('x-skiff-rollout', id);
       return {};
     });
   }
@@ -191,6 +208,19 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
     if (!found) throw notFound(`Dataplane "${request.params.name}"`);
     const served = options.inspector?.inspect(found.mesh, found.name);
     return served ? { connected: true, ...served } : { connected: false, resources: {}, streams: [] };
+  });
+
+  // Rollouts: where the writes made through this instance have arrived (bounded history, newest first).
+  app.get<{ Querystring: Query }>('/rollouts', { config: { access: AUTHENTICATED } }, async (request) => {
+    if (!options.rollouts) throw new HttpError(503, 'Unavailable', 'rollouts need the xDS server');
+    const mesh = typeof request.query.mesh === 'string' ? request.query.mesh : undefined;
+    const items = options.rollouts.list(mesh);
+    return { total: items.length, items };
+  });
+  app.get<{ Params: { id: string } }>('/rollouts/:id', { config: { access: AUTHENTICATED } }, async (request) => {
+    const found = options.rollouts?.get(request.params.id);
+    if (!found) throw new HttpError(404, 'Could not retrieve a resource', `Rollout "${request.params.id}" not found`);
+    return found;
   });
 
   // Kuma's inspect endpoint: the dataplane's configuration; with `shadow=true` as it would be with

@@ -4,6 +4,8 @@ import https from 'node:https';
 import type { ApiServerCoordinates } from './config-file.js';
 
 export interface ApiResponse {
+  /** The `x-skiff-rollout` id a write answered with. */
+  rollout?: string;
   status: number;
   contentType: string;
   body: string;
@@ -48,7 +50,7 @@ export function callApi(coordinates: ApiServerCoordinates, method: string, path:
     const request = (secure ? https : http).request(url, options, (res) => {
       let text = '';
       res.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body: text }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body: text, ...(typeof res.headers['x-skiff-rollout'] === 'string' ? { rollout: res.headers['x-skiff-rollout'] } : {}) }));
     });
     request.on('error', (err: NodeJS.ErrnoException) => {
       const hint = /self[- ]signed|unable to verify|certificate/i.test(err.message) ? ' (give the control plane CA with --ca-cert-file, or --skip-verify to not verify it)' : '';

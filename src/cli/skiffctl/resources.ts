@@ -183,7 +183,7 @@ export function parseResources(text: string): Obj[] {
 
 export async function applyCommand(
   api: ApiServerCoordinates,
-  options: { file: string; vars: Record<string, string>; dryRun: boolean; output?: string; progress: (line: string) => void; readStdin: () => string },
+  options: { file: string; vars: Record<string, string>; dryRun: boolean; output?: string; wait?: { timeoutMs: number }; progress: (line: string) => void; readStdin: () => string },
 ): Promise<string> {
   let text: string;
   if (options.file === '-') text = options.readStdin();
@@ -206,6 +206,7 @@ export async function applyCommand(
     const r = await ok(callApi(api, 'PUT', path, resource), `could not apply ${label}`);
     if (!options.dryRun) {
       lines.push(`${label} ${r.status === 201 ? 'created' : 'updated'}`);
+      if (options.wait && r.rollout) await waitForRollout(api, r.rollout, label, options.wait.timeoutMs, options.progress);
       continue;
     }
     const body = (r.body ? JSON.parse(r.body) : {}) as Obj;
@@ -215,6 +216,44 @@ export async function applyCommand(
   if (options.dryRun && options.output === 'json') return JSON.stringify(previews.length === 1 ? previews[0] : { items: previews }, null, 2);
   if (options.dryRun && options.output === 'yaml') return toYaml(previews.length === 1 ? previews[0] : { items: previews });
   return lines.join('\n');
+}
+
+interface RolloutView {
+  endTime: string | null;
+  concerned: number;
+  acknowledged: number;
+  rejected: number;
+  pending: number;
+  dataplanes: Array<{ mesh: string; name: string; state: string; error?: string }>;
+}
+
+/** The error `apply --wait` fails with: proxies rejected the change, or it did not arrive in time. */
+export class RolloutFailed extends Error {}
+
+/**
+ * Follows a rollout until every concerned proxy answered: a progress line as it moves; an error
+ * naming the dataplanes that rejected it (and why) or are still pending when the time is up.
+ */
+async function waitForRollout(api: ApiServerCoordinates, id: string, label: string, timeoutMs: number, progress: (line: string) => void): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    const r = await ok(callApi(api, 'GET', `rollouts/${encodeURIComponent(id)}`), `could not follow the rollout of ${label}`);
+    const view = JSON.parse(r.body) as RolloutView;
+    const line = `${label}: ${view.acknowledged}/${view.concerned} proxies acknowledged${view.rejected ? `, ${view.rejected} rejected` : ''}${view.pending ? `, ${view.pending} pending` : ''}`;
+    if (line !== last) progress((last = line));
+    const rejected = view.dataplanes.filter((d) => d.state === 'rejected');
+    if (rejected.length > 0 && view.pending === 0) throw new RolloutFailed(`${label} was rejected by ${rejected.map((d) => `${d.mesh}/${d.name} (${d.error ?? 'NACK'})`).join(', ')}`);
+    if (view.endTime !== null) {
+      if (rejected.length > 0) throw new RolloutFailed(`${label} was rejected by ${rejected.map((d) => `${d.mesh}/${d.name} (${d.error ?? 'NACK'})`).join(', ')}`);
+      return;
+    }
+    if (Date.now() > deadline) {
+      const pending = view.dataplanes.filter((d) => d.state === 'pending').map((d) => `${d.mesh}/${d.name}`);
+      throw new RolloutFailed(`${label}: timed out after ${Math.round(timeoutMs / 1000)} s with ${pending.length ? `pending: ${pending.join(', ')}` : 'the change not yet published'}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 interface Impact {

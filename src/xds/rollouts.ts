@@ -1,0 +1,196 @@
+import { randomUUID } from 'node:crypto';
+import type { StreamInfo } from './server/sotw-stream.js';
+import type { TypeUrl } from './resources.js';
+
+/**
+ * Where a change has arrived: every write through the API starts a rollout; the reconcile that
+ * reads it claims it and, for each connected proxy whose streams it sends something, counts the
+ * proxy as concerned; the stream hooks then settle the proxy as acknowledged (every type sent
+ * since is ACKed, so a later change that supersedes this one counts too), rejected (a NACK, with
+ * its message) or offline (its stream closed first). Memory is a few small objects per rollout and
+ * per concerned proxy, and a bounded history.
+ */
+export type ProxyState = 'acknowledged' | 'rejected' | 'pending' | 'offline';
+
+export interface RolloutView {
+  id: string;
+  resource: { type: string; mesh: string; name: string };
+  operation: 'create' | 'update' | 'delete';
+  startTime: string;
+  endTime: string | null;
+  concerned: number;
+  acknowledged: number;
+  rejected: number;
+  pending: number;
+  dataplanes: Array<{ mesh: string; name: string; state: ProxyState; instance: string; error?: string }>;
+}
+
+interface Rollout {
+  id: string;
+  resource: RolloutView['resource'];
+  operation: RolloutView['operation'];
+  started: number;
+  ended: number | undefined;
+  /** Claimed by a reconcile that has finished publishing. */
+  published: boolean;
+  proxies: Map<string, { state: ProxyState; error?: string }>;
+}
+
+export interface RolloutObserver {
+  onEnded?(seconds: number): void;
+  onNack?(typeUrl: string): void;
+}
+
+const HISTORY = 1000;
+
+export class RolloutTracker {
+  private readonly rollouts = new Map<string, Rollout>();
+  /** Per mesh, rollouts started and not yet claimed by a reconcile. */
+  private readonly unclaimed = new Map<string, Rollout[]>();
+  /** Per node, the types sent to it and not yet ACKed or NACKed. */
+  private readonly inFlight = new Map<string, Set<TypeUrl>>();
+  /** Per node, the rollouts it is pending in. */
+  private readonly pendingOf = new Map<string, Set<Rollout>>();
+  /** Per node, responses sent so far (a publish that sends none concerns the proxy not). */
+  private readonly sent = new Map<string, number>();
+
+  constructor(
+    private readonly instanceId: string,
+    private readonly observer: RolloutObserver = {},
+    private readonly servesMesh: (mesh: string) => boolean = () => true,
+  ) {}
+
+  /** A write went through: its rollout, awaiting the reconcile that will read it. */
+  start(resource: RolloutView['resource'], operation: RolloutView['operation']): string {
+    const rollout: Rollout = { id: randomUUID(), resource, operation, started: Date.now(), ended: undefined, published: false, proxies: new Map() };
+    this.rollouts.set(rollout.id, rollout);
+    for (const old of this.rollouts.keys()) {
+      if (this.rollouts.size <= HISTORY) break;
+      this.forget(old);
+    }
+    const mesh = resource.type === 'Mesh' ? resource.name : resource.mesh;
+    // Nothing this instance serves can be concerned: a rollout with no proxy is over at once.
+    if (!mesh || !this.servesMesh(mesh)) {
+      rollout.published = true;
+      this.end(rollout);
+    } else {
+      (this.unclaimed.get(mesh) ?? this.unclaimed.set(mesh, []).get(mesh)!).push(rollout);
+    }
+    return rollout.id;
+  }
+
+  /** A reconcile of `mesh` begins reading the store: it carries every rollout started so far. */
+  claim(mesh: string): Rollout[] {
+    const claimed = this.unclaimed.get(mesh) ?? [];
+    this.unclaimed.delete(mesh);
+    return claimed;
+  }
+
+  /** The reconcile failed and will be retried: its rollouts wait for the retry. */
+  unclaim(mesh: string, claimed: Rollout[]): void {
+    if (claimed.length > 0) this.unclaimed.set(mesh, [...claimed, ...(this.unclaimed.get(mesh) ?? [])]);
+  }
+
+  /** Counts responses, to tell whether a publish sent the node anything. */
+  responsesOf(nodeId: string): number {
+    return this.sent.get(nodeId) ?? 0;
+  }
+
+  /** A publish of the claimed rollouts reached `nodeId`; `sentBefore` is responsesOf() before it. */
+  published(claimed: readonly Rollout[], nodeId: string, sentBefore: number): void {
+    if (claimed.length === 0 || this.responsesOf(nodeId) === sentBefore) return;
+    const settled = (this.inFlight.get(nodeId)?.size ?? 0) === 0;
+    for (const rollout of claimed) {
+      if (rollout.ended !== undefined && rollout.published) continue;
+      rollout.proxies.set(nodeId, { state: settled ? 'acknowledged' : 'pending' });
+      if (!settled) (this.pendingOf.get(nodeId) ?? this.pendingOf.set(nodeId, new Set()).get(nodeId)!).add(rollout);
+    }
+  }
+
+  /** The reconcile has published everything: rollouts with nothing pending are over. */
+  finished(claimed: readonly Rollout[]): void {
+    for (const rollout of claimed) {
+      rollout.published = true;
+      if (![...rollout.proxies.values()].some((p) => p.state === 'pending')) this.end(rollout);
+    }
+  }
+
+  onResponse(stream: StreamInfo, typeUrl: TypeUrl): void {
+    this.sent.set(stream.identity.nodeId, this.responsesOf(stream.identity.nodeId) + 1);
+    (this.inFlight.get(stream.identity.nodeId) ?? this.inFlight.set(stream.identity.nodeId, new Set()).get(stream.identity.nodeId)!).add(typeUrl);
+  }
+
+  onAck(stream: StreamInfo, typeUrl: TypeUrl): void {
+    const flying = this.inFlight.get(stream.identity.nodeId);
+    flying?.delete(typeUrl);
+    if (!flying || flying.size === 0) this.settle(stream.identity.nodeId, 'acknowledged');
+  }
+
+  onNack(stream: StreamInfo, typeUrl: TypeUrl, message: string): void {
+    this.inFlight.get(stream.identity.nodeId)?.delete(typeUrl);
+    this.observer.onNack?.(typeUrl);
+    this.settle(stream.identity.nodeId, 'rejected', `${typeUrl}: ${message}`);
+  }
+
+  onStreamClose(stream: StreamInfo): void {
+    this.inFlight.delete(stream.identity.nodeId);
+    this.sent.delete(stream.identity.nodeId);
+    this.settle(stream.identity.nodeId, 'offline');
+  }
+
+  private settle(nodeId: string, state: ProxyState, error?: string): void {
+    const pending = this.pendingOf.get(nodeId);
+    if (!pending) return;
+    this.pendingOf.delete(nodeId);
+    for (const rollout of pending) {
+      rollout.proxies.set(nodeId, { state, ...(error ? { error } : {}) });
+      if (rollout.published && ![...rollout.proxies.values()].some((p) => p.state === 'pending')) this.end(rollout);
+    }
+  }
+
+  private end(rollout: Rollout): void {
+    if (rollout.ended !== undefined) return;
+    rollout.ended = Date.now();
+    this.observer.onEnded?.((rollout.ended - rollout.started) / 1000);
+  }
+
+  private forget(id: string): void {
+    const rollout = this.rollouts.get(id);
+    this.rollouts.delete(id);
+    if (!rollout) return;
+    for (const nodeId of rollout.proxies.keys()) this.pendingOf.get(nodeId)?.delete(rollout);
+  }
+
+  get(id: string): RolloutView | undefined {
+    const rollout = this.rollouts.get(id);
+    return rollout && this.view(rollout);
+  }
+
+  /** The most recent first, optionally of one mesh. */
+  list(mesh?: string): RolloutView[] {
+    return [...this.rollouts.values()]
+      .filter((r) => mesh === undefined || (r.resource.type === 'Mesh' ? r.resource.name : r.resource.mesh) === mesh)
+      .reverse()
+      .map((r) => this.view(r));
+  }
+
+  private view(r: Rollout): RolloutView {
+    const dataplanes = [...r.proxies].map(([nodeId, p]) => {
+      const dot = nodeId.indexOf('.');
+      return { mesh: nodeId.slice(0, dot), name: nodeId.slice(dot + 1), state: p.state, instance: this.instanceId, ...(p.error ? { error: p.error } : {}) };
+    });
+    const count = (state: ProxyState) => dataplanes.filter((d) => d.state === state).length;
+    return {
+      id: r.id,
+      resource: r.resource,
+      operation: r.operation,
+      startTime: new Date(r.started).toISOString(),
+      endTime: r.ended === undefined ? null : new Date(r.ended).toISOString(),
+      concerned: dataplanes.length,
+      acknowledged: count('acknowledged'),
+      rejected: count('rejected'),
+      pending: count('pending'),
+      dataplanes,
+    };
+  }
+}
