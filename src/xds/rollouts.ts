@@ -34,6 +34,8 @@ interface Rollout {
   /** Claimed by a reconcile that has finished publishing. */
   published: boolean;
   proxies: Map<string, { state: ProxyState; error?: string }>;
+  /** How many of `proxies` are pending (kept, not counted: a rollout may concern thousands). */
+  pending: number;
 }
 
 export interface RolloutObserver {
@@ -62,7 +64,7 @@ export class RolloutTracker {
 
   /** A write went through: its rollout, awaiting the reconcile that will read it. */
   start(resource: RolloutView['resource'], operation: RolloutView['operation']): string {
-    const rollout: Rollout = { id: randomUUID(), resource, operation, started: Date.now(), ended: undefined, published: false, proxies: new Map() };
+    const rollout: Rollout = { id: randomUUID(), resource, operation, started: Date.now(), ended: undefined, published: false, proxies: new Map(), pending: 0 };
     this.rollouts.set(rollout.id, rollout);
     for (const old of this.rollouts.keys()) {
       if (this.rollouts.size <= HISTORY) break;
@@ -102,8 +104,11 @@ export class RolloutTracker {
     const settled = (this.inFlight.get(nodeId)?.size ?? 0) === 0;
     for (const rollout of claimed) {
       if (rollout.ended !== undefined && rollout.published) continue;
+      if (rollout.proxies.get(nodeId)?.state === 'pending') continue;
       rollout.proxies.set(nodeId, { state: settled ? 'acknowledged' : 'pending' });
-      if (!settled) (this.pendingOf.get(nodeId) ?? this.pendingOf.set(nodeId, new Set()).get(nodeId)!).add(rollout);
+      if (settled) continue;
+      rollout.pending++;
+      (this.pendingOf.get(nodeId) ?? this.pendingOf.set(nodeId, new Set()).get(nodeId)!).add(rollout);
     }
   }
 
@@ -111,7 +116,7 @@ export class RolloutTracker {
   finished(claimed: readonly Rollout[]): void {
     for (const rollout of claimed) {
       rollout.published = true;
-      if (![...rollout.proxies.values()].some((p) => p.state === 'pending')) this.end(rollout);
+      if (rollout.pending === 0) this.end(rollout);
     }
   }
 
@@ -144,7 +149,8 @@ export class RolloutTracker {
     this.pendingOf.delete(nodeId);
     for (const rollout of pending) {
       rollout.proxies.set(nodeId, { state, ...(error ? { error } : {}) });
-      if (rollout.published && ![...rollout.proxies.values()].some((p) => p.state === 'pending')) this.end(rollout);
+      rollout.pending--;
+      if (rollout.published && rollout.pending === 0) this.end(rollout);
     }
   }
 
