@@ -2,7 +2,7 @@ import { policiesOf, type MeshSnapshot } from '../../core/mesh-snapshot.js';
 import { inboundListenerName } from '../../xds/generators/inbound.js';
 import { outboundListenerName } from '../../xds/generators/outbound.js';
 import { accessLogSinkCluster, DEFAULT_HTTP_LOG_FORMAT, DEFAULT_TCP_LOG_FORMAT, fileAccessLog, resolveKumaPlaceholders, tcpAccessLog, type LogContext } from '../../xds/generators/traffic-log.js';
-import type { GeneratedResource, ProxyContext } from '../../xds/generators/types.js';
+import type { ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
 import { collectorCluster, Edits, hcmOf, tcpProxyOf, type Json } from '../edits.js';
 import { inboundConf, outboundConf } from '../policy.js';

@@ -3,7 +3,7 @@ import { parseDuration, protoDuration } from '../../core/duration.js';
 import { policiesOf, type MeshSnapshot } from '../../core/mesh-snapshot.js';
 import { inboundListenerName } from '../../xds/generators/inbound.js';
 import { outboundListenerName } from '../../xds/generators/outbound.js';
-import type { GeneratedResource, ProxyContext } from '../../xds/generators/types.js';
+import type { ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
 import { addHttpFilter, Edits, hcmOf, type Json } from '../edits.js';
 import { inboundConf, outboundConf } from '../policy.js';

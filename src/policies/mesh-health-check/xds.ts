@@ -1,6 +1,6 @@
 import { parseDuration, protoDuration } from '../../core/duration.js';
 import { policiesOf, type MeshSnapshot, type Protocol } from '../../core/mesh-snapshot.js';
-import type { GeneratedResource, ProxyContext } from '../../xds/generators/types.js';
+import type { ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
 import { Edits, type Json } from '../edits.js';
 import { outboundConf } from '../policy.js';

@@ -4,7 +4,7 @@ import { isHttp } from '../../xds/generators/envoy.js';
 import { outboundRouteName } from '../../xds/generators/outbound.js';
 import { subsetClusterName } from '../../xds/generators/routing.js';
 import { serviceResources } from '../../xds/generators/service.js';
-import type { GeneratedResource, ProxyContext } from '../../xds/generators/types.js';
+import type { ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
 import { Edits, type Json } from '../edits.js';
 import { envoyHeaderMatcher } from '../envoy-match.js';

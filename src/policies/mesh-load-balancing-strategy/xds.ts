@@ -1,7 +1,7 @@
 import { parseDuration, protoDuration } from '../../core/duration.js';
 import { policiesOf, type MeshSnapshot } from '../../core/mesh-snapshot.js';
 import { outboundListenerName, outboundRouteName } from '../../xds/generators/outbound.js';
-import type { GeneratedResource, ProxyContext } from '../../xds/generators/types.js';
+import type { ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
 import { Edits, routeActions, tcpProxyOf, type Json } from '../edits.js';
 import { outboundConf } from '../policy.js';

@@ -1,6 +1,6 @@
 import { policiesOf, type MeshSnapshot } from '../../core/mesh-snapshot.js';
 import { httpConnectionManager, socketAddress } from '../../xds/generators/envoy.js';
-import type { GeneratedResource, ProxyContext } from '../../xds/generators/types.js';
+import type { ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
 import { mergeConf } from '../targetref.js';
 import { Edits } from '../edits.js';

@@ -5,7 +5,7 @@ import { policiesOf, type MeshSnapshot } from '../../core/mesh-snapshot.js';
 import type { Tags } from '../../core/tags.js';
 import { inboundListenerName } from '../../xds/generators/inbound.js';
 import { outboundListenerName } from '../../xds/generators/outbound.js';
-import type { GeneratedResource, ProxyContext } from '../../xds/generators/types.js';
+import type { ProxyContext } from '../../xds/generators/types.js';
 import { fromProto3Json } from '../../xds/proto-json.js';
 import { TYPE_URLS, type TypeUrl } from '../../xds/resources.js';
 import { Edits, filtersOf, HCM, type Json } from '../edits.js';

@@ -1,7 +1,7 @@
 import { parseDuration, protoDuration } from '../../core/duration.js';
 import { policiesOf, type MeshSnapshot } from '../../core/mesh-snapshot.js';
 import { inboundListenerName } from '../../xds/generators/inbound.js';
-import type { GeneratedResource, ProxyContext } from '../../xds/generators/types.js';
+import type { ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
 import { addHttpFilter, Edits, HCM, hcmOf, TCP_PROXY, type Json } from '../edits.js';
 import { inboundConf } from '../policy.js';

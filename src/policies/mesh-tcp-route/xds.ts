@@ -4,7 +4,7 @@ import { isHttp, statPrefix, tcpProxyFilter } from '../../xds/generators/envoy.j
 import { outboundListenerName } from '../../xds/generators/outbound.js';
 import { subsetClusterName } from '../../xds/generators/routing.js';
 import { serviceResources } from '../../xds/generators/service.js';
-import type { GeneratedResource, ProxyContext } from '../../xds/generators/types.js';
+import type { ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
 import { Edits, HCM, TCP_PROXY, type Json } from '../edits.js';
 import type { BackendRef } from '../mesh-http-route/api.js';

@@ -3,7 +3,7 @@ import { policiesOf, type MeshSnapshot } from '../../core/mesh-snapshot.js';
 import { isHttp } from '../../xds/generators/envoy.js';
 import { inboundListenerName, localClusterName } from '../../xds/generators/inbound.js';
 import { outboundListenerName, outboundRouteName } from '../../xds/generators/outbound.js';
-import type { GeneratedResource, ProxyContext } from '../../xds/generators/types.js';
+import type { ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
 import { Edits, hcmOf, routeActions, tcpProxyOf } from '../edits.js';
 import { inboundConf, outboundConf } from '../policy.js';

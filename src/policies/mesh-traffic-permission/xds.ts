@@ -1,7 +1,7 @@
 import { policiesOf, type MeshSnapshot } from '../../core/mesh-snapshot.js';
 import { inboundListenerName } from '../../xds/generators/inbound.js';
 import { proxylessServerListenerNames } from '../../xds/generators/proxyless-server.js';
-import type { GeneratedResource, ProxyContext } from '../../xds/generators/types.js';
+import type { ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
 import { Edits, filtersOf, hcmOf, type Json } from '../edits.js';
 import { inboundConfsBySource, selecting } from '../policy.js';
