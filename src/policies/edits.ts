@@ -60,13 +60,15 @@ export class Edits {
     this.resources[i] = { ...this.resources[i]!, resource: result };
     return true;
   }
-  /** Replaces the resource (type, name) with what `change` returns for it. */
+  /**
+   * Replaces the resource (type, name) with what `change` returns for it. The result may share
+   * parts with its input (a merge patch does), so it is not this proxy's to edit in place: a later
+   * edit copies it.
+   */
   replace(typeUrl: string, name: string, change: (resource: Json) => Json): void {
     const i = this.index.get(`${typeUrl}|${name}`);
     if (i === undefined) return;
-    const result = change(this.resources[i]!.resource as Json);
-    this.owned.add(result);
-    this.resources[i] = { ...this.resources[i]!, resource: result };
+    this.resources[i] = { ...this.resources[i]!, resource: change(this.resources[i]!.resource as Json) };
   }
   get(typeUrl: string, name: string): Json | undefined {
     const i = this.index.get(`${typeUrl}|${name}`);
