@@ -1,7 +1,8 @@
 import { cloneJson } from '../core/clone.js';
 import { isIP } from 'node:net';
 import { http2UpstreamOptions, socketAddress } from '../xds/generators/envoy.js';
-import type { GeneratedResource } from '../xds/generators/types.js';
+import type { MeshSnapshot } from '../core/mesh-snapshot.js';
+import type { GeneratedResource, ProxyContext } from '../xds/generators/types.js';
 import { TYPE_URLS } from '../xds/resources.js';
 
 /**
@@ -130,4 +131,9 @@ export function collectorCluster(name: string, host: string, port: number, optio
         : {}),
     },
   };
+}
+
+/** The services a proxy calls: a sidecar's outbound services; for a proxyless client, every service of the mesh. */
+export function outboundServices(proxy: ProxyContext, mesh: MeshSnapshot): string[] {
+  return proxy.proxyless ? [...mesh.endpoints.keys()] : [...new Set(proxy.dataplane.dataplane.outbound.map((o) => o.service))];
 }

@@ -1,7 +1,7 @@
 import jsonPatch from 'fast-json-patch';
 import { buildMeshSnapshot, type MeshPolicies, type MeshSnapshot } from '../core/mesh-snapshot.js';
 import type { ResourceKey, StoredResource } from '../core/model.js';
-import { listMeshPolicies, POLICY_TYPES } from '../store/mesh-policies.js';
+import { LEGACY_POLICY_FIELDS, listMeshPolicies, POLICY_TYPES } from '../store/mesh-policies.js';
 import type { ResourceStore } from '../store/store.js';
 import { generateProxyResources } from './generators/index.js';
 import type { GeneratedResource } from './generators/types.js';
@@ -46,7 +46,6 @@ interface MeshState {
   policies: MeshPolicies;
 }
 
-const LEGACY_FIELD: Record<string, keyof MeshPolicies> = { TrafficPermission: 'permissions', TrafficRoute: 'routes', HealthCheck: 'healthChecks', TrafficLog: 'trafficLogs', ProxyTemplate: 'proxyTemplates' };
 
 function withChange(list: readonly StoredResource[], change: PendingChange): StoredResource[] {
   const rest = list.filter((r) => r.name !== change.key.name);
@@ -75,7 +74,7 @@ export class ConfigPreview {
     if (type === 'Mesh') return { ...state, mesh: change.spec ? { ...(state.mesh ?? withChange([], change)[0]!), spec: change.spec } : undefined };
     if (type === 'Dataplane') return { ...state, dataplanes: withChange(state.dataplanes, change) };
     if (!POLICY_TYPES.has(type)) return state;
-    const legacy = LEGACY_FIELD[type];
+    const legacy = (LEGACY_POLICY_FIELDS as Record<string, keyof MeshPolicies | undefined>)[type];
     if (legacy) return { ...state, policies: { ...state.policies, [legacy]: withChange((state.policies[legacy] as StoredResource[] | undefined) ?? [], change) } };
     const targetRef = { ...state.policies.targetRef };
     const list = withChange(targetRef[type as keyof typeof targetRef] ?? [], change);

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { parseAllDocuments, stringify as toYaml } from 'yaml';
 import { isResourceTypeName, RESOURCE_TYPES, type ResourceTypeDescriptor } from '../../core/registry.js';
 import { normalizeDataplane } from '../../core/resources/dataplane.js';
+import type { Impact, ResourceRef } from '../../xds/preview.js';
+import type { RolloutView } from '../../xds/rollouts.js';
 import { callApi, describeFailure, type ApiResponse } from './api-client.js';
 import type { ApiServerCoordinates } from './config-file.js';
 
@@ -218,15 +220,6 @@ export async function applyCommand(
   return lines.join('\n');
 }
 
-interface RolloutView {
-  endTime: string | null;
-  concerned: number;
-  acknowledged: number;
-  rejected: number;
-  pending: number;
-  dataplanes: Array<{ mesh: string; name: string; state: string; error?: string }>;
-}
-
 /** The error `apply --wait` fails with: proxies rejected the change, or it did not arrive in time. */
 export class RolloutFailed extends Error {}
 
@@ -256,13 +249,8 @@ async function waitForRollout(api: ApiServerCoordinates, id: string, label: stri
   }
 }
 
-interface Impact {
-  dataplanes: number;
-  items: Array<{ mesh: string; name: string; added: Ref[]; removed: Ref[]; modified: Ref[]; error?: string }>;
-}
-type Ref = { typeUrl: string; name: string };
 const SHORT: Record<string, string> = { Cluster: 'cluster', ClusterLoadAssignment: 'endpoints', Listener: 'listener', RouteConfiguration: 'route' };
-const refText = (r: Ref) => `${SHORT[r.typeUrl.slice(r.typeUrl.lastIndexOf('.') + 1)] ?? r.typeUrl} ${r.name}`;
+const refText = (r: ResourceRef) => `${SHORT[r.typeUrl.slice(r.typeUrl.lastIndexOf('.') + 1)] ?? r.typeUrl} ${r.name}`;
 
 /** A dry run's impact, readable: how many dataplanes, and per dataplane what changes. */
 function impactLines(impact: Impact | undefined): string[] {

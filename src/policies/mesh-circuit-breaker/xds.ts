@@ -3,7 +3,7 @@ import { policiesOf, type MeshSnapshot } from '../../core/mesh-snapshot.js';
 import { localClusterName } from '../../xds/generators/inbound.js';
 import type { ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
-import { Edits, type Json } from '../edits.js';
+import { Edits, type Json, outboundServices } from '../edits.js';
 import { inboundConf, outboundConf } from '../policy.js';
 import type { CircuitBreakerConf } from './api.js';
 
@@ -66,8 +66,7 @@ function configure(cluster: Json, conf: CircuitBreakerConf, proxyless: boolean):
 export function applyMeshCircuitBreakers(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot): void {
   const policies = policiesOf(mesh, 'MeshCircuitBreaker');
   const { name, dataplane } = proxy.dataplane;
-  const services = proxy.proxyless ? [...mesh.endpoints.keys()] : [...new Set(dataplane.outbound.map((o) => o.service))];
-  for (const service of services) {
+  for (const service of outboundServices(proxy, mesh)) {
     const conf = outboundConf<CircuitBreakerConf>(policies, name, dataplane, service);
     if (conf) for (const cluster of edits.clustersOf(service)) edits.edit(TYPE_URLS.cluster, cluster, (c) => configure(c, conf, proxy.proxyless === true), `MeshCircuitBreaker ${proxy.proxyless === true} ${JSON.stringify(conf)}`);
   }

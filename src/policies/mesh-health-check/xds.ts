@@ -2,7 +2,7 @@ import { parseDuration, protoDuration } from '../../core/duration.js';
 import { policiesOf, type MeshSnapshot, type Protocol } from '../../core/mesh-snapshot.js';
 import type { ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
-import { Edits, type Json } from '../edits.js';
+import { Edits, type Json, outboundServices } from '../edits.js';
 import { outboundConf } from '../policy.js';
 import type { HealthCheckConf } from './api.js';
 
@@ -63,7 +63,7 @@ export function applyMeshHealthChecks(edits: Edits, proxy: ProxyContext, mesh: M
   if (proxy.proxyless) return;
   const policies = policiesOf(mesh, 'MeshHealthCheck');
   const { name, dataplane } = proxy.dataplane;
-  for (const service of new Set(dataplane.outbound.map((o) => o.service))) {
+  for (const service of outboundServices(proxy, mesh)) {
     const conf = outboundConf<HealthCheckConf>(policies, name, dataplane, service);
     if (!conf) continue;
     const chosen = checker(mesh.protocols.get(service) ?? 'tcp', conf);

@@ -6,7 +6,7 @@ import { subsetClusterName } from '../../xds/generators/routing.js';
 import { serviceResources } from '../../xds/generators/service.js';
 import type { ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
-import { Edits, type Json } from '../edits.js';
+import { Edits, type Json, outboundServices } from '../edits.js';
 import { envoyHeaderMatcher } from '../envoy-match.js';
 import type { BackendRef, Filter, HeaderModifier, Match } from './api.js';
 import { httpRoutes, type RouteEntry } from './rules.js';
@@ -98,8 +98,7 @@ export function applyMeshHttpRoutes(edits: Edits, proxy: ProxyContext, mesh: Mes
   const { name, dataplane } = proxy.dataplane;
   const flavour: Flavour = proxy.proxyless ? 'proxyless' : 'sidecar';
   const sourceTags = dataplane.inbound.map((i) => i.tags);
-  const services = proxy.proxyless ? [...mesh.endpoints.keys()] : [...new Set(dataplane.outbound.map((o) => o.service))];
-  for (const service of services) {
+  for (const service of outboundServices(proxy, mesh)) {
     if (!isHttp(mesh.protocols.get(service) ?? 'tcp')) continue;
     const routes = httpRoutes(policies, name, dataplane, service);
     if (!routes) continue;

@@ -3,7 +3,7 @@ import { policiesOf, type MeshSnapshot } from '../../core/mesh-snapshot.js';
 import { outboundListenerName, outboundRouteName } from '../../xds/generators/outbound.js';
 import type { ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
-import { Edits, routeActions, tcpProxyOf, type Json } from '../edits.js';
+import { Edits, type Json, outboundServices, routeActions, tcpProxyOf } from '../edits.js';
 import { outboundConf } from '../policy.js';
 import type { HashPolicy, LoadBalancingConf } from './api.js';
 
@@ -110,8 +110,7 @@ export function applyMeshLoadBalancingStrategies(edits: Edits, proxy: ProxyConte
   const { name, dataplane } = proxy.dataplane;
   const own = new Map<string, Set<string>>();
   for (const inbound of dataplane.inbound) for (const [k, v] of Object.entries(inbound.tags)) (own.get(k) ?? own.set(k, new Set()).get(k)!).add(v);
-  const services = proxy.proxyless ? [...mesh.endpoints.keys()] : [...new Set(dataplane.outbound.map((o) => o.service))];
-  for (const service of services) {
+  for (const service of outboundServices(proxy, mesh)) {
     const conf = outboundConf<LoadBalancingConf>(policies, name, dataplane, service);
     if (!conf) continue;
     const lb = conf.loadBalancer;

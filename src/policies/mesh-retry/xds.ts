@@ -3,7 +3,7 @@ import { policiesOf, type MeshSnapshot } from '../../core/mesh-snapshot.js';
 import { outboundListenerName, outboundRouteName } from '../../xds/generators/outbound.js';
 import type { ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
-import { Edits, routeActions, tcpProxyOf, type Json } from '../edits.js';
+import { Edits, type Json, outboundServices, routeActions, tcpProxyOf } from '../edits.js';
 import { envoyHeaderMatcher } from '../envoy-match.js';
 import { outboundConf } from '../policy.js';
 import { GRPC_RETRY_ON, HTTP_RETRY_ON, type RateLimitedBackOff, type RetryConf } from './api.js';
@@ -95,7 +95,7 @@ export function applyMeshRetries(edits: Edits, proxy: ProxyContext, mesh: MeshSn
     }
     return;
   }
-  for (const service of new Set(dataplane.outbound.map((o) => o.service))) {
+  for (const service of outboundServices(proxy, mesh)) {
     const conf = outboundConf<RetryConf>(policies, name, dataplane, service);
     if (!conf) continue;
     // As Kuma: HTTP confs for http services, gRPC confs for grpc ones, TCP for tcp (http2: none).

@@ -6,7 +6,7 @@ import { subsetClusterName } from '../../xds/generators/routing.js';
 import { serviceResources } from '../../xds/generators/service.js';
 import type { ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
-import { Edits, HCM, TCP_PROXY, type Json } from '../edits.js';
+import { Edits, HCM, type Json, outboundServices, TCP_PROXY } from '../edits.js';
 import type { BackendRef } from '../mesh-http-route/api.js';
 import { httpRoutes } from '../mesh-http-route/rules.js';
 import { selecting, type TargetRefPolicy } from '../policy.js';
@@ -35,7 +35,7 @@ export function applyMeshTcpRoutes(edits: Edits, proxy: ProxyContext, mesh: Mesh
   const policies = policiesOf(mesh, 'MeshTCPRoute');
   const { name, dataplane } = proxy.dataplane;
   const sourceTags = dataplane.inbound.map((i) => i.tags);
-  for (const service of new Set(dataplane.outbound.map((o) => o.service))) {
+  for (const service of outboundServices(proxy, mesh)) {
     const refs = tcpBackends(policies, name, dataplane, service);
     if (!refs) continue;
     if (isHttp(mesh.protocols.get(service) ?? 'tcp') && httpRoutes(policiesOf(mesh, 'MeshHTTPRoute'), name, dataplane, service)) continue;

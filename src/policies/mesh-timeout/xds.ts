@@ -5,7 +5,7 @@ import { inboundListenerName, localClusterName } from '../../xds/generators/inbo
 import { outboundListenerName, outboundRouteName } from '../../xds/generators/outbound.js';
 import type { ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
-import { Edits, hcmOf, routeActions, tcpProxyOf } from '../edits.js';
+import { Edits, hcmOf, outboundServices, routeActions, tcpProxyOf } from '../edits.js';
 import { inboundConf, outboundConf } from '../policy.js';
 import type { TimeoutConf } from './api.js';
 
@@ -99,7 +99,7 @@ export function applyMeshTimeouts(edits: Edits, proxy: ProxyContext, mesh: MeshS
     }
     return;
   }
-  for (const service of new Set(dataplane.outbound.map((o) => o.service))) {
+  for (const service of outboundServices(proxy, mesh)) {
     const conf = outboundConf<TimeoutConf>(policies, name, dataplane, service);
     if (conf) outbound(edits, proxy, mesh, service, conf);
   }
