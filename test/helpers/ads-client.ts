@@ -30,34 +30,47 @@ const SDS = LOADED.envoy.service.secret.v3.SecretDiscoveryService;
 /** Collects messages of a stream so a test can await the next one (with a timeout) or assert silence. */
 class Inbox<T> {
   private readonly items: T[] = [];
-  private readonly waiters: Array<(item: T) => void> = [];
+  private readonly waiters: Array<{ deliver: (item: T) => void; fail: (err: Error) => void }> = [];
   status: grpc.StatusObject | undefined;
   private statusWaiters: Array<(s: grpc.StatusObject) => void> = [];
 
   push(item: T): void {
     const waiter = this.waiters.shift();
-    if (waiter) waiter(item);
+    if (waiter) waiter.deliver(item);
     else this.items.push(item);
   }
 
   end(status: grpc.StatusObject): void {
     this.status = status;
     for (const w of this.statusWaiters.splice(0)) w(status);
+    // Nothing more will come: a waiter fails now rather than hold the process until its timeout.
+    for (const w of this.waiters.splice(0)) w.fail(this.endedError());
+  }
+
+  private endedError(): Error {
+    return new Error(`the stream ended (${this.status?.code} ${this.status?.details ?? ''})`);
   }
 
   next(timeoutMs = 3000): Promise<T> {
     const ready = this.items.shift();
     if (ready !== undefined) return Promise.resolve(ready);
+    if (this.status) return Promise.reject(this.endedError());
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.waiters.splice(this.waiters.indexOf(done), 1);
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
         reject(new Error(`no message within ${timeoutMs} ms`));
       }, timeoutMs);
-      const done = (item: T) => {
-        clearTimeout(timer);
-        resolve(item);
+      const waiter = {
+        deliver: (item: T) => {
+          clearTimeout(timer);
+          resolve(item);
+        },
+        fail: (err: Error) => {
+          clearTimeout(timer);
+          reject(err);
+        },
       };
-      this.waiters.push(done);
+      this.waiters.push(waiter);
     });
   }
 
