@@ -1,6 +1,11 @@
 import { InvalidError } from '../core/errors.js';
-import type { StoredResource } from '../core/model.js';
-import { storeMessages, type ChangeEvent, type ChangeListener, type ListOptions, type ListResult } from './store.js';
+import type { ResourceKey, StoredResource } from '../core/model.js';
+import { storeMessages, type ChangeEvent, type ChangeListener, type ListOptions, type ListResult, type ResourceChangeEvent, type WriteOptions } from './store.js';
+
+/** The change event of one write. */
+export function changeOf(action: ResourceChangeEvent['action'], key: ResourceKey, options: WriteOptions): ResourceChangeEvent {
+  return { action, type: key.type, mesh: key.mesh, name: key.name, ...(options.rollout ? { rollout: options.rollout } : {}) };
+}
 
 /** Fan-out of committed changes; a throwing listener is isolated from the others and from the writer. */
 export class ChangeNotifier {

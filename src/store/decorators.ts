@@ -2,7 +2,7 @@ import type { Histogram } from 'prom-client';
 import { InvalidError } from '../core/errors.js';
 import type { Resource, ResourceKey, ResourceTypeName, StoredResource } from '../core/model.js';
 import { descriptorOf, isResourceTypeName } from '../core/registry.js';
-import type { ChangeListener, ListOptions, ListResult, ResourceStore, WriteOp } from './store.js';
+import type { ChangeListener, ListOptions, ListResult, ResourceStore, WriteOp, WriteOptions } from './store.js';
 
 function fail(message: string): never {
   throw new InvalidError(message, [{ field: '', message }]);
@@ -53,15 +53,15 @@ export class CheckedStore implements ResourceStore {
     return this.timed('list', type, () => this.inner.list(type, options));
   }
 
-  async create(resource: Resource): Promise<StoredResource> {
+  async create(resource: Resource, options?: WriteOptions): Promise<StoredResource> {
     checkKey(resource);
-    return this.timed('create', resource.type, () => this.inner.create(resource));
+    return this.timed('create', resource.type, () => this.inner.create(resource, options));
   }
 
-  async update(resource: Resource, expectedVersion: number): Promise<StoredResource> {
+  async update(resource: Resource, expectedVersion: number, options?: WriteOptions): Promise<StoredResource> {
     checkKey(resource);
     if (!Number.isInteger(expectedVersion) || expectedVersion < 1) fail('expected version must be a positive integer');
-    return this.timed('update', resource.type, () => this.inner.update(resource, expectedVersion));
+    return this.timed('update', resource.type, () => this.inner.update(resource, expectedVersion, options));
   }
 
   async writeMany(ops: readonly WriteOp[]): Promise<Array<StoredResource | Error>> {
@@ -72,9 +72,9 @@ export class CheckedStore implements ResourceStore {
     return this.timed('writeMany', ops[0]?.resource.type ?? '', () => this.inner.writeMany(ops));
   }
 
-  async delete(key: ResourceKey): Promise<void> {
+  async delete(key: ResourceKey, options?: WriteOptions): Promise<void> {
     checkKey(key);
-    return this.timed('delete', key.type, () => this.inner.delete(key));
+    return this.timed('delete', key.type, () => this.inner.delete(key, options));
   }
 
   subscribe(listener: ChangeListener): () => void {

@@ -23,10 +23,17 @@ export interface ListResult {
   items: StoredResource[];
 }
 
-/** A committed change. Delivered after the write is durable, in commit order per process. */
-/** A committed write of one resource. */
+/** A committed write of one resource. Delivered after the write is durable, in commit order per process. */
 export interface ResourceChangeEvent extends ResourceKey {
   action: 'create' | 'update' | 'delete';
+  /** The write's rollout (`WriteOptions.rollout`), on this instance and on every other one sharing the store. */
+  rollout?: string;
+}
+
+/** What a write carries beyond the resource. */
+export interface WriteOptions {
+  /** Tags the write's change event with this rollout id (src/xds/rollouts.ts), for every instance. */
+  rollout?: string;
 }
 
 /**
@@ -58,9 +65,10 @@ export type WriteOp = { op: 'create'; resource: Resource } | { op: 'update'; res
 export interface ResourceStore {
   get(key: ResourceKey): Promise<StoredResource | undefined>;
   list(type: ResourceTypeName, options?: ListOptions): Promise<ListResult>;
-  create(resource: Resource): Promise<StoredResource>;
-  update(resource: Resource, expectedVersion: number): Promise<StoredResource>;
-  delete(key: ResourceKey): Promise<void>;
+  create(resource: Resource, options?: WriteOptions): Promise<StoredResource>;
+  update(resource: Resource, expectedVersion: number, options?: WriteOptions): Promise<StoredResource>;
+  /** The rollout tags the event of `key` only, not those of a deleted Mesh's contents. */
+  delete(key: ResourceKey, options?: WriteOptions): Promise<void>;
   /**
    * Applies many writes in order, each succeeding or failing on its own exactly as `create` or
    * `update` would (the failure is returned in its slot, not thrown), in as few commits as the

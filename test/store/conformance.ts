@@ -244,6 +244,20 @@ export function storeConformance(backend: string, factory: StoreFactory, skipRea
       );
     });
 
+    it('tags the change event of a write with its rollout, and not the cascaded deletes of a Mesh', async () => {
+      const events: ChangeEvent[] = [];
+      const unsubscribe = store.subscribe((e) => void (e.action !== 'resync' && events.push(e)));
+      await store.create(mesh('tagged'), { rollout: 'r-create' });
+      await store.create(dataplane('tagged', 'dp-1'));
+      await store.update(dataplane('tagged', 'dp-1', 'web'), 1, { rollout: 'r-update' });
+      await store.delete({ type: 'Mesh', mesh: '', name: 'tagged' }, { rollout: 'r-delete' });
+      unsubscribe();
+      assert.deepEqual(
+        events.map((e) => `${e.action} ${e.type} ${e.name} ${('rollout' in e && e.rollout) || '-'}`),
+        ['create Mesh tagged r-create', 'create Dataplane dp-1 -', 'update Dataplane dp-1 r-update', 'delete Mesh tagged r-delete', 'delete Dataplane dp-1 -'],
+      );
+    });
+
     it('isolates a throwing subscriber from the writer and other subscribers', async () => {
       const seen: string[] = [];
       const off1 = store.subscribe(() => {

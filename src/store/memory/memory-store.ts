@@ -1,7 +1,7 @@
 import { AlreadyExistsError, ConflictError, NotFoundError } from '../../core/errors.js';
 import type { Resource, ResourceKey, ResourceTypeName, StoredResource } from '../../core/model.js';
-import { ChangeNotifier, meshMissingError, pageInMemory } from '../common.js';
-import { nowIso, storeMessages, type ChangeListener, type ListOptions, type ListResult, type ResourceStore, type WriteOp } from '../store.js';
+import { ChangeNotifier, changeOf, meshMissingError, pageInMemory } from '../common.js';
+import { nowIso, storeMessages, type ChangeListener, type ListOptions, type ListResult, type ResourceStore, type WriteOp, type WriteOptions } from '../store.js';
 
 const keyOf = (mesh: string, name: string) => `${mesh}\u0000${name}`;
 
@@ -24,7 +24,7 @@ export class MemoryStore implements ResourceStore {
     return pageInMemory(this.table(type).values(), options);
   }
 
-  async create(resource: Resource): Promise<StoredResource> {
+  async create(resource: Resource, options: WriteOptions = {}): Promise<StoredResource> {
     const table = this.table(resource.type);
     const k = keyOf(resource.mesh, resource.name);
     if (table.has(k)) throw new AlreadyExistsError(storeMessages.exists(resource));
@@ -32,11 +32,11 @@ export class MemoryStore implements ResourceStore {
     const now = nowIso();
     const stored: StoredResource = { ...resource, spec: structuredClone(resource.spec), version: 1, creationTime: now, modificationTime: now };
     table.set(k, stored);
-    this.notifier.emit({ action: 'create', type: resource.type, mesh: resource.mesh, name: resource.name });
+    this.notifier.emit(changeOf('create', resource, options));
     return stored;
   }
 
-  async update(resource: Resource, expectedVersion: number): Promise<StoredResource> {
+  async update(resource: Resource, expectedVersion: number, options: WriteOptions = {}): Promise<StoredResource> {
     const table = this.table(resource.type);
     const k = keyOf(resource.mesh, resource.name);
     const current = table.get(k);
@@ -49,7 +49,7 @@ export class MemoryStore implements ResourceStore {
       modificationTime: nowIso(),
     };
     table.set(k, stored);
-    this.notifier.emit({ action: 'update', type: resource.type, mesh: resource.mesh, name: resource.name });
+    this.notifier.emit(changeOf('update', resource, options));
     return stored;
   }
 
@@ -65,9 +65,9 @@ export class MemoryStore implements ResourceStore {
     return results;
   }
 
-  async delete(key: ResourceKey): Promise<void> {
+  async delete(key: ResourceKey, options: WriteOptions = {}): Promise<void> {
     if (!this.table(key.type).delete(keyOf(key.mesh, key.name))) throw new NotFoundError(storeMessages.notFound(key));
-    const removed: ResourceKey[] = [key];
+    const removed: ResourceKey[] = [];
     if (key.type === 'Mesh') {
       for (const [type, table] of this.byType) {
         for (const [k, r] of table) {
@@ -78,6 +78,7 @@ export class MemoryStore implements ResourceStore {
         }
       }
     }
+    this.notifier.emit(changeOf('delete', key, options));
     for (const r of removed) this.notifier.emit({ action: 'delete', ...r });
   }
 

@@ -71,7 +71,7 @@ export class PostgresChangeFeed {
 
   private onNotification(message: pg.Notification): void {
     if (message.channel !== this.channel || !message.payload) return;
-    let change: { action?: string; type?: string; mesh?: string; name?: string; instance?: string | null };
+    let change: { action?: string; type?: string; mesh?: string; name?: string; instance?: string | null; rollout?: string | null };
     try {
       change = JSON.parse(message.payload) as typeof change;
     } catch {
@@ -79,7 +79,7 @@ export class PostgresChangeFeed {
     }
     if (change.instance === this.instanceId) return; // our own write: already told in process
     if ((change.action !== 'create' && change.action !== 'update' && change.action !== 'delete') || !change.type || change.name === undefined) return;
-    this.emit({ action: change.action, type: change.type as ResourceTypeName, mesh: change.mesh ?? '', name: change.name });
+    this.emit({ action: change.action, type: change.type as ResourceTypeName, mesh: change.mesh ?? '', name: change.name, ...(typeof change.rollout === 'string' ? { rollout: change.rollout } : {}) });
   }
 
   async close(): Promise<void> {

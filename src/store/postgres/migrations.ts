@@ -54,6 +54,35 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      leader boolean NOT NULL DEFAULT false,
      proxies integer NOT NULL DEFAULT 0
    );`,
+  // Rollouts across instances (src/xds/rollout-exchange.ts): a write's notification names its
+  // rollout (`skiff.rollout`, set by the writing statement), and each instance keeps its part of
+  // every rollout, the proxies it serves, in rollout_parts for the others to read.
+  `CREATE OR REPLACE FUNCTION skiff_notify_resource_change() RETURNS trigger AS $$
+   DECLARE
+     r record;
+   BEGIN
+     IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+     PERFORM pg_notify('skiff_resource_changes/' || TG_TABLE_SCHEMA, json_build_object(
+       'action', CASE TG_OP WHEN 'INSERT' THEN 'create' WHEN 'UPDATE' THEN 'update' ELSE 'delete' END,
+       'type', r.type, 'mesh', r.mesh, 'name', r.name,
+       'instance', current_setting('skiff.instance', true),
+       'rollout', NULLIF(current_setting('skiff.rollout', true), ''))::text);
+     RETURN NULL;
+   END;
+   $$ LANGUAGE plpgsql;
+   CREATE TABLE IF NOT EXISTS rollout_parts (
+     id text COLLATE "C" NOT NULL,
+     instance text COLLATE "C" NOT NULL,
+     type text NOT NULL,
+     mesh text NOT NULL,
+     name text NOT NULL,
+     operation text NOT NULL,
+     start_time timestamptz NOT NULL,
+     end_time timestamptz,
+     dataplanes jsonb NOT NULL,
+     updated_at timestamptz NOT NULL DEFAULT now(),
+     PRIMARY KEY (id, instance)
+   );`,
 ];
 
 export const LATEST_POSTGRES_SCHEMA = POSTGRES_MIGRATIONS.length;

@@ -1,8 +1,8 @@
 import pg from 'pg';
 import { AlreadyExistsError, ConflictError, NotFoundError, StoreUnavailableError } from '../../core/errors.js';
 import type { Resource, ResourceKey, ResourceTypeName, StoredResource } from '../../core/model.js';
-import { ChangeNotifier, meshMissingError, pageInMemory } from '../common.js';
-import { storeMessages, type ChangeListener, type ListOptions, type ListResult, type ResourceStore, type WriteOp } from '../store.js';
+import { ChangeNotifier, changeOf, meshMissingError, pageInMemory } from '../common.js';
+import { storeMessages, type ChangeListener, type ListOptions, type ListResult, type ResourceStore, type WriteOp, type WriteOptions } from '../store.js';
 import { LATEST_POSTGRES_SCHEMA, schemaVersion } from './migrations.js';
 import { PostgresChangeFeed, type ChangeFeedHealth } from './change-feed.js';
 import { clientConfig } from './connection.js';
@@ -198,31 +198,35 @@ export class PostgresStore implements ResourceStore {
     return { total, items: rows.map(fromRow) };
   }
 
-  async create(resource: Resource): Promise<StoredResource> {
-    const sql = `INSERT INTO resources (type, mesh, name, version, spec, creation_time, modification_time)
-      SELECT $1, $2, $3, 1, $4, now(), now()
+  // `tag` sets `skiff.rollout` for the statement's own transaction: the change trigger (migration 3)
+  // puts it in the notification, so other instances learn the write's rollout with the write.
+  async create(resource: Resource, options: WriteOptions = {}): Promise<StoredResource> {
+    const sql = `WITH tag AS (SELECT set_config('skiff.rollout', $5, true))
+      INSERT INTO resources (type, mesh, name, version, spec, creation_time, modification_time)
+      SELECT $1, $2, $3, 1, $4, now(), now() FROM tag
       WHERE $2 = '' OR EXISTS (SELECT 1 FROM resources WHERE type = 'Mesh' AND mesh = '' AND name = $2)
       ON CONFLICT DO NOTHING RETURNING *`;
-    const result = await this.query<Row>(sql, [resource.type, resource.mesh, resource.name, JSON.stringify(resource.spec)]);
+    const result = await this.query<Row>(sql, [resource.type, resource.mesh, resource.name, JSON.stringify(resource.spec), options.rollout ?? '']);
     if (!result.rows[0]) {
       if (await this.get(resource)) throw new AlreadyExistsError(storeMessages.exists(resource));
       throw meshMissingError(resource.mesh);
     }
-    this.notifier.emit({ action: 'create', type: resource.type, mesh: resource.mesh, name: resource.name });
+    this.notifier.emit(changeOf('create', resource, options));
     return fromRow(result.rows[0]);
   }
 
-  async update(resource: Resource, expectedVersion: number): Promise<StoredResource> {
+  async update(resource: Resource, expectedVersion: number, options: WriteOptions = {}): Promise<StoredResource> {
     const result = await this.query<Row>(
       `UPDATE resources SET spec = $1, version = version + 1, modification_time = now()
-       WHERE type = $2 AND mesh = $3 AND name = $4 AND version = $5 RETURNING *`,
-      [JSON.stringify(resource.spec), resource.type, resource.mesh, resource.name, expectedVersion],
+       FROM (SELECT set_config('skiff.rollout', $6, true)) tag
+       WHERE type = $2 AND mesh = $3 AND name = $4 AND version = $5 RETURNING resources.*`,
+      [JSON.stringify(resource.spec), resource.type, resource.mesh, resource.name, expectedVersion, options.rollout ?? ''],
     );
     if (!result.rows[0]) {
       if (await this.get(resource)) throw new ConflictError(storeMessages.conflict(resource));
       throw new NotFoundError(storeMessages.notFound(resource));
     }
-    this.notifier.emit({ action: 'update', type: resource.type, mesh: resource.mesh, name: resource.name });
+    this.notifier.emit(changeOf('update', resource, options));
     return fromRow(result.rows[0]);
   }
 
@@ -269,22 +273,27 @@ export class PostgresStore implements ResourceStore {
     return results;
   }
 
-  async delete(key: ResourceKey): Promise<void> {
+  async delete(key: ResourceKey, options: WriteOptions = {}): Promise<void> {
     let removed: Array<{ type: ResourceTypeName; mesh: string; name: string }> = [];
     if (key.type === 'Mesh') {
       removed = await this.transaction(async (client) => {
+        await client.query("SELECT set_config('skiff.rollout', $1, true)", [options.rollout ?? '']);
         const hit = await client.query("DELETE FROM resources WHERE type = 'Mesh' AND mesh = '' AND name = $1", [key.name]);
         if (hit.rowCount === 0) throw new NotFoundError(storeMessages.notFound(key));
+        await client.query("SELECT set_config('skiff.rollout', '', true)"); // the rollout is the Mesh's, not its contents'
         return (await client.query<{ type: ResourceTypeName; mesh: string; name: string }>(
           'DELETE FROM resources WHERE mesh = $1 RETURNING type, mesh, name',
           [key.name],
         )).rows;
       });
     } else {
-      const result = await this.query('DELETE FROM resources WHERE type = $1 AND mesh = $2 AND name = $3', [key.type, key.mesh, key.name]);
+      const result = await this.query(
+        `DELETE FROM resources USING (SELECT set_config('skiff.rollout', $4, true)) tag WHERE type = $1 AND mesh = $2 AND name = $3`,
+        [key.type, key.mesh, key.name, options.rollout ?? ''],
+      );
       if (result.rowCount === 0) throw new NotFoundError(storeMessages.notFound(key));
     }
-    this.notifier.emit({ action: 'delete', type: key.type, mesh: key.mesh, name: key.name });
+    this.notifier.emit(changeOf('delete', key, options));
     for (const r of removed) this.notifier.emit({ action: 'delete', ...r });
   }
 

@@ -3,8 +3,8 @@ import Database from 'better-sqlite3';
 import { mkdirPrivate, touchPrivate } from '../private-files.js';
 import { AlreadyExistsError, ConflictError, NotFoundError } from '../../core/errors.js';
 import type { Resource, ResourceKey, ResourceTypeName, StoredResource } from '../../core/model.js';
-import { ChangeNotifier, meshMissingError, pageInMemory } from '../common.js';
-import { nowIso, storeMessages, type ChangeListener, type ListOptions, type ListResult, type ResourceStore, type WriteOp } from '../store.js';
+import { ChangeNotifier, changeOf, meshMissingError, pageInMemory } from '../common.js';
+import { nowIso, storeMessages, type ChangeListener, type ListOptions, type ListResult, type ResourceStore, type WriteOp, type WriteOptions } from '../store.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
 interface Row {
@@ -134,15 +134,15 @@ export class SqliteStore implements ResourceStore {
     return fromRow(row);
   }
 
-  async create(resource: Resource): Promise<StoredResource> {
+  async create(resource: Resource, options: WriteOptions = {}): Promise<StoredResource> {
     const stored = this.db.transaction(() => this.insertRow(resource))();
-    this.notifier.emit({ action: 'create', type: resource.type, mesh: resource.mesh, name: resource.name });
+    this.notifier.emit(changeOf('create', resource, options));
     return stored;
   }
 
-  async update(resource: Resource, expectedVersion: number): Promise<StoredResource> {
+  async update(resource: Resource, expectedVersion: number, options: WriteOptions = {}): Promise<StoredResource> {
     const stored = this.updateRow(resource, expectedVersion);
-    this.notifier.emit({ action: 'update', type: resource.type, mesh: resource.mesh, name: resource.name });
+    this.notifier.emit(changeOf('update', resource, options));
     return stored;
   }
 
@@ -164,12 +164,12 @@ export class SqliteStore implements ResourceStore {
     return results;
   }
 
-  async delete(key: ResourceKey): Promise<void> {
+  async delete(key: ResourceKey, options: WriteOptions = {}): Promise<void> {
     const removed = this.db.transaction(() => {
       if (this.stmt.delete.run(key.type, key.mesh, key.name).changes === 0) throw new NotFoundError(storeMessages.notFound(key));
       return key.type === 'Mesh' ? this.stmt.deleteMeshContents.all(key.name) : [];
     })();
-    this.notifier.emit({ action: 'delete', type: key.type, mesh: key.mesh, name: key.name });
+    this.notifier.emit(changeOf('delete', key, options));
     for (const r of removed) this.notifier.emit({ action: 'delete', ...r });
   }
 
