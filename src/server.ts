@@ -27,6 +27,7 @@ import { buildTokenServer } from './api/token-server.js';
 import { StoreOutageLog } from './api/store-outage.js';
 import { controlPlaneHostnames, serverTlsMaterial } from './auth/server-cert.js';
 import { startXdsServer, type XdsServer } from './xds/xds-server.js';
+import { RolloutExchange } from './xds/rollout-exchange.js';
 import { IdentityIssuer } from './sds/identities.js';
 import { MeshCaManager } from './sds/mesh-ca.js';
 import { meshMtlsBackend } from './core/resources/mesh.js';
@@ -168,10 +169,11 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     const identities = new IdentityIssuer(cas, logger.child({ component: 'sds' }), (nodeId) => reconciler.renew(nodeId), (nodeId, notAfter) => xds!.insights.recordCertificate(nodeId, notAfter));
     reconciler.useIdentities(identities);
     const inspector = xds;
+    const rollouts = new RolloutExchange(xds.rollouts, cluster, (err) => logger.warn({ err: (err as Error).message }, 'saving rollout progress for the other instances failed; retrying'));
     const preview = new ConfigPreview(store, (nodeId) => reconciler.connectedAs(nodeId));
     const clientCerts = config.apiServer.authn.type === 'adminClientCerts' ? new AdminClientCerts(config.apiServer.auth.clientCertsDir) : undefined;
     const storeOutages = new StoreOutageLog(logger.child({ component: 'api' }));
-    const apiDeps = { config, store, logger, metrics, storeOutages, version: VERSION, instanceId, hostname: hostname(), inspector, preview, rollouts: xds.rollouts, userTokens, clientCerts, dataplaneTokens, kubernetesAuth, bootstrap: xds.bootstrap, resourceCheck: resourceChecks(cas), cluster };
+    const apiDeps = { config, store, logger, metrics, storeOutages, version: VERSION, instanceId, hostname: hostname(), inspector, preview, rollouts, userTokens, clientCerts, dataplaneTokens, kubernetesAuth, bootstrap: xds.bootstrap, resourceCheck: resourceChecks(cas), cluster };
     const api = await buildApiApp(apiDeps, undefined, { gui: 'prefixed' });
     apps.push(api);
     const tls = await serverTlsMaterial({
@@ -213,6 +215,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       cluster: startedCluster,
       async close() {
         identities.close();
+        rollouts.close();
         startedDuties.close();
         await Promise.allSettled([started.close(), ...apps.map((app) => app.close())]);
         await startedCluster.close();

@@ -28,8 +28,32 @@ export interface InstanceSelf {
   proxies(): number;
 }
 
+export type RolloutProxyState = 'acknowledged' | 'rejected' | 'pending' | 'offline';
+
+/** One instance's part of a rollout (src/xds/rollouts.ts): the proxies it serves that the write concerned. */
+export interface RolloutPart {
+  id: string;
+  instance: string;
+  resource: { type: string; mesh: string; name: string };
+  operation: 'create' | 'update' | 'delete';
+  startTime: string;
+  /** When this instance's part ended, null while it has a proxy pending. */
+  endTime: string | null;
+  dataplanes: Array<{ mesh: string; name: string; state: RolloutProxyState; error?: string }>;
+}
+
+/** Where the instances sharing a store keep their parts of rollouts for each other. */
+export interface RolloutPartStore {
+  /** Saves this instance's changed parts and drops the ones it forgot. */
+  save(changed: readonly RolloutPart[], forgotten: readonly string[]): Promise<void>;
+  /** The other instances' parts of these rollouts. */
+  others(ids: readonly string[]): Promise<RolloutPart[]>;
+}
+
 export interface Cluster {
   readonly instanceId: string;
+  /** Absent with one instance: it has nobody to share rollouts with. */
+  readonly rolloutParts?: RolloutPartStore;
   isLeader(): boolean;
   /** Calls `listener` on every change of this instance's leadership. */
   onLeadership(listener: (leader: boolean) => void): () => void;

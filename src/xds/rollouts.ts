@@ -1,16 +1,18 @@
-import { randomUUID } from 'node:crypto';
+import type { RolloutPart, RolloutProxyState } from '../store/cluster.js';
 import type { StreamInfo } from './server/sotw-stream.js';
 import type { TypeUrl } from './resources.js';
 
 /**
- * Where a change has arrived: every write through the API starts a rollout; the reconcile that
- * reads it claims it and, for each connected proxy whose streams it sends something, counts the
- * proxy as concerned; the stream hooks then settle the proxy as acknowledged (every type sent
- * since is ACKed, so a later change that supersedes this one counts too), rejected (a NACK, with
- * its message) or offline (its stream closed first). Memory is a few small objects per rollout and
- * per concerned proxy, and a bounded history.
+ * Where a change has arrived, on this instance: every write through the API names a rollout and
+ * its change event starts it here, on the writer's instance and on every other one sharing the
+ * store (the event carries the id). The reconcile that reads the write claims it and, for each
+ * connected proxy whose streams it sends something, counts the proxy as concerned; the stream
+ * hooks then settle the proxy as acknowledged (every type sent since is ACKed, so a later change
+ * that supersedes this one counts too), rejected (a NACK, with its message) or offline (its stream
+ * closed first). What the instances together know is merged by src/xds/rollout-exchange.ts.
+ * Memory is a few small objects per rollout and per concerned proxy, and a bounded history.
  */
-export type ProxyState = 'acknowledged' | 'rejected' | 'pending' | 'offline';
+export type ProxyState = RolloutProxyState;
 
 export interface RolloutView {
   id: string;
@@ -55,6 +57,9 @@ export class RolloutTracker {
   private readonly pendingOf = new Map<string, Set<Rollout>>();
   /** Per node, responses sent so far (a publish that sends none concerns the proxy not). */
   private readonly sent = new Map<string, number>();
+  /** Rollouts changed and ids forgotten since takeChanges(), kept only once shareChanges() is on. */
+  private changed: Set<Rollout> | undefined;
+  private forgotten: string[] = [];
 
   constructor(
     private readonly instanceId: string,
@@ -62,10 +67,12 @@ export class RolloutTracker {
     private readonly servesMesh: (mesh: string) => boolean = () => true,
   ) {}
 
-  /** A write went through: its rollout, awaiting the reconcile that will read it. */
-  start(resource: RolloutView['resource'], operation: RolloutView['operation']): string {
-    const rollout: Rollout = { id: randomUUID(), resource, operation, started: Date.now(), ended: undefined, published: false, proxies: new Map(), pending: 0 };
+  /** A write of rollout `id` was committed: its rollout, awaiting the reconcile that will read it. */
+  start(id: string, resource: RolloutView['resource'], operation: RolloutView['operation']): void {
+    if (this.rollouts.has(id)) return;
+    const rollout: Rollout = { id, resource, operation, started: Date.now(), ended: undefined, published: false, proxies: new Map(), pending: 0 };
     this.rollouts.set(rollout.id, rollout);
+    this.touch(rollout);
     for (const old of this.rollouts.keys()) {
       if (this.rollouts.size <= HISTORY) break;
       this.forget(old);
@@ -78,7 +85,33 @@ export class RolloutTracker {
     } else {
       (this.unclaimed.get(mesh) ?? this.unclaimed.set(mesh, []).get(mesh)!).push(rollout);
     }
-    return rollout.id;
+  }
+
+  /** From now on, keeps what changed for takeChanges() (the instances share their parts). */
+  shareChanges(): void {
+    this.changed ??= new Set();
+  }
+
+  /** The parts changed since the last call, and the ids forgotten. */
+  takeChanges(): { changed: RolloutPart[]; forgotten: string[] } {
+    const changed = [...(this.changed ?? [])].filter((r) => this.rollouts.has(r.id)).map((r) => this.partOf(r));
+    this.changed?.clear();
+    const forgotten = this.forgotten;
+    this.forgotten = [];
+    return { changed, forgotten };
+  }
+
+  /** A save of these failed: they are taken again with the next changes. */
+  retryChanges(ids: readonly string[], forgotten: readonly string[]): void {
+    for (const id of ids) {
+      const rollout = this.rollouts.get(id);
+      if (rollout) this.touch(rollout);
+    }
+    this.forgotten.push(...forgotten);
+  }
+
+  private touch(rollout: Rollout): void {
+    this.changed?.add(rollout);
   }
 
   /** A reconcile of `mesh` begins reading the store: it carries every rollout started so far. */
@@ -106,6 +139,7 @@ export class RolloutTracker {
       if (rollout.ended !== undefined && rollout.published) continue;
       if (rollout.proxies.get(nodeId)?.state === 'pending') continue;
       rollout.proxies.set(nodeId, { state: settled ? 'acknowledged' : 'pending' });
+      this.touch(rollout);
       if (settled) continue;
       rollout.pending++;
       (this.pendingOf.get(nodeId) ?? this.pendingOf.set(nodeId, new Set()).get(nodeId)!).add(rollout);
@@ -150,6 +184,7 @@ export class RolloutTracker {
     for (const rollout of pending) {
       rollout.proxies.set(nodeId, { state, ...(error ? { error } : {}) });
       rollout.pending--;
+      this.touch(rollout);
       if (rollout.published && rollout.pending === 0) this.end(rollout);
     }
   }
@@ -157,6 +192,7 @@ export class RolloutTracker {
   private end(rollout: Rollout): void {
     if (rollout.ended !== undefined) return;
     rollout.ended = Date.now();
+    this.touch(rollout);
     this.observer.onEnded?.((rollout.ended - rollout.started) / 1000);
   }
 
@@ -164,38 +200,37 @@ export class RolloutTracker {
     const rollout = this.rollouts.get(id);
     this.rollouts.delete(id);
     if (!rollout) return;
+    if (this.changed) this.forgotten.push(id);
     for (const nodeId of rollout.proxies.keys()) this.pendingOf.get(nodeId)?.delete(rollout);
   }
 
-  get(id: string): RolloutView | undefined {
+  /** This instance's part of rollout `id`. */
+  part(id: string): RolloutPart | undefined {
     const rollout = this.rollouts.get(id);
-    return rollout && this.view(rollout);
+    return rollout && this.partOf(rollout);
   }
 
-  /** The most recent first, optionally of one mesh. */
-  list(mesh?: string): RolloutView[] {
+  /** This instance's parts, the most recent first, optionally of one mesh. */
+  parts(mesh?: string): RolloutPart[] {
     return [...this.rollouts.values()]
       .filter((r) => mesh === undefined || (r.resource.type === 'Mesh' ? r.resource.name : r.resource.mesh) === mesh)
       .reverse()
-      .map((r) => this.view(r));
+      .map((r) => this.partOf(r));
   }
 
-  private view(r: Rollout): RolloutView {
+  private partOf(r: Rollout): RolloutPart {
     const dataplanes = [...r.proxies].map(([nodeId, p]) => {
       const dot = nodeId.indexOf('.');
-      return { mesh: nodeId.slice(0, dot), name: nodeId.slice(dot + 1), state: p.state, instance: this.instanceId, ...(p.error ? { error: p.error } : {}) };
+      return { mesh: nodeId.slice(0, dot), name: nodeId.slice(dot + 1), state: p.state, ...(p.error ? { error: p.error } : {}) };
     });
-    const count = (state: ProxyState) => dataplanes.filter((d) => d.state === state).length;
     return {
       id: r.id,
+      instance: this.instanceId,
       resource: r.resource,
       operation: r.operation,
       startTime: new Date(r.started).toISOString(),
+      // Ended once published with nothing pending; a rollout claimed by no reconcile yet is not.
       endTime: r.ended === undefined ? null : new Date(r.ended).toISOString(),
-      concerned: dataplanes.length,
-      acknowledged: count('acknowledged'),
-      rejected: count('rejected'),
-      pending: count('pending'),
       dataplanes,
     };
   }

@@ -99,6 +99,11 @@ export async function startXdsServer(
   })();
   const rollouts = new RolloutTracker(instanceId, { onEnded: (seconds) => metrics?.rolloutDuration.observe(seconds), onNack: (typeUrl) => metrics?.xdsNacks.inc({ type_url: typeUrl }) }, (mesh) => reconciler.servesMesh(mesh));
   reconciler.useRollouts(rollouts);
+  // A write's rollout starts with its change event, here and on every other instance. The
+  // reconciler's subscription came first but only schedules its refresh, which then claims it.
+  const stopStartingRollouts = store.subscribe((event) => {
+    if (event.action !== 'resync' && event.rollout) rollouts.start(event.rollout, { type: event.type, mesh: event.mesh, name: event.name }, event.action);
+  });
   // DataplaneInsights and rollouts record every stream event; the delivery figure goes to the metrics.
   const hooks: StreamHooks = {
     onStreamOpen: (s) => insights.onStreamOpen(s),
@@ -174,6 +179,7 @@ export async function startXdsServer(
     },
     close: async () => {
       stopRevalidating();
+      stopStartingRollouts();
       reconciler.close();
       ads.closeAll();
       sdsAds.closeAll();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -211,6 +211,85 @@ describe('several control planes on one PostgreSQL', { skip: pgSkip ?? false }, 
     console.log(`revocation through one instance → stream on another dropped in ${dropMs} ms`);
     assert.equal(ended.code, status.UNAUTHENTICATED);
     assert.ok(dropMs < 2000);
+  });
+
+  it('a rollout written through one instance counts the proxies of the others, ACKs and NACKs, from whichever instance is asked', async (t) => {
+    // r-1 on cps[1] (state of the world), r-2 on cps[2] (delta); the writes go through cps[0], which serves neither.
+    const proxyDp = (name: string, port: number) => ({ type: 'Dataplane', mesh: 'default', name, networking: { address: '127.0.0.1', inbound: [{ port, tags: { 'kuma.io/service': 'rollout-web' } }], outbound: [{ port: 20001, tags: { 'kuma.io/service': 'rollout-db' } }] } });
+    const db = (name: string, port: number) => ({ type: 'Dataplane', mesh: 'default', name, networking: { address: '127.0.0.1', inbound: [{ port, tags: { 'kuma.io/service': 'rollout-db' } }] } });
+    const tokenOf = (name: string) => fetch(`${cps[0]!.apiUrl}/tokens/dataplane`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, mesh: 'default' }) }).then((r) => r.text());
+    assert.equal((await api(cps[0]!, 'PUT', '/meshes/default/dataplanes/r-1', proxyDp('r-1', 8201))).status, 201);
+    assert.equal((await api(cps[0]!, 'PUT', '/meshes/default/dataplanes/r-2', proxyDp('r-2', 8202))).status, 201);
+    const sotw = new SotwClient(cps[1]!.xdsAddress, 'default.r-1', { metadata: { authorization: `Bearer ${await tokenOf('r-1')}` }, credentials: tls() });
+    const delta = new DeltaClient(cps[2]!.xdsAddress, 'default.r-2', { metadata: { authorization: `Bearer ${await tokenOf('r-2')}` }, credentials: tls() });
+    t.after(() => {
+      sotw.close();
+      delta.close();
+    });
+    sotw.request(TYPE_URLS.endpoint, ['rollout-db']);
+    sotw.ack(await sotw.expect(TYPE_URLS.endpoint, 5000), ['rollout-db']);
+    delta.request({ type_url: TYPE_URLS.endpoint, subscribe: ['rollout-db'] });
+    delta.ack(await delta.expect(TYPE_URLS.endpoint, 5000));
+    const [id0, id1, id2] = await Promise.all(cps.map(idOf));
+
+    const write = async (name: string, port: number): Promise<string> => {
+      const response = await fetch(`${cps[0]!.apiUrl}/meshes/default/dataplanes/${name}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(db(name, port)) });
+      assert.equal(response.status, 201);
+      return response.headers.get('x-skiff-rollout')!;
+    };
+    const rolloutAt = async (cp: RunningCp, id: string) => (await api(cp, 'GET', `/rollouts/${id}`)).json;
+
+    // Both proxies get the change and hold their answers: the rollout is pending on two instances.
+    const first = await write('rollout-db-1', 9301);
+    const toSotw = await sotw.expect(TYPE_URLS.endpoint, 5000);
+    const toDelta = await delta.expect(TYPE_URLS.endpoint, 5000);
+    const pending = await until('both proxies pending, seen from the writer', async () => {
+      const r = await rolloutAt(cps[0]!, first);
+      return r.concerned === 2 && r.pending === 2 ? r : undefined;
+    });
+    assert.equal(pending.endTime, null);
+    assert.deepEqual(pending.dataplanes.map((d: { name: string; instance: string }) => `${d.name}@${d.instance}`).sort(), [`r-1@${id1}`, `r-2@${id2}`]);
+    assert.ok(!pending.dataplanes.some((d: { instance: string }) => d.instance === id0));
+    sotw.ack(toSotw, ['rollout-db']);
+    delta.ack(toDelta);
+    const done = await until('both acknowledged', async () => {
+      const r = await rolloutAt(cps[0]!, first);
+      return r.endTime ? r : undefined;
+    });
+    assert.deepEqual([done.concerned, done.acknowledged, done.rejected, done.pending], [2, 2, 0, 0]);
+    const fromOther = await rolloutAt(cps[1]!, first);
+    assert.deepEqual([fromOther.concerned, fromOther.acknowledged, fromOther.startTime], [2, 2, done.startTime]);
+    assert.ok((await api(cps[2]!, 'GET', '/rollouts?mesh=default')).json.items.some((r: { id: string; acknowledged: number }) => r.id === first && r.acknowledged === 2));
+
+    // A NACK on cps[2] is reported, with its message, through cps[0].
+    const second = await write('rollout-db-2', 9302);
+    sotw.ack(await sotw.expect(TYPE_URLS.endpoint, 5000), ['rollout-db']);
+    const refused = await delta.expect(TYPE_URLS.endpoint, 5000);
+    delta.request({ type_url: TYPE_URLS.endpoint, response_nonce: refused.nonce, error_detail: 'endpoints refused by the test proxy' });
+    const rejected = await until('the NACK seen from the writer', async () => {
+      const r = await rolloutAt(cps[0]!, second);
+      return r.endTime ? r : undefined;
+    });
+    assert.deepEqual([rejected.concerned, rejected.acknowledged, rejected.rejected], [2, 1, 1]);
+    const nacked = rejected.dataplanes.find((d: { name: string }) => d.name === 'r-2');
+    assert.equal(nacked.instance, id2);
+    assert.match(nacked.error, /endpoints refused by the test proxy/);
+
+    // skiffctl apply --wait through cps[0] follows the proxies on cps[1] and cps[2].
+    const config = join(dirs[0]!, 'skiffctl-rollouts');
+    assert.equal(spawnSync(process.execPath, [SKIFFCTL, '--config-file', config, 'config', 'control-planes', 'add', '--name', 'writer', '--address', cps[0]!.apiUrl], { encoding: 'utf8' }).status, 0);
+    const child = spawn(process.execPath, [SKIFFCTL, '--config-file', config, 'apply', '-f', '-', '--wait', '--timeout', '10s'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    child.stdin.end(JSON.stringify(db('rollout-db-3', 9303)));
+    const third = await sotw.expect(TYPE_URLS.endpoint, 5000);
+    const thirdDelta = await delta.expect(TYPE_URLS.endpoint, 5000);
+    await new Promise((r) => setTimeout(r, 500)); // apply --wait is following a pending rollout meanwhile
+    sotw.ack(third, ['rollout-db']);
+    delta.ack(thirdDelta);
+    assert.equal(await exited, 0, stderr);
+    assert.match(stderr, /2\/2 proxies acknowledged/);
   });
 
   it('a proxy failing over to another instance and presenting the versions it holds receives nothing new, mTLS on', async (t) => {

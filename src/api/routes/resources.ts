@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isAlreadyExists, isNotFound } from '../../core/errors.js';
 import { toApiObject, type ResourceKey, type StoredResource } from '../../core/model.js';
@@ -32,11 +33,13 @@ export interface ConfigPreviewer {
   shadowConfig(mesh: string, name: string): Promise<{ current: Record<string, Record<string, unknown>>; shadow: Record<string, Record<string, unknown>>; error?: string } | undefined>;
 }
 
-/** Rollout tracking (src/xds/rollouts.ts), injected by server.ts. */
+/**
+ * Rollout tracking (src/xds/rollout-exchange.ts), injected by server.ts: a write names its rollout
+ * to the store, and the store's change event starts it on every instance.
+ */
 export interface RolloutRegistry {
-  start(resource: { type: string; mesh: string; name: string }, operation: 'create' | 'update' | 'delete'): string;
-  get(id: string): unknown;
-  list(mesh?: string): unknown[];
+  get(id: string): Promise<unknown>;
+  list(mesh?: string): Promise<unknown[]>;
 }
 
 export interface ResourceRoutesOptions {
@@ -155,32 +158,31 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
         const impact = options.preview ? await options.preview.impact({ key, spec: result.resource.spec }) : undefined;
         return reply.code(200).send({ dryRun: true, operation: existing ? 'update' : 'create', ...(impact ? { impact } : {}) });
       }
-      const rollout = (operation: 'create' | 'update') => {
-        const id = options.rollouts?.start({ type: key.type, mesh: key.mesh, name: key.name }, operation);
-        if (id) reply.header('x-skiff-rollout', id);
-      };
+      // A write that changes stored state is a rollout; one that stores the very same spec is not.
+      const changes = !existing || JSON.stringify(existing.spec) !== JSON.stringify(result.resource.spec);
+      const rollout = options.rollouts && changes ? randomUUID() : undefined;
       if (existing) {
         try {
-          await store.update(result.resource, existing.version);
-          // An update that stores the very same spec changes nothing: no rollout.
-          if (JSON.stringify(existing.spec) !== JSON.stringify(result.resource.spec)) rollout('update');
+          await store.update(result.resource, existing.version, { rollout });
+          if (rollout) reply.header('x-skiff-rollout', rollout);
           return reply.code(200).send({});
         } catch (err) {
           if (!isNotFound(err)) throw err; // deleted since we read it: create it below
         }
       }
+      const created = options.rollouts ? (rollout ?? randomUUID()) : undefined;
       try {
-        await store.create(result.resource);
+        await store.create(result.resource, { rollout: created });
       } catch (err) {
         if (isAlreadyExists(err)) throw new HttpError(409, 'Conflict', `${descriptor.name} "${key.name}" was created by a concurrent request; retry`);
         throw err;
       }
       // As Kuma's mesh manager: a new Mesh gets its default policies with the request that creates it.
       if (descriptor.name === 'Mesh') {
-        const created = await createDefaultMeshPolicies(store, result.resource);
-        if (created.length > 0) request.log.info({ mesh: key.name, policies: created }, 'created the default policies of the mesh');
+        const defaults = await createDefaultMeshPolicies(store, result.resource);
+        if (defaults.length > 0) request.log.info({ mesh: key.name, policies: defaults }, 'created the default policies of the mesh');
       }
-      rollout('create');
+      if (created) reply.header('x-skiff-rollout', created);
       return reply.code(201).send({});
     });
 
@@ -191,14 +193,14 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
         const impact = options.preview ? await options.preview.impact({ key, spec: undefined }) : undefined;
         return { dryRun: true, operation: 'delete', ...(impact ? { impact } : {}) };
       }
+      const rollout = options.rollouts ? randomUUID() : undefined;
       try {
-        await store.delete(key);
+        await store.delete(key, { rollout });
       } catch (err) {
         if (isNotFound(err)) throw new HttpError(404, 'Could not delete a resource', `${descriptor.name} "${request.params.name}" not found`);
         throw err;
       }
-      const id = options.rollouts?.start({ type: key.type, mesh: key.mesh, name: key.name }, 'delete');
-      if (id) reply.header('x-skiff-rollout', id);
+      if (rollout) reply.header('x-skiff-rollout', rollout);
       return {};
     });
   }
@@ -210,15 +212,15 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
     return served ? { connected: true, ...served } : { connected: false, resources: {}, streams: [] };
   });
 
-  // Rollouts: where the writes made through this instance have arrived (bounded history, newest first).
+  // Rollouts: where the writes this instance has heard of have arrived, on every instance (bounded history, newest first).
   app.get<{ Querystring: Query }>('/rollouts', { config: { access: AUTHENTICATED } }, async (request) => {
     if (!options.rollouts) throw new HttpError(503, 'Unavailable', 'rollouts need the xDS server');
     const mesh = typeof request.query.mesh === 'string' ? request.query.mesh : undefined;
-    const items = options.rollouts.list(mesh);
+    const items = await options.rollouts.list(mesh);
     return { total: items.length, items };
   });
   app.get<{ Params: { id: string } }>('/rollouts/:id', { config: { access: AUTHENTICATED } }, async (request) => {
-    const found = options.rollouts?.get(request.params.id);
+    const found = await options.rollouts?.get(request.params.id);
     if (!found) throw new HttpError(404, 'Could not retrieve a resource', `Rollout "${request.params.id}" not found`);
     return found;
   });

@@ -1,7 +1,8 @@
 import pg from 'pg';
-import type { Cluster, InstanceRecord, InstanceSelf } from '../cluster.js';
+import type { Cluster, InstanceRecord, InstanceSelf, RolloutPartStore } from '../cluster.js';
 import { clientConfig } from './connection.js';
 import type { PostgresOptions } from './postgres-store.js';
+import { PostgresRolloutParts } from './rollout-parts.js';
 import { ReconnectingSession } from './session.js';
 
 /** The advisory lock whose holder is the leader (any constant; 5681 is the API port). */
@@ -37,6 +38,7 @@ interface InstanceRow {
  */
 export class PostgresCluster implements Cluster {
   readonly instanceId: string;
+  readonly rolloutParts: RolloutPartStore;
   private leader = false;
   private readonly listeners = new Set<(leader: boolean) => void>();
   private electionTimer: NodeJS.Timeout | undefined;
@@ -53,6 +55,7 @@ export class PostgresCluster implements Cluster {
     this.instanceId = self.id;
     this.reads = new pg.Pool({ ...clientConfig(options, undefined, `${self.id} instance-list`), max: 1, idleTimeoutMillis: 10_000 });
     this.reads.on('error', () => {}); // an idle connection lost: the next read opens another
+    this.rolloutParts = new PostgresRolloutParts(this.reads, self.id);
     this.session = new ReconnectingSession(clientConfig(options, undefined, `${self.id} leader-election`), {
       setUp: (client) => this.heartbeat(client),
       up: (client) => {
@@ -119,14 +122,18 @@ export class PostgresCluster implements Cluster {
        ON CONFLICT (id) DO UPDATE SET address = $2, version = $3, heartbeat_time = now(), leader = $5, proxies = $6`,
       [id, address, version, startTime, this.leader, this.self.proxies()],
     );
-    // The leader forgets instances dead for a long time (their insights already read as offline).
-    if (this.leader) await client.query(`DELETE FROM control_plane_instances WHERE heartbeat_time < now() - make_interval(secs => $1)`, [(this.timing.heartbeatMs * 100) / 1000]);
+    // The leader forgets instances dead for a long time (their insights already read as offline),
+    // and after an hour the rollout parts of instances it forgot.
+    if (this.leader) {
+      await client.query(`DELETE FROM control_plane_instances WHERE heartbeat_time < now() - make_interval(secs => $1)`, [(this.timing.heartbeatMs * 100) / 1000]);
+      await client.query(`DELETE FROM rollout_parts WHERE updated_at < now() - interval '1 hour' AND instance NOT IN (SELECT id FROM control_plane_instances)`);
+    }
   }
 
   /**
-   * Reads (the instance list) go through a pool of one connection, opened on demand and closed
-   * when idle, so they never queue behind the session's work and a burst of API requests never
-   * opens more than one.
+   * Reads (the instance list) and the rollout parts go through a pool of one connection, opened on
+   * demand and closed when idle, so they never queue behind the session's work and a burst of API
+   * requests never opens more than one.
    */
   private readonly reads: pg.Pool;
 
