@@ -2,7 +2,7 @@
  * xDS load benchmark: a real `skiff-cp run` (SQLite) and N Envoy-like proxies in separate
  * load-generator processes, each proxy on its own HTTP/2 connection.
  *
- *   npm run bench -- [--dataplanes 1000] [--services 100] [--outbounds 5] [--workers 2] [--mtls] [--instances 1]
+ *   npm run bench -- [--dataplanes 1000] [--services 100] [--outbounds 5] [--workers 2] [--mtls] [--instances 1] [--no-floor]
  *
  * --instances K (K > 1): K control planes on one PostgreSQL (the test database of
  * scripts/setup-postgres.sh, a fresh schema), proxies spread over them round robin, every REST
@@ -14,6 +14,12 @@
  * every affected proxy's last ACK: (a) one new dataplane of the popular service (every proxy
  * consumes it: EDS), (b) a TrafficRoute splitting a service by version (CDS/EDS/LDS/RDS), and with
  * --mtls (c) mesh mTLS turned on (SDS, CDS, LDS). Prints a table, then one JSON line.
+ *
+ * Then, unless --no-floor, the floor of the same figures on this machine (floor-server.ts): a bare
+ * grpc-js server and the same load-generator processes and connection layout. Its sync connects
+ * the N streams and gives each five 1 KB responses in turn, each after the previous ACK; its push
+ * sends every warmed-up stream one response the size of the EDS phase's, timed to the last ACK.
+ * Every figure is printed beside its floor with the ratio (#18's targets).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -37,6 +43,8 @@ const { values } = parseArgs({
     'no-default-policies': { type: 'boolean', default: false },
     /** Write a CPU profile of the control plane (node --cpu-prof) into this directory. */
     'cpu-prof': { type: 'string' },
+    /** Skip the floor measurement. */
+    'no-floor': { type: 'boolean', default: false },
   },
 });
 const N = Number(values.dataplanes);
@@ -45,6 +53,7 @@ const K = Math.min(Number(values.outbounds), M - 1);
 const W = Number(values.workers);
 const I = Math.max(1, Number(values.instances));
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
+const FLOOR_SERVER = fileURLToPath(new URL('./floor-server.js', import.meta.url));
 const now = () => performance.timeOrigin + performance.now();
 
 /** Deterministic pseudo-random numbers, so every run registers the same mesh. */
@@ -125,7 +134,31 @@ const cp = cps[0]!;
 function cpUsage(): { cpuS: number; rssMb: number } {
   return cps.map((c) => usage(c.proc.pid!)).reduce((t, u) => ({ cpuS: t.cpuS + u.cpuS, rssMb: t.rssMb + u.rssMb }), { cpuS: 0, rssMb: 0 });
 }
-const workers: ChildProcess[] = [];
+let workers: ChildProcess[] = [];
+const forkWorkers = () => Array.from({ length: W }, () => fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--max-old-space-size=8192'] }));
+
+/** Splits the N nodes over the W workers, starts them and resolves with each stream's sync time from `start`. */
+function syncAll(addresses: string[], floorMessages?: number): Promise<number[]> {
+  const nodes: string[][] = Array.from({ length: W }, () => []);
+  for (let i = 0; i < N; i++) nodes[i % W]!.push(`default.dp-${i}`);
+  const syncStart = now();
+  const syncTimes: number[] = [];
+  return new Promise<number[]>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`initial sync incomplete after 600 s: ${syncTimes.length}/${N}`)), 600_000);
+    workers.forEach((w, k) => {
+      w.on('message', (m: { ev: string; at?: number }) => {
+        if (m.ev !== 'synced') return;
+        syncTimes.push(m.at! - syncStart);
+        if (syncTimes.length % Math.max(1, Math.floor(N / 10)) === 0) console.error(`  synced ${syncTimes.length}/${N}`);
+        if (syncTimes.length === N) {
+          clearTimeout(timer);
+          resolve(syncTimes);
+        }
+      });
+      w.send({ cmd: 'start', addresses, nodes: nodes[k], concurrency: Number(values.concurrency), floorMessages });
+    });
+  });
+}
 
 async function put(path: string, body: unknown): Promise<void> {
   const r = await fetch(cp.apiUrl + path, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -158,12 +191,12 @@ function summary(latencies: number[]) {
  * update and ACKs have stopped for a moment (or, short of that, for `quietMs` after the first
  * one; at most `maxMs`). Latencies count from the REST call's answer.
  */
-async function phase(name: string, expected: number, change: () => Promise<void>, quietMs = 3000, maxMs = 120_000) {
+async function phase(name: string, expected: number, change: () => Promise<number | void>, quietMs = 3000, maxMs = 120_000, measured = cpUsage) {
   await Promise.all(workers.map((w) => ask(w, { cmd: 'mark' }, 'marked')));
-  const before = cpUsage();
+  const before = measured();
   const loadBefore = (await reportAll()).reduce((t, r) => t + r.cpuS, 0);
-  await change();
-  const answered = now();
+  // From the REST answer, or from when the change says it began.
+  const answered = (await change()) ?? now();
   let last = 0;
   let lastChange = now();
   let reports: Report[] = [];
@@ -180,7 +213,7 @@ async function phase(name: string, expected: number, change: () => Promise<void>
     if (last > answered && ((updated >= expected && quietFor > 500) || quietFor > quietMs)) break;
     if (now() - answered > maxMs) break;
   }
-  const after = cpUsage();
+  const after = measured();
   const loadCpuS = round(reports.reduce((t, r) => t + r.cpuS, 0) - loadBefore);
   const latencies = reports.flatMap((r) => r.acks.map((a, i) => ({ ms: a - answered, instance: r.acksInstance[i] ?? 0 })));
   const result = {
@@ -195,6 +228,40 @@ async function phase(name: string, expected: number, change: () => Promise<void>
   };
   console.error(`  ${name}: ${result.affected} of the ${expected} proxies it concerns updated, p99 ${result.p99Ms} ms`);
   return result;
+}
+
+async function stopAll(): Promise<void> {
+  for (const w of workers.splice(0)) w.send({ cmd: 'stop' });
+  await Promise.all(cps.splice(0).map((c) => c.stop()));
+}
+
+interface Floor {
+  pushP99Ms: number;
+  pushCpuS: number;
+  syncMs: number;
+  rssMb: number;
+  pushBytes: number;
+}
+let floorServer: ChildProcess | undefined;
+
+/** The same figures from a bare grpc-js server (floor-server.ts) and fresh load generators. */
+async function measureFloor(pushBytes: number): Promise<Floor> {
+  console.error(`floor: a bare grpc-js server, ${N} streams, five 1 KB responses each, then pushes of ${pushBytes} B`);
+  const server = fork(FLOOR_SERVER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  floorServer = server;
+  const { port } = await ask<{ port: number }>(server, { cmd: 'listen', messages: 5, bytes: 1024 }, 'listening');
+  workers = forkWorkers();
+  const syncTimes = await syncAll([`127.0.0.1:${port}`], 5);
+  await new Promise((r) => setTimeout(r, 1500));
+  const serverUsage = () => usage(server.pid!);
+  const rssMb = serverUsage().rssMb;
+  const push = () => phase('floor: one push to every stream', N, async () => (await ask<{ at: number }>(server, { cmd: 'push', bytes: pushBytes }, 'pushed')).at, 3000, 120_000, serverUsage);
+  await push(); // warm-up: the first push after the sync pays for lazily grown buffers
+  const timed = await push();
+  await stopAll();
+  server.send({ cmd: 'stop' });
+  floorServer = undefined;
+  return { pushP99Ms: timed.p99Ms, pushCpuS: timed.cpCpuS, syncMs: Math.round(Math.max(...syncTimes)), rssMb: Math.round(rssMb), pushBytes };
 }
 
 try {
@@ -215,35 +282,20 @@ try {
   const registerMs = now() - registerStart;
   console.error(`  registered ${N} dataplanes in ${Math.round(registerMs)} ms`);
 
-  const nodes: string[][] = Array.from({ length: W }, () => []);
-  for (let i = 0; i < N; i++) nodes[i % W]!.push(`default.dp-${i}`);
-  for (let w = 0; w < W; w++) workers.push(fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--max-old-space-size=8192'] }));
-
+  workers = forkWorkers();
   const beforeSync = cpUsage();
-  const syncStart = now();
-  const syncTimes: number[] = [];
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`initial sync incomplete after 600 s: ${syncTimes.length}/${N}`)), 600_000);
-    workers.forEach((w, k) => {
-      w.on('message', (m: { ev: string; at?: number }) => {
-        if (m.ev !== 'synced') return;
-        syncTimes.push(m.at! - syncStart);
-        if (syncTimes.length % Math.max(1, Math.floor(N / 10)) === 0) console.error(`  synced ${syncTimes.length}/${N}`);
-        if (syncTimes.length === N) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      w.send({ cmd: 'start', addresses: cps.map((c) => c.xdsAddress), nodes: nodes[k], concurrency: Number(values.concurrency) });
-    });
-  });
+  const syncTimes = await syncAll(cps.map((c) => c.xdsAddress));
   const initialSyncMs = Math.max(...syncTimes);
   const afterSync = cpUsage();
   await new Promise((r) => setTimeout(r, 1500)); // let the insight flush settle before measuring changes
   const loadSyncCpu = (await reportAll()).reduce((t, r) => t + r.cpuS, 0);
   const sync = { name: 'initial sync', expected: N, ...summary(syncTimes), cpCpuS: round(afterSync.cpuS - beforeSync.cpuS), cpRssMb: Math.round(afterSync.rssMb), loadCpuS: round(loadSyncCpu) };
 
+  const bytesBeforeEds = (await reportAll()).reduce((t, r) => ({ bytes: t.bytes + r.bytes, responses: t.responses + r.responses }), { bytes: 0, responses: 0 });
   const eds = await phase('EDS: new dataplane of the popular service', consumers.get('svc-0') ?? 0, () => put('/meshes/default/dataplanes/dp-new', { networking: { address: '10.255.255.254', inbound: [{ port: 8080, servicePort: 80, tags: { 'kuma.io/service': 'svc-0', 'kuma.io/protocol': 'http', version: 'v1' } }] } }));
+  const bytesAfterEds = (await reportAll()).reduce((t, r) => ({ bytes: t.bytes + r.bytes, responses: t.responses + r.responses }), { bytes: 0, responses: 0 });
+  /** The EDS phase's average response payload, the floor's push size. */
+  const edsBytes = Math.max(1, Math.round((bytesAfterEds.bytes - bytesBeforeEds.bytes) / Math.max(1, bytesAfterEds.responses - bytesBeforeEds.responses)));
   const route = await phase('TrafficRoute: split svc-1 by version', consumers.get('svc-1') ?? 0, () =>
     put('/meshes/default/traffic-routes/split-svc-1', {
       type: 'TrafficRoute',
@@ -265,10 +317,28 @@ try {
   const final = await reportAll();
   const totals = { bytes: final.reduce((t, r) => t + r.bytes, 0), dropped: final.reduce((t, r) => t + r.drops, 0), responses: final.reduce((t, r) => t + r.responses, 0) };
   const end = cpUsage();
+  let floor: Floor | undefined;
+  if (!values['no-floor']) {
+    await stopAll(); // the floor gets the machine to itself, as the control plane had
+    floor = await measureFloor(edsBytes);
+  }
   const where = I > 1 ? `${I} skiff-cp instances on PostgreSQL (CPU and RSS summed over them)` : 'skiff-cp on SQLite';
   console.log(`\nxds-load: ${N} proxies (${W} load-generator processes, one HTTP/2 connection each), ${M} services, ${K} outbounds each; ${where}`);
   console.table(phases.map((p) => ({ phase: p.name, 'proxies concerned': p.expected, 'updated': p.affected, 'p50 ms': p.p50Ms, 'p95 ms': p.p95Ms, 'p99 ms': p.p99Ms, 'max ms': p.maxMs, 'CP CPU s': p.cpCpuS, 'load-gen CPU s': p.loadCpuS, 'CP RSS MB': p.cpRssMb })));
   console.log(`registration ${Math.round(registerMs)} ms; initial sync of all ${Math.round(initialSyncMs)} ms; ${(totals.bytes / 1048576).toFixed(1)} MiB of resources in ${totals.responses} responses; streams dropped: ${totals.dropped}; CP RSS ${Math.round(end.rssMb)} MB (${Math.round((end.rssMb * 1024) / N)} KB a proxy), CP CPU ${round(end.cpuS)} s in all; load generators' RSS ${Math.round(final.reduce((t, r) => t + r.rssMb, 0))} MB`);
+  if (floor) {
+    const ratio = (x: number, f: number) => Math.round((x / f) * 100) / 100;
+    const rssTarget = Math.round(floor.rssMb + (15 * N) / 1024);
+    console.log(`\nagainst the floor (a bare grpc-js server, the same ${W} load-generator processes; push of ${floor.pushBytes} B, the EDS phase's response size):`);
+    console.table([
+      { figure: 'EDS change p99 ms', skiff: eds.p99Ms, floor: floor.pushP99Ms, ratio: ratio(eds.p99Ms, floor.pushP99Ms), target: '≤ 1.25× floor' },
+      { figure: 'EDS phase CP CPU s', skiff: eds.cpCpuS, floor: floor.pushCpuS, ratio: ratio(eds.cpCpuS, floor.pushCpuS), target: '≤ 1.5× floor' },
+      { figure: 'initial sync ms', skiff: Math.round(initialSyncMs), floor: floor.syncMs, ratio: ratio(initialSyncMs, floor.syncMs), target: '≤ 1.3× floor' },
+      { figure: 'CP RSS MB', skiff: Math.round(end.rssMb), floor: floor.rssMb, ratio: ratio(end.rssMb, floor.rssMb), target: `≤ floor + 15 KB a proxy (${rssTarget} MB)` },
+      { figure: 'TrafficRoute p99 ms', skiff: route.p99Ms, floor: '', ratio: '', target: '≤ 250' },
+      ...(mtls ? [{ figure: 'mTLS on p99 ms', skiff: mtls.p99Ms, floor: '', ratio: '', target: '≤ 10000' }] : []),
+    ]);
+  }
   if (eds.crossInstance) console.log(`EDS on the instances the write did not go through: ${eds.crossInstance.affected} proxies, p50 ${eds.crossInstance.p50Ms} ms, p99 ${eds.crossInstance.p99Ms} ms`);
   const pick = (p: ReturnType<typeof summary> & { expected: number }) => ({ concerned: p.expected, affected: p.affected, p50Ms: p.p50Ms, p95Ms: p.p95Ms, p99Ms: p.p99Ms, maxMs: p.maxMs });
   console.log(
@@ -289,11 +359,12 @@ try {
       phases: phases.map((p) => ({ name: p.name, cpCpuS: p.cpCpuS, loadCpuS: p.loadCpuS, cpRssMb: p.cpRssMb })),
       bytes: totals.bytes,
       dropped: totals.dropped,
+      ...(floor ? { floor } : {}),
     }),
   );
 } finally {
-  for (const w of workers) w.send({ cmd: 'stop' });
-  await Promise.all(cps.map((c) => c.stop()));
+  await stopAll();
+  floorServer?.send({ cmd: 'stop' });
   await dropSchema?.();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 }

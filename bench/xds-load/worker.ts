@@ -4,6 +4,7 @@
  * phase), {cmd: 'report'} (per-stream last ACK since the mark), {cmd: 'stop'}.
  */
 import { EnvoyStream } from './envoy-stream.js';
+import { FloorStream } from './floor-stream.js';
 
 interface Start {
   cmd: 'start';
@@ -12,11 +13,14 @@ interface Start {
   nodes: string[];
   /** Streams opened at once before waiting for some to sync (a fleet does not start in one instant). */
   concurrency: number;
+  /** The floor measurement (floor-server.ts): FloorStreams synced after this many ACKs. */
+  floorMessages?: number;
 }
 
-const streams: EnvoyStream[] = [];
+type Stream = EnvoyStream | FloorStream;
+const streams: Stream[] = [];
 /** Which of the start message's addresses each stream uses. */
-const instanceOf = new Map<EnvoyStream, number>();
+const instanceOf = new Map<Stream, number>();
 let markAt = 0;
 let synced = 0;
 
@@ -29,13 +33,15 @@ async function start(m: Start): Promise<void> {
     const launch = () => {
       while (inFlight < m.concurrency && next < m.nodes.length) {
         const instance = next % m.addresses.length;
-        const stream = new EnvoyStream(m.addresses[instance]!, m.nodes[next++]!, (s) => {
+        const onSynced = (s: Stream) => {
           inFlight--;
           synced++;
           send({ ev: 'synced', at: s.syncedAt });
           if (synced === m.nodes.length) resolve();
           else launch();
-        });
+        };
+        const node = m.nodes[next++]!;
+        const stream = m.floorMessages ? new FloorStream(m.addresses[instance]!, node, m.floorMessages, onSynced) : new EnvoyStream(m.addresses[instance]!, node, onSynced);
         inFlight++;
         streams.push(stream);
         instanceOf.set(stream, instance);
