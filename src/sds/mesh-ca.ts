@@ -1,22 +1,16 @@
 import { readFileSync } from 'node:fs';
-import type { webcrypto } from 'node:crypto';
-import type * as x509 from '@peculiar/x509';
 import { isAlreadyExists } from '../core/errors.js';
 import type { MtlsBackend } from '../core/resources/mesh.js';
 import type { ResourceStore } from '../store/store.js';
-import { generateMeshCa, loadCa, type KeyAndCert } from './pki.js';
+import { generateMeshCa, loadCa, type KeyAndCert, type SigningCa } from './pki.js';
 import { waitForLeaderWork } from '../store/wait-for-leader.js';
 
 /** How long a follower waits for the leader to store a mesh's builtin CA. */
 const CA_WAIT_MS = 15_000;
 
 /** A mesh CA ready to sign, with the PEM proxies trust. */
-export interface MeshCa {
+export interface MeshCa extends SigningCa {
   certPem: string;
-  cert: x509.X509Certificate;
-  key: webcrypto.CryptoKey;
-  /** Secret derived from the CA key: what deterministic SVIDs are derived from. */
-  seed: Buffer;
   /** Changes whenever the CA does (new backend, regenerated or re-provided secrets). */
   id: string;
 }
@@ -55,7 +49,7 @@ export class MeshCaManager {
     let ca = this.cache.get(key);
     if (!ca) {
       const loaded = await loadCa(material);
-      ca = { certPem: material.certPem, cert: loaded.cert, key: loaded.key, seed: loaded.seed, id: key };
+      ca = { ...loaded, certPem: material.certPem, id: key };
       this.cache.set(key, ca);
     }
     return ca;

@@ -1,7 +1,7 @@
 import 'reflect-metadata'; // before @peculiar/x509, as src/sds/pki.ts does
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate, createPrivateKey, webcrypto } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,6 +87,37 @@ describe('mesh PKI', () => {
       assert.ok(starts.size > 15, `window starts differ between nodes (${starts.size} of 20)`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('assembles each certificate byte for byte as @peculiar/x509 builds it from the same fields, UTCTime and GeneralizedTime', async () => {
+    const ca = await generateMeshCa('default');
+    const signing = await loadCa(ca);
+    const rsa = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const;
+    const caKey = await webcrypto.subtle.importKey('pkcs8', createPrivateKey(ca.keyPem).export({ type: 'pkcs8', format: 'der' }), rsa, false, ['sign']);
+    for (const [windowStart, validForMs] of [[Date.parse('2026-12-01T10:00:00.123Z'), 24 * 3600_000], [Date.parse('2049-12-31T20:00:00Z'), 2 * 24 * 3600_000]] as const) {
+      const leaf = await issueSvid({ spiffeId: 'spiffe://default/web', validForMs, ca: signing, deterministic: { holder: 'default.web-1', windowStartMs: windowStart } });
+      const ours = new x509.X509Certificate(leaf.certPem);
+      const library = await x509.X509CertificateGenerator.create({
+        serialNumber: ours.serialNumber,
+        subject: '',
+        issuer: signing.cert.subject,
+        notBefore: ours.notBefore,
+        notAfter: ours.notAfter,
+        publicKey: await ours.publicKey.export({ name: 'ECDSA', namedCurve: 'P-256' }, ['verify']),
+        signingKey: caKey,
+        signingAlgorithm: rsa,
+        extensions: [
+          new x509.BasicConstraintsExtension(false, undefined, true),
+          new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
+          new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+          new x509.SubjectAlternativeNameExtension([{ type: 'url', value: 'spiffe://default/web' }], true),
+          await x509.AuthorityKeyIdentifierExtension.create(signing.cert),
+        ],
+      });
+      assert.equal(Buffer.from(ours.rawData).toString('hex'), Buffer.from(library.rawData).toString('hex'));
+      assert.equal(ours.notBefore.getTime(), Math.floor((windowStart - 5 * 60_000) / 1000) * 1000);
+      assert.ok(await ours.verify({ publicKey: signing.cert.publicKey, signatureOnly: true }), 'signed by the CA');
     }
   });
 
