@@ -9,7 +9,6 @@ import { parseDuration } from '../core/duration.js';
 import { InsightRecorder } from './insights.js';
 import type { StreamHooks } from './server/sotw-stream.js';
 import type { Metrics } from '../observability/metrics.js';
-import { withDirectResponses } from './server/response-encoder.js';
 import { RolloutTracker } from './rollouts.js';
 import { decodeResource, grpcDefinitions, PROTO_LOAD_MS } from './protos.js';
 import { SHORT_NAMES } from './resources.js';
@@ -95,10 +94,9 @@ export async function startXdsServer(
   const reconciler = new Reconciler(store, cache, xdsLogger, undefined, (ms) => metrics?.xdsGeneration.observe(ms));
   const insights = new InsightRecorder(store, instanceId, parseDuration(config.xdsServer.dataplaneStatusFlushInterval) ?? 1000, xdsLogger, () => reconciler.busy(), isLeader);
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
-  const loaded = (grpcDefinitions[ADS] as grpc.ServiceDefinition | undefined) ?? (() => {
+  const definition = (grpcDefinitions[ADS] as grpc.ServiceDefinition | undefined) ?? (() => {
     throw new Error(`${ADS} missing from the loaded protos`);
   })();
-  const definition = withDirectResponses(loaded, ['StreamAggregatedResources']);
   const rollouts = new RolloutTracker(instanceId, { onEnded: (seconds) => metrics?.rolloutDuration.observe(seconds), onNack: (typeUrl) => metrics?.xdsNacks.inc({ type_url: typeUrl }) }, (mesh) => reconciler.servesMesh(mesh));
   reconciler.useRollouts(rollouts);
   // A write's rollout starts with its change event, here and on every other instance. The
@@ -141,7 +139,7 @@ export async function startXdsServer(
   );
   // SDS on its own port as in Kuma's port list: the same streams, secrets only, always over TLS.
   const sdsServer = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
-  const sdsDefinition = withDirectResponses(grpcDefinitions['envoy.service.secret.v3.SecretDiscoveryService'] as grpc.ServiceDefinition, ['StreamSecrets']);
+  const sdsDefinition = grpcDefinitions['envoy.service.secret.v3.SecretDiscoveryService'] as grpc.ServiceDefinition;
   const sdsAds = adsService({ cache, registry: reconciler, authenticator, logger: xdsLogger.child({ server: 'sds' }), hooks, secureTransport: true });
   sdsServer.addService(sdsDefinition, sdsAds.secretsImplementation);
   const sdsTls = await serverTlsMaterial({
