@@ -3,6 +3,7 @@
  * load-generator processes, each proxy on its own HTTP/2 connection.
  *
  *   npm run bench -- [--dataplanes 1000] [--services 100] [--outbounds 5] [--workers 2] [--mtls] [--instances 1] [--no-floor]
+ *                    [--cpu-prof DIR] [--heap-snapshot DIR]
  *
  * --instances K (K > 1): K control planes on one PostgreSQL (the test database of
  * scripts/setup-postgres.sh, a fresh schema), proxies spread over them round robin, every REST
@@ -22,7 +23,7 @@
  * Every figure is printed beside its floor with the ratio (#18's targets).
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +44,8 @@ const { values } = parseArgs({
     'no-default-policies': { type: 'boolean', default: false },
     /** Write a CPU profile of the control plane (node --cpu-prof) into this directory. */
     'cpu-prof': { type: 'string' },
+    /** Write a heap snapshot of the control plane after the last phase into this directory. */
+    'heap-snapshot': { type: 'string' },
     /** Skip the floor measurement. */
     'no-floor': { type: 'boolean', default: false },
   },
@@ -124,7 +127,10 @@ for (let k = 0; k < I; k++) {
       { KUMA_GENERAL_WORK_DIR: dir, ...(I > 1 ? {} : { KUMA_STORE_TYPE: 'sqlite', KUMA_STORE_SQLITE_PATH: join(dir, 'skiff.db') }), ...cpEnv },
       // The load generator speaks for N nodes without tokens: a trusted loopback with authentication off.
       [],
-      values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [],
+      [
+        ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : []),
+        ...(values['heap-snapshot'] ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${values['heap-snapshot']}`] : []),
+      ],
     ),
   );
 }
@@ -230,6 +236,23 @@ async function phase(name: string, expected: number, change: () => Promise<numbe
   return result;
 }
 
+/** Signals the control plane to write a heap snapshot and waits until the file is complete. */
+async function heapSnapshot(target: RunningCp, dir: string): Promise<void> {
+  const before = new Set(readdirSync(dir));
+  process.kill(target.proc.pid!, 'SIGUSR2');
+  for (let size = -1; ; ) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const file = readdirSync(dir).find((f) => !before.has(f) && f.endsWith('.heapsnapshot'));
+    if (!file) continue;
+    const now = statSync(join(dir, file)).size;
+    if (now === size && now > 0) {
+      console.error(`  heap snapshot of the control plane: ${join(dir, file)}`);
+      return;
+    }
+    size = now;
+  }
+}
+
 async function stopAll(): Promise<void> {
   for (const w of workers.splice(0)) w.send({ cmd: 'stop' });
   await Promise.all(cps.splice(0).map((c) => c.stop()));
@@ -317,6 +340,7 @@ try {
   const final = await reportAll();
   const totals = { bytes: final.reduce((t, r) => t + r.bytes, 0), dropped: final.reduce((t, r) => t + r.drops, 0), responses: final.reduce((t, r) => t + r.responses, 0) };
   const end = cpUsage();
+  if (values['heap-snapshot']) await heapSnapshot(cp, values['heap-snapshot']);
   let floor: Floor | undefined;
   if (!values['no-floor']) {
     await stopAll(); // the floor gets the machine to itself, as the control plane had
