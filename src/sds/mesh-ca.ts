@@ -33,10 +33,25 @@ export class MeshCaManager {
   private readonly creating = new Map<string, Promise<void>>();
 
   /** `isLeader`: whether this control plane generates missing builtin CAs; a follower waits for the leader's. */
+  /**
+   * Builtin CA material read from the store, per mesh and backend: every certificate issued asks
+   * for its CA, and reading two secrets each time cost 20,000 reads to turn mTLS on for 10,000
+   * proxies. Any change of a Secret or Mesh (or a resync) forgets it.
+   */
+  private readonly materials = new Map<string, KeyAndCert & { version: string }>();
+  private generation = 0;
+
   constructor(
     private readonly store: ResourceStore,
     private readonly isLeader: () => boolean = () => true,
-  ) {}
+  ) {
+    store.subscribe((event) => {
+      if (event.action === 'resync' || event.type === 'Secret' || event.type === 'Mesh') {
+        this.generation++;
+        this.materials.clear();
+      }
+    });
+  }
 
   /** Generates and stores the builtin CA of a mesh backend when it has none (leader work). */
   async ensureBuiltin(mesh: string, backend: string): Promise<void> {
@@ -56,6 +71,16 @@ export class MeshCaManager {
   }
 
   private async builtin(mesh: string, backend: string): Promise<KeyAndCert & { version: string }> {
+    const known = this.materials.get(`${mesh}/${backend}`);
+    if (known) return known;
+    const generation = this.generation;
+    const material = await this.builtinFromStore(mesh, backend);
+    // Kept only if no change came in meanwhile: the read may predate it.
+    if (generation === this.generation) this.materials.set(`${mesh}/${backend}`, material);
+    return material;
+  }
+
+  private async builtinFromStore(mesh: string, backend: string): Promise<KeyAndCert & { version: string }> {
     const read = async () => {
       const cert = await this.store.get({ type: 'Secret', mesh, name: builtinCertSecret(mesh, backend) });
       const key = await this.store.get({ type: 'Secret', mesh, name: builtinKeySecret(mesh, backend) });
