@@ -4,6 +4,7 @@
  *
  *   npm run bench -- [--dataplanes 1000] [--services 100] [--outbounds 5] [--workers 2] [--mtls] [--instances 1] [--no-floor]
  *                    [--cpu-prof DIR] [--heap-snapshot DIR]
+ *   npm run bench -- --sweep [--sweep-sizes 1000,5000,10000,20000] [--sweep-out DIR] [other flags]   (sweep.ts)
  *
  * --instances K (K > 1): K control planes on one PostgreSQL (the test database of
  * scripts/setup-postgres.sh, a fresh schema), proxies spread over them round robin, every REST
@@ -48,8 +49,32 @@ const { values } = parseArgs({
     'heap-snapshot': { type: 'string' },
     /** Skip the floor measurement. */
     'no-floor': { type: 'boolean', default: false },
+    /** The cost curve (sweep.ts): one run per N of --sweep-sizes, M = N/10. */
+    sweep: { type: 'boolean', default: false },
+    'sweep-sizes': { type: 'string', default: '1000,5000,10000,20000' },
+    'sweep-out': { type: 'string', default: '.' },
   },
 });
+if (values.sweep) {
+  const { sweep } = await import('./sweep.js');
+  const sizes = values['sweep-sizes'].split(',').map(Number);
+  if (sizes.some((n) => !Number.isInteger(n) || n < 10)) throw new Error(`--sweep-sizes takes a comma-separated list of N: ${values['sweep-sizes']}`);
+  // What each run takes from this command: every flag but the sweep's own, N and M.
+  const ownWithValue = new Set(['--sweep-sizes', '--sweep-out', '--dataplanes', '--services']);
+  const passOn: string[] = [];
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!.split('=')[0]!;
+    if (flag === '--sweep') continue;
+    if (ownWithValue.has(flag)) {
+      if (!argv[i]!.includes('=')) i++;
+      continue;
+    }
+    passOn.push(argv[i]!);
+  }
+  await sweep(sizes, passOn, values['sweep-out']);
+  process.exit(0);
+}
 const N = Number(values.dataplanes);
 const M = Number(values.services);
 const K = Math.min(Number(values.outbounds), M - 1);
