@@ -17,12 +17,13 @@ const COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b
 const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 export function lineChart(title: string, unit: string, all: Series[]): string {
-  const series = all.filter((s) => s.points.length > 0 && s.points.every(([x, y]) => x > 0 && y > 0));
+  // A log scale has no place for zero (a CPU figure under /proc's 10 ms resolution): such points are left out.
+  const series = all.map((s) => ({ ...s, points: s.points.filter(([x, y]) => x > 0 && y > 0) })).filter((s) => s.points.length > 0);
   const xs = series.flatMap((s) => s.points.map(([x]) => x));
   const ys = series.flatMap((s) => s.points.map(([, y]) => y));
   if (xs.length === 0) return `<text x="${MARGIN.left}" y="${MARGIN.top}">${escape(title)}: no data</text>`;
   const decade = (v: number, up: boolean) => 10 ** (up ? Math.ceil(Math.log10(v)) : Math.floor(Math.log10(v)));
-  const [x0, x1] = [decade(Math.min(...xs), false), decade(Math.max(...xs), true)];
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs) > Math.min(...xs) ? Math.max(...xs) : Math.min(...xs) * 10];
   const [y0, y1] = [decade(Math.min(...ys), false), decade(Math.max(...ys), true)];
   const px = (x: number) => MARGIN.left + ((Math.log10(x) - Math.log10(x0)) / (Math.log10(x1) - Math.log10(x0))) * (WIDTH - MARGIN.left - MARGIN.right);
   const py = (y: number) => HEIGHT - MARGIN.bottom - ((Math.log10(y) - Math.log10(y0)) / (Math.log10(y1) - Math.log10(y0))) * (HEIGHT - MARGIN.top - MARGIN.bottom);

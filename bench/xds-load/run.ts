@@ -5,6 +5,7 @@
  *   npm run bench -- [--dataplanes 1000] [--services 100] [--outbounds 5] [--workers 2] [--mtls] [--instances 1] [--no-floor]
  *                    [--cpu-prof DIR] [--heap-snapshot DIR]
  *   npm run bench -- --sweep [--sweep-sizes 1000,5000,10000,20000] [--sweep-out DIR] [other flags]   (sweep.ts)
+ *   npm run bench -- --sweep-from DIR/xds-load-sweep.json [--sweep-out DIR]   (the table and plot again)
  *
  * --instances K (K > 1): K control planes on one PostgreSQL (the test database of
  * scripts/setup-postgres.sh, a fresh schema), proxies spread over them round robin, every REST
@@ -53,8 +54,16 @@ const { values } = parseArgs({
     sweep: { type: 'boolean', default: false },
     'sweep-sizes': { type: 'string', default: '1000,5000,10000,20000' },
     'sweep-out': { type: 'string', default: '.' },
+    /** Render the table and plot again from a sweep's xds-load-sweep.json, without running. */
+    'sweep-from': { type: 'string' },
   },
 });
+if (values['sweep-from']) {
+  const { render } = await import('./sweep.js');
+  const saved = JSON.parse(readFileSync(values['sweep-from'], 'utf8')) as { results: Parameters<typeof render>[0]; skipped: number[]; openFileLimit: number };
+  render(saved.results, saved.skipped, saved.openFileLimit, values['sweep-out']);
+  process.exit(0);
+}
 if (values.sweep) {
   const { sweep } = await import('./sweep.js');
   const sizes = values['sweep-sizes'].split(',').map(Number);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { lineChart, type Series } from './plot.js';
 
-interface RunResult {
+export interface RunResult {
   n: number;
   initialSyncMs: number;
   eds: { p99Ms: number };
@@ -61,9 +61,15 @@ export async function sweep(sizes: number[], passOn: string[], outDir: string): 
     console.error(`sweep: N=${n}`);
     results.push(await runOnce(n, passOn));
   }
+  render(results, skipped, limit, outDir);
+}
+
+type Row = ReturnType<typeof rowsOf>[number];
+
+function rowsOf(results: RunResult[]) {
   const phase = (r: RunResult, prefix: string) => r.phases.find((p) => p.name.startsWith(prefix));
   const perProxy = (x: number, n: number, unit: number) => Math.round((x * unit) / n * 10) / 10;
-  const rows = results.map((r) => ({
+  return results.map((r) => ({
     n: r.n,
     syncS: r.initialSyncMs / 1000,
     floorSyncS: r.floor ? r.floor.syncMs / 1000 : undefined,
@@ -78,6 +84,11 @@ export async function sweep(sizes: number[], passOn: string[], outDir: string): 
     floorRssKbPerProxy: r.floor ? perProxy(r.floor.rssMb, r.n, 1024) : undefined,
     dropped: r.dropped,
   }));
+}
+
+/** The table, the plot and the raw results, from the runs' JSON lines. */
+export function render(results: RunResult[], skipped: number[], limit: number, outDir: string): void {
+  const rows = rowsOf(results);
   const cell = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '' : String(Math.round(x * 100) / 100));
   const header = '| N | initial sync s (floor) | EDS p99 ms (floor push) | TrafficRoute p99 ms | mTLS on p99 s | sync CPU ms / proxy | EDS CPU µs / proxy (floor) | RSS KB / proxy (floor) | dropped |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |';
   const table = [
@@ -86,14 +97,14 @@ export async function sweep(sizes: number[], passOn: string[], outDir: string): 
     ...skipped.map((n) => `| ${n} | not measured: N + ${FD_HEADROOM} exceeds the open-file limit (${limit}) | | | | | | | |`),
   ].join('\n');
   console.log(`\n${table}`);
-  const series = (name: string, pick: (r: (typeof rows)[number]) => number | undefined, dashed = false): Series => ({ name, dashed, points: rows.flatMap((r) => (pick(r) === undefined ? [] : [[r.n, pick(r)!] as [number, number]])) });
+  const series = (name: string, pick: (r: Row) => number | undefined, dashed = false): Series => ({ name, dashed, points: rows.flatMap((r) => (pick(r) === undefined ? [] : [[r.n, pick(r)!] as [number, number]])) });
   const svg = [
     lineChart('p99 against N', 'ms', [series('initial sync', (r) => r.syncS * 1000), series('floor sync', (r) => (r.floorSyncS === undefined ? undefined : r.floorSyncS * 1000), true), series('EDS change', (r) => r.edsP99Ms), series('floor push', (r) => r.floorPushP99Ms, true), series('TrafficRoute', (r) => r.routeP99Ms), series('mTLS on', (r) => (r.mtlsP99S === undefined ? undefined : r.mtlsP99S * 1000))]),
     lineChart('per proxy against N', 'KB RSS · µs EDS CPU', [series('RSS KB', (r) => r.rssKbPerProxy), series('floor RSS KB', (r) => r.floorRssKbPerProxy, true), series('EDS CPU µs', (r) => r.edsCpuUsPerProxy), series('floor push CPU µs', (r) => r.floorPushCpuUsPerProxy, true)]),
   ];
   writeFileSync(join(outDir, 'xds-load-sweep.svg'), stack(svg));
   writeFileSync(join(outDir, 'xds-load-sweep.md'), `${table}\n`);
-  writeFileSync(join(outDir, 'xds-load-sweep.json'), `${JSON.stringify({ rows, skipped, openFileLimit: limit }, null, 1)}\n`);
+  writeFileSync(join(outDir, 'xds-load-sweep.json'), `${JSON.stringify({ results, skipped, openFileLimit: limit }, null, 1)}\n`);
   console.error(`sweep: wrote xds-load-sweep.{md,svg,json} into ${outDir}`);
 }
 
