@@ -53,7 +53,8 @@ export class PostgresCluster implements Cluster {
     onConnectionLost: (err: Error) => void = () => {},
   ) {
     this.instanceId = self.id;
-    this.reads = new pg.Pool({ ...clientConfig(options, undefined, `${self.id} instance-list`), max: 1, idleTimeoutMillis: 10_000 });
+    // Bounded like the store's pool: a half-open connection must not hold API requests (the instance list, rollout views) for long.
+    this.reads = new pg.Pool({ ...clientConfig(options, undefined, `${self.id} instance-list`), max: 1, idleTimeoutMillis: 10_000, statement_timeout: 10_000, query_timeout: 11_000 });
     this.reads.on('error', () => {}); // an idle connection lost: the next read opens another
     this.rolloutParts = new PostgresRolloutParts(this.reads, self.id);
     this.session = new ReconnectingSession(clientConfig(options, undefined, `${self.id} leader-election`), {
