@@ -14,23 +14,27 @@ import type { TypeUrl } from './resources.js';
  */
 export type ProxyState = RolloutProxyState;
 
+/** A rollout as the API shows it: every instance's parts merged (rollout-exchange.ts). */
 export interface RolloutView {
   id: string;
-  resource: { type: string; mesh: string; name: string };
-  operation: 'create' | 'update' | 'delete';
+  resource: RolloutPart['resource'];
+  operation: RolloutPart['operation'];
   startTime: string;
   endTime: string | null;
   concerned: number;
   acknowledged: number;
   rejected: number;
   pending: number;
-  dataplanes: Array<{ mesh: string; name: string; state: ProxyState; instance: string; error?: string }>;
+  dataplanes: Array<RolloutPart['dataplanes'][number] & { instance: string }>;
 }
+
+/** The mesh a rollout's resource belongs to (a Mesh is its own). */
+const meshOf = (resource: RolloutPart['resource']) => (resource.type === 'Mesh' ? resource.name : resource.mesh);
 
 interface Rollout {
   id: string;
-  resource: RolloutView['resource'];
-  operation: RolloutView['operation'];
+  resource: RolloutPart['resource'];
+  operation: RolloutPart['operation'];
   started: number;
   ended: number | undefined;
   /** Claimed by a reconcile that has finished publishing. */
@@ -68,7 +72,7 @@ export class RolloutTracker {
   ) {}
 
   /** A write of rollout `id` was committed: its rollout, awaiting the reconcile that will read it. */
-  start(id: string, resource: RolloutView['resource'], operation: RolloutView['operation']): void {
+  start(id: string, resource: RolloutPart['resource'], operation: RolloutPart['operation']): void {
     if (this.rollouts.has(id)) return;
     const rollout: Rollout = { id, resource, operation, started: Date.now(), ended: undefined, published: false, proxies: new Map(), pending: 0 };
     this.rollouts.set(rollout.id, rollout);
@@ -77,7 +81,7 @@ export class RolloutTracker {
       if (this.rollouts.size <= HISTORY) break;
       this.forget(old);
     }
-    const mesh = resource.type === 'Mesh' ? resource.name : resource.mesh;
+    const mesh = meshOf(resource);
     // Nothing this instance serves can be concerned: a rollout with no proxy is over at once.
     if (!mesh || !this.servesMesh(mesh)) {
       rollout.published = true;
@@ -213,7 +217,7 @@ export class RolloutTracker {
   /** This instance's parts, the most recent first, optionally of one mesh. */
   parts(mesh?: string): RolloutPart[] {
     return [...this.rollouts.values()]
-      .filter((r) => mesh === undefined || (r.resource.type === 'Mesh' ? r.resource.name : r.resource.mesh) === mesh)
+      .filter((r) => mesh === undefined || meshOf(r.resource) === mesh)
       .reverse()
       .map((r) => this.partOf(r));
   }
