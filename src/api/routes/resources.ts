@@ -158,21 +158,20 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
         const impact = options.preview ? await options.preview.impact({ key, spec: result.resource.spec }) : undefined;
         return reply.code(200).send({ dryRun: true, operation: existing ? 'update' : 'create', ...(impact ? { impact } : {}) });
       }
-      // A write that changes stored state is a rollout; one that stores the very same spec is not.
-      const changes = !existing || JSON.stringify(existing.spec) !== JSON.stringify(result.resource.spec);
-      const rollout = options.rollouts && changes ? randomUUID() : undefined;
+      const rollout = options.rollouts ? randomUUID() : undefined;
       if (existing) {
+        // An update that stores the very same spec changes nothing: no rollout.
+        const tag = JSON.stringify(existing.spec) !== JSON.stringify(result.resource.spec) ? rollout : undefined;
         try {
-          await store.update(result.resource, existing.version, { rollout });
-          if (rollout) reply.header('x-skiff-rollout', rollout);
+          await store.update(result.resource, existing.version, { rollout: tag });
+          if (tag) reply.header('x-skiff-rollout', tag);
           return reply.code(200).send({});
         } catch (err) {
           if (!isNotFound(err)) throw err; // deleted since we read it: create it below
         }
       }
-      const created = options.rollouts ? (rollout ?? randomUUID()) : undefined;
       try {
-        await store.create(result.resource, { rollout: created });
+        await store.create(result.resource, { rollout });
       } catch (err) {
         if (isAlreadyExists(err)) throw new HttpError(409, 'Conflict', `${descriptor.name} "${key.name}" was created by a concurrent request; retry`);
         throw err;
@@ -182,7 +181,7 @@ export async function resourceRoutes(app: FastifyInstance, options: ResourceRout
         const defaults = await createDefaultMeshPolicies(store, result.resource);
         if (defaults.length > 0) request.log.info({ mesh: key.name, policies: defaults }, 'created the default policies of the mesh');
       }
-      if (created) reply.header('x-skiff-rollout', created);
+      if (rollout) reply.header('x-skiff-rollout', rollout);
       return reply.code(201).send({});
     });
 
