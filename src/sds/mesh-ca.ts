@@ -32,7 +32,6 @@ export class MeshCaManager {
   private readonly cache = new Map<string, MeshCa>();
   private readonly creating = new Map<string, Promise<void>>();
 
-  /** `isLeader`: whether this control plane generates missing builtin CAs; a follower waits for the leader's. */
   /**
    * Builtin CA material read from the store, per mesh and backend: every certificate issued asks
    * for its CA, and reading two secrets each time cost 20,000 reads to turn mTLS on for 10,000
@@ -41,6 +40,7 @@ export class MeshCaManager {
   private readonly materials = new Map<string, KeyAndCert & { version: string }>();
   private generation = 0;
 
+  /** `isLeader`: whether this control plane generates missing builtin CAs; a follower waits for the leader's. */
   constructor(
     private readonly store: ResourceStore,
     private readonly isLeader: () => boolean = () => true,

@@ -1,7 +1,7 @@
 import 'reflect-metadata'; // @peculiar/x509 resolves its services through tsyringe, which needs it
 import { createECDH, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, randomBytes, webcrypto, type KeyObject } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import { certificatePem, SvidTemplate } from './svid-template.js';
+import { SvidTemplate } from './svid-template.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -29,8 +29,8 @@ export function spiffeId(trustDomain: string, path: readonly string[] = []): str
   return Buffer.byteLength(id) <= 2048 ? id : undefined;
 }
 
-function pem(label: string, der: ArrayBuffer): string {
-  const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n');
+function pem(label: string, der: Buffer): string {
+  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n');
   return `-----BEGIN ${label}-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END ${label}-----\n`;
 }
 
@@ -48,7 +48,7 @@ async function newKeys(): Promise<webcrypto.CryptoKeyPair> {
 }
 
 async function exportKey(key: webcrypto.CryptoKey): Promise<string> {
-  return pem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', key));
+  return pem('PRIVATE KEY', Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key)));
 }
 
 /**
@@ -152,5 +152,5 @@ export async function issueSvid(request: SvidRequest): Promise<KeyAndCert & { no
     spki: createPublicKey(key).export({ type: 'spki', format: 'der' }),
     spiffeId: request.spiffeId,
   });
-  return { certPem: certificatePem(der) + '\n', keyPem: key.export({ type: 'pkcs8', format: 'pem' }) as string, notAfter };
+  return { certPem: pem('CERTIFICATE', der) + '\n', keyPem: key.export({ type: 'pkcs8', format: 'pem' }) as string, notAfter };
 }
