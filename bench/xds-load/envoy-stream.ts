@@ -11,7 +11,14 @@ import { TYPE_URLS } from '../../src/xds/resources.js';
  */
 
 type Msg = Record<string, any>;
-const ADS = (grpc.loadPackageDefinition(grpcDefinitions) as any).envoy.service.discovery.v3.AggregatedDiscoveryService as grpc.ServiceClientConstructor;
+export const ADS = (grpc.loadPackageDefinition(grpcDefinitions) as any).envoy.service.discovery.v3.AggregatedDiscoveryService as grpc.ServiceClientConstructor;
+
+/** Each proxy's channel: a connection of its own, as each Envoy has. */
+export const PROXY_CHANNEL_OPTIONS = {
+  'grpc.use_local_subchannel_pool': 1,
+  'grpc.max_receive_message_length': 64 * 1024 * 1024,
+  'grpc.keepalive_time_ms': 60_000,
+};
 
 /** Decoded resources are shared by many proxies (same bytes): decode each distinct one once. */
 const decodeCache = new Map<string, Msg>();
@@ -71,11 +78,7 @@ export class EnvoyStream {
   ) {}
 
   start(): void {
-    this.client = new ADS(this.address, grpc.credentials.createInsecure(), {
-      'grpc.use_local_subchannel_pool': 1, // a connection of its own, as each Envoy has
-      'grpc.max_receive_message_length': 64 * 1024 * 1024,
-      'grpc.keepalive_time_ms': 60_000,
-    });
+    this.client = new ADS(this.address, grpc.credentials.createInsecure(), PROXY_CHANNEL_OPTIONS);
     this.open();
   }
 

@@ -1,10 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
-import { grpcDefinitions } from '../../src/xds/protos.js';
 import { TYPE_URLS } from '../../src/xds/resources.js';
-import type { StreamStats } from './envoy-stream.js';
+import { ADS, PROXY_CHANNEL_OPTIONS, type StreamStats } from './envoy-stream.js';
 
 type Msg = Record<string, any>;
-const ADS = (grpc.loadPackageDefinition(grpcDefinitions) as any).envoy.service.discovery.v3.AggregatedDiscoveryService as grpc.ServiceClientConstructor;
 
 /**
  * A proxy of the floor measurement (floor-server.ts): the same channel layout as EnvoyStream (a
@@ -26,11 +24,7 @@ export class FloorStream {
   ) {}
 
   start(): void {
-    this.client = new ADS(this.address, grpc.credentials.createInsecure(), {
-      'grpc.use_local_subchannel_pool': 1,
-      'grpc.max_receive_message_length': 64 * 1024 * 1024,
-      'grpc.keepalive_time_ms': 60_000,
-    });
+    this.client = new ADS(this.address, grpc.credentials.createInsecure(), PROXY_CHANNEL_OPTIONS);
     const call = (this.client as any).StreamAggregatedResources() as grpc.ClientDuplexStream<Msg, Msg>;
     this.call = call;
     call.on('data', (m: Msg) => this.onResponse(m));
