@@ -1,3 +1,4 @@
+import { StoreUnavailableError } from '../core/errors.js';
 import type { Cluster, InstanceRecord, RolloutPart } from '../store/cluster.js';
 import type { RolloutTracker, RolloutView, ProxyState } from './rollouts.js';
 
@@ -70,8 +71,14 @@ export class RolloutExchange {
     return locals.map((local) => mergeParts([local, ...(byId.get(local.id) ?? [])], live, this.cluster.instanceId, now));
   }
 
-  private othersOf(ids: string[]): Promise<RolloutPart[]> {
-    return this.cluster.rolloutParts?.others(ids) ?? Promise.resolve([]);
+  /** The other instances' parts; without them no answer would be true, so the store's outage is the API's 503. */
+  private async othersOf(ids: string[]): Promise<RolloutPart[]> {
+    if (!this.cluster.rolloutParts) return [];
+    try {
+      return await this.cluster.rolloutParts.others(ids);
+    } catch (err) {
+      throw new StoreUnavailableError(`the other instances' rollout progress cannot be read: ${(err as Error).message}`);
+    }
   }
 
   private async liveInstances(): Promise<InstanceRecord[]> {

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { InstanceRecord, RolloutPart } from '../../src/store/cluster.js';
-import { mergeParts } from '../../src/xds/rollout-exchange.js';
+import { isStoreUnavailable } from '../../src/core/errors.js';
+import { SingleInstance } from '../../src/store/cluster.js';
+import { mergeParts, RolloutExchange } from '../../src/xds/rollout-exchange.js';
+import { RolloutTracker } from '../../src/xds/rollouts.js';
 
 const T0 = Date.parse('2026-12-01T10:00:00.000Z');
 const at = (ms: number) => new Date(T0 + ms).toISOString();
@@ -66,5 +69,21 @@ describe('mergeParts: one rollout as every instance knows it', () => {
       ['web-2 acknowledged a', 'web-1 offline gone'],
     );
     assert.deepEqual([view.concerned, view.acknowledged, view.pending], [2, 1, 0]);
+  });
+
+  it('answers a store outage while reading the other instances’ parts as the store being unavailable (the API’s 503)', async () => {
+    const self = { id: 'a', address: 'a:5678', version: '0', startTime: new Date(), proxies: () => 0 };
+    const cluster = Object.assign(new SingleInstance(self), {
+      rolloutParts: { save: async () => {}, others: async () => Promise.reject(new Error('Connection terminated unexpectedly')) },
+    });
+    const tracker = new RolloutTracker('a');
+    tracker.start('r1', { type: 'MeshTimeout', mesh: 'default', name: 't' }, 'create');
+    const exchange = new RolloutExchange(tracker, cluster);
+    try {
+      await assert.rejects(exchange.get('r1'), (err: unknown) => isStoreUnavailable(err) && /Connection terminated/.test((err as Error).message));
+      await assert.rejects(exchange.list(), (err: unknown) => isStoreUnavailable(err));
+    } finally {
+      exchange.close();
+    }
   });
 });
