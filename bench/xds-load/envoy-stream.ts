@@ -22,7 +22,7 @@ export const PROXY_CHANNEL_OPTIONS = {
 
 /** Decoded resources are shared by many proxies (same bytes): decode each distinct one once. */
 const decodeCache = new Map<string, Msg>();
-function decode(typeUrl: string, value: Buffer): Msg {
+export function decode(typeUrl: string, value: Buffer): Msg {
   const key = createHash('sha1').update(value).digest('base64');
   let decoded = decodeCache.get(key);
   if (!decoded) {
@@ -45,6 +45,10 @@ function collect(value: unknown, pick: (obj: Msg) => string | undefined, out: Se
 }
 const rdsName = (o: Msg) => (o.rds && typeof o.rds.route_config_name === 'string' ? o.rds.route_config_name : undefined);
 const sdsName = (o: Msg) => (o.sds_config && typeof o.name === 'string' ? o.name : undefined);
+/** The RDS route configurations decoded listeners name. */
+export const rdsNames = (listeners: Msg[]) => collect(listeners, rdsName, new Set());
+/** The SDS secrets decoded clusters or listeners reference. */
+export const sdsNames = (resources: Msg[]) => collect(resources, sdsName, new Set());
 
 interface TypeState {
   names: string[];
@@ -126,11 +130,11 @@ export class EnvoyStream {
       const decoded = resources.map((r) => decode(r.type_url, r.value));
       const eds = decoded.filter((c) => c.type === 'EDS').map((c) => String(c.eds_cluster_config?.service_name || c.name)).sort();
       this.request(TYPE_URLS.endpoint, eds);
-      this.request(TYPE_URLS.secret, [...collect(decoded, sdsName, new Set())].sort());
+      this.request(TYPE_URLS.secret, [...sdsNames(decoded)].sort());
     } else if (typeUrl === TYPE_URLS.listener) {
       const decoded = resources.map((r) => decode(r.type_url, r.value));
-      this.request(TYPE_URLS.route, [...collect(decoded, rdsName, new Set())].sort());
-      this.request(TYPE_URLS.secret, [...new Set([...(this.types.get(TYPE_URLS.secret)?.names ?? []), ...collect(decoded, sdsName, new Set())])].sort());
+      this.request(TYPE_URLS.route, [...rdsNames(decoded)].sort());
+      this.request(TYPE_URLS.secret, [...new Set([...(this.types.get(TYPE_URLS.secret)?.names ?? []), ...sdsNames(decoded)])].sort());
     }
     const state = this.types.get(typeUrl) ?? { names: [], version: '', nonce: '', awaiting: false, acks: 0 };
     this.types.set(typeUrl, state);

@@ -2,10 +2,13 @@
  * xDS load benchmark: a real `skiff-cp run` (SQLite) and N Envoy-like proxies in separate
  * load-generator processes, each proxy on its own HTTP/2 connection.
  *
- *   npm run bench -- [--dataplanes 1000] [--services 100] [--outbounds 5] [--workers 2] [--mtls] [--instances 1] [--no-floor]
+ *   npm run bench -- [--dataplanes 1000] [--services 100] [--outbounds 5] [--workers 2] [--mtls] [--delta] [--instances 1] [--no-floor]
  *                    [--cpu-prof DIR] [--heap-snapshot DIR]
  *   npm run bench -- --sweep [--sweep-sizes 1000,5000,10000,20000] [--sweep-out DIR] [other flags]   (sweep.ts)
  *   npm run bench -- --sweep-from DIR/xds-load-sweep.json [--sweep-out DIR]   (the table and plot again)
+ *
+ * --delta: the proxies speak incremental ADS (DeltaAggregatedResources, delta-stream.ts) instead of
+ * state of the world. The floor is the same either way: one grpc-js message per stream.
  *
  * --instances K (K > 1): K control planes on one PostgreSQL (the test database of
  * scripts/setup-postgres.sh, a fresh schema), proxies spread over them round robin, every REST
@@ -41,6 +44,8 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '2' },
     concurrency: { type: 'string', default: '250' },
     mtls: { type: 'boolean', default: false },
+    /** The load generator speaks incremental (delta) ADS. */
+    delta: { type: 'boolean', default: false },
     instances: { type: 'string', default: '1' },
     /** Delete the default mesh's default policies (Kuma's MeshTimeout, MeshRetry, MeshCircuitBreaker) first. */
     'no-default-policies': { type: 'boolean', default: false },
@@ -92,6 +97,7 @@ const I = Math.max(1, Number(values.instances));
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
 const FLOOR_SERVER = fileURLToPath(new URL('./floor-server.js', import.meta.url));
 const now = () => performance.timeOrigin + performance.now();
+const PROTOCOL = values.delta ? 'delta xDS' : 'state-of-the-world xDS';
 
 /** Deterministic pseudo-random numbers, so every run registers the same mesh. */
 let seed = 42;
@@ -195,7 +201,7 @@ function syncAll(addresses: string[], floorMessages?: number): Promise<number[]>
           resolve(syncTimes);
         }
       });
-      w.send({ cmd: 'start', addresses, nodes: nodes[k], concurrency: Number(values.concurrency), floorMessages });
+      w.send({ cmd: 'start', addresses, nodes: nodes[k], concurrency: Number(values.concurrency), floorMessages, delta: values.delta && !floorMessages });
     });
   });
 }
@@ -322,7 +328,7 @@ async function measureFloor(pushBytes: number): Promise<Floor> {
 }
 
 try {
-  console.error(`xds-load: N=${N} dataplanes, M=${M} services, K=${K} outbounds, ${W} load-generator processes`);
+  console.error(`xds-load: N=${N} dataplanes, M=${M} services, K=${K} outbounds, ${W} load-generator processes, ${PROTOCOL}`);
   if (values['no-default-policies']) {
     for (const path of ['meshtimeouts/mesh-timeout-all-default', 'meshtimeouts/mesh-gateways-timeout-all-default', 'meshretries/mesh-retry-all-default', 'meshcircuitbreakers/mesh-circuit-breaker-all-default']) {
       const r = await fetch(`${cp.apiUrl}/meshes/default/${path}`, { method: 'DELETE' });
@@ -381,7 +387,7 @@ try {
     floor = await measureFloor(edsBytes);
   }
   const where = I > 1 ? `${I} skiff-cp instances on PostgreSQL (CPU and RSS summed over them)` : 'skiff-cp on SQLite';
-  console.log(`\nxds-load: ${N} proxies (${W} load-generator processes, one HTTP/2 connection each), ${M} services, ${K} outbounds each; ${where}`);
+  console.log(`\nxds-load: ${N} proxies speaking ${PROTOCOL} (${W} load-generator processes, one HTTP/2 connection each), ${M} services, ${K} outbounds each; ${where}`);
   console.table(phases.map((p) => ({ phase: p.name, 'proxies concerned': p.expected, 'updated': p.affected, 'p50 ms': p.p50Ms, 'p95 ms': p.p95Ms, 'p99 ms': p.p99Ms, 'max ms': p.maxMs, 'CP CPU s': p.cpCpuS, 'load-gen CPU s': p.loadCpuS, 'CP RSS MB': p.cpRssMb })));
   console.log(`registration ${Math.round(registerMs)} ms; initial sync of all ${Math.round(initialSyncMs)} ms; ${(totals.bytes / 1048576).toFixed(1)} MiB of resources in ${totals.responses} responses; streams dropped: ${totals.dropped}; CP RSS ${Math.round(end.rssMb)} MB (${Math.round((end.rssMb * 1024) / N)} KB a proxy), CP CPU ${round(end.cpuS)} s in all; load generators' RSS ${Math.round(final.reduce((t, r) => t + r.rssMb, 0))} MB`);
   if (floor) {
@@ -402,6 +408,7 @@ try {
   console.log(
     JSON.stringify({
       n: N,
+      protocol: values.delta ? 'delta' : 'sotw',
       instances: I,
       store: I > 1 ? 'postgres' : 'sqlite',
       services: M,

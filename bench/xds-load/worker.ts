@@ -3,6 +3,7 @@
  * orchestrator over IPC. Messages in: {cmd: 'start', addresses, nodes}, {cmd: 'mark'} (start of a
  * phase), {cmd: 'report'} (per-stream last ACK since the mark), {cmd: 'stop'}.
  */
+import { DeltaEnvoyStream } from './delta-stream.js';
 import { EnvoyStream } from './envoy-stream.js';
 import { FloorStream } from './floor-stream.js';
 
@@ -15,9 +16,11 @@ interface Start {
   concurrency: number;
   /** The floor measurement (floor-server.ts): FloorStreams synced after this many ACKs. */
   floorMessages?: number;
+  /** Speak incremental (delta) ADS instead of state of the world. */
+  delta?: boolean;
 }
 
-type Stream = EnvoyStream | FloorStream;
+type Stream = EnvoyStream | DeltaEnvoyStream | FloorStream;
 const streams: Stream[] = [];
 /** Which of the start message's addresses each stream uses. */
 const instanceOf = new Map<Stream, number>();
@@ -41,7 +44,8 @@ async function start(m: Start): Promise<void> {
           else launch();
         };
         const node = m.nodes[next++]!;
-        const stream = m.floorMessages ? new FloorStream(m.addresses[instance]!, node, m.floorMessages, onSynced) : new EnvoyStream(m.addresses[instance]!, node, onSynced);
+        const address = m.addresses[instance]!;
+        const stream = m.floorMessages ? new FloorStream(address, node, m.floorMessages, onSynced) : m.delta ? new DeltaEnvoyStream(address, node, onSynced) : new EnvoyStream(address, node, onSynced);
         inFlight++;
         streams.push(stream);
         instanceOf.set(stream, instance);
