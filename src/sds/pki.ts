@@ -1,5 +1,5 @@
 import 'reflect-metadata'; // @peculiar/x509 resolves its services through tsyringe, which needs it
-import { createECDH, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, randomBytes, webcrypto, type KeyObject } from 'node:crypto';
+import { createECDH, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, randomBytes, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { SvidTemplate } from './svid-template.js';
 
@@ -101,19 +101,30 @@ export async function loadCa(ca: KeyAndCert): Promise<SigningCa> {
 
 // The order of P-256's base point.
 const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
-const b64url = (b: Buffer) => b.toString('base64url');
+/** SubjectPublicKeyInfo of a P-256 key up to its 65-byte uncompressed point (id-ecPublicKey, prime256v1). */
+const P256_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
+/** PKCS#8 of a P-256 key as OpenSSL exports it: the prefix, d (32 bytes), the middle, the point. */
+const P256_PKCS8_PREFIX = Buffer.from('308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420', 'hex');
+const P256_PKCS8_MIDDLE = Buffer.from('a144034200', 'hex');
 
 /**
  * A P-256 key determined by `secret`: the private scalar is 48 bytes of HKDF output reduced into
- * [1, n-1] (FIPS 186-5 A.2.1, "extra random bits"), the public point computed from it.
+ * [1, n-1] (FIPS 186-5 A.2.1, "extra random bits"), the public point computed from it. Both
+ * encodings are assembled around d and the point (what OpenSSL exports, tested): importing the
+ * key as a KeyObject to export it again cost more than the point multiplication.
  */
-function derivedLeafKey(secret: Buffer, info: string): KeyObject {
+function derivedLeafKey(secret: Buffer, info: string): { spki: Buffer; pkcs8: Buffer } {
   const wide = BigInt(`0x${Buffer.from(hkdfSync('sha256', secret, 'skiff-svid-key', info, 48)).toString('hex')}`);
   const d = Buffer.from(((wide % (P256_N - 1n)) + 1n).toString(16).padStart(64, '0'), 'hex');
   const ecdh = createECDH('prime256v1');
   ecdh.setPrivateKey(d);
   const point = ecdh.getPublicKey();
-  return createPrivateKey({ key: { kty: 'EC', crv: 'P-256', x: b64url(point.subarray(1, 33)), y: b64url(point.subarray(33, 65)), d: b64url(d) }, format: 'jwk' });
+  return { spki: Buffer.concat([P256_SPKI_PREFIX, point]), pkcs8: Buffer.concat([P256_PKCS8_PREFIX, d, P256_PKCS8_MIDDLE, point]) };
+}
+
+function randomLeafKey(): { spki: Buffer; pkcs8: Buffer } {
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { spki: publicKey.export({ type: 'spki', format: 'der' }), pkcs8: privateKey.export({ type: 'pkcs8', format: 'der' }) };
 }
 
 export interface SvidRequest {
@@ -139,7 +150,7 @@ export interface SvidRequest {
 export async function issueSvid(request: SvidRequest): Promise<KeyAndCert & { notAfter: Date }> {
   const fixed = request.deterministic;
   const info = fixed ? `${request.spiffeId}\u0000${fixed.holder}\u0000${fixed.windowStartMs}` : '';
-  const key = fixed ? derivedLeafKey(request.ca.seed, info) : generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  const key = fixed ? derivedLeafKey(request.ca.seed, info) : randomLeafKey();
   const start = fixed ? fixed.windowStartMs : Date.now();
   const serial = fixed ? createHash('sha256').update(request.ca.seed).update(info).digest().subarray(0, 16) : randomBytes(16);
   serial[0] = (serial[0]! & 0x7f) | 0x10; // positive, and 16 bytes long in DER
@@ -149,8 +160,8 @@ export async function issueSvid(request: SvidRequest): Promise<KeyAndCert & { no
     serial,
     notBefore: wholeSeconds(start - BACKDATE_MS),
     notAfter,
-    spki: createPublicKey(key).export({ type: 'spki', format: 'der' }),
+    spki: key.spki,
     spiffeId: request.spiffeId,
   });
-  return { certPem: pem('CERTIFICATE', der) + '\n', keyPem: key.export({ type: 'pkcs8', format: 'pem' }) as string, notAfter };
+  return { certPem: pem('CERTIFICATE', der) + '\n', keyPem: pem('PRIVATE KEY', key.pkcs8), notAfter };
 }

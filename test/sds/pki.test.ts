@@ -77,6 +77,9 @@ describe('mesh PKI', () => {
       assert.equal(Date.parse(cert.validFrom), Math.floor((window.startMs - 5 * 60_000) / 1000) * 1000);
       assert.equal(Date.parse(cert.validTo), Math.floor((window.startMs + 24 * 3600_000) / 1000) * 1000);
       assert.ok(cert.checkPrivateKey(createPrivateKey(onA.keyPem)), 'the key is the certificate’s');
+      // The key's PKCS#8 is assembled by hand: it must be what OpenSSL itself exports for that key.
+      assert.equal(createPrivateKey(onA.keyPem).export({ type: 'pkcs8', format: 'pem' }), onA.keyPem);
+      assert.equal(createPrivateKey(nextWindow.keyPem).export({ type: 'pkcs8', format: 'pem' }), nextWindow.keyPem);
       writeFileSync(join(dir, 'ca.pem'), ca.certPem);
       writeFileSync(join(dir, 'leaf.pem'), onA.certPem);
       assert.match(execFileSync('openssl', ['verify', '-CAfile', join(dir, 'ca.pem'), join(dir, 'leaf.pem')]).toString(), /leaf\.pem: OK/);
