@@ -128,6 +128,25 @@ describe('xDS generators (golden files)', () => {
     assert.equal(pick(a), pick(b));
   });
 
+  it('shares outbound listeners and routes between proxies with the same inputs, and a policy selecting one proxy changes only its own', () => {
+    // web-to-backend (1 s request timeout) selects the web proxies; other-1 calls backend on the same port with only "all" (5 s).
+    const input = parseYaml(readFileSync(new URL('mesh-timeout/01.outbound-merge.input.yaml', TESTDATA), 'utf8')) as Input;
+    const web1 = input.dataplanes[0] as { networking: Record<string, unknown> };
+    input.dataplanes.push({ ...web1, name: 'web-2', networking: { ...web1.networking, address: '10.0.0.4' } });
+    input.dataplanes.push({ ...web1, name: 'other-1', networking: { ...web1.networking, address: '10.0.0.5', inbound: [{ port: 8080, tags: { 'kuma.io/service': 'other', 'kuma.io/protocol': 'http' } }] } });
+    const mesh = meshOf(input);
+    const generate = (name: string) => generateProxyResources({ nodeId: `default.${name}`, dataplane: mesh.dataplanes.get(name)!, proxyless: false }, mesh);
+    const pick = (list: GeneratedResource[], typeUrl: string, name: string) => list.find((r) => r.typeUrl === typeUrl && r.name === name)!.resource as Record<string, any>;
+    const timeoutOf = (list: GeneratedResource[]) => pick(list, TYPE_URLS.route, 'outbound:backend').virtual_hosts[0].routes[0].route.timeout;
+    const [w1, w2, other] = [generate('web-1'), generate('web-2'), generate('other-1')];
+    assert.equal(pick(w1, TYPE_URLS.route, 'outbound:backend'), pick(w2, TYPE_URLS.route, 'outbound:backend'), 'one route object for both web proxies');
+    assert.equal(pick(w1, TYPE_URLS.listener, 'outbound:127.0.0.1:10001'), pick(w2, TYPE_URLS.listener, 'outbound:127.0.0.1:10001'), 'one listener object for both web proxies');
+    assert.deepEqual(timeoutOf(w1), { seconds: 1, nanos: 0 });
+    assert.deepEqual(timeoutOf(other), { seconds: 5, nanos: 0 });
+    assert.deepEqual(timeoutOf(generate('web-1')), { seconds: 1, nanos: 0 }, 'generating other-1 left what web-1 shares untouched');
+    assert.deepEqual(checkEncodable(other)['rds'], checkEncodable(generateProxyResources({ nodeId: 'default.other-1', dataplane: meshOf(input).dataplanes.get('other-1')!, proxyless: false }, meshOf(input)))['rds'], 'the same as other-1 generated alone');
+  });
+
   it('names the generator that failed', () => {
     const input = parseYaml(readFileSync(new URL('all/01.web-01.input.yaml', TESTDATA), 'utf8')) as Input;
     const mesh = meshOf(input);

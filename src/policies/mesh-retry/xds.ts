@@ -101,13 +101,14 @@ export function applyMeshRetries(edits: Edits, proxy: ProxyContext, mesh: MeshSn
     // As Kuma: HTTP confs for http services, gRPC confs for grpc ones, TCP for tcp (http2: none).
     const protocol = mesh.protocols.get(service) ?? 'tcp';
     const policy = protocol === 'http' && conf.http ? httpRetryPolicy(conf.http) : protocol === 'grpc' && conf.grpc ? grpcRetryPolicy(conf.grpc) : undefined;
-    if (policy) edits.edit(TYPE_URLS.route, outboundRouteName(service), (route) => routeActions(route).forEach((a) => (a.retry_policy = policy)));
+    // These edits read only their resource and the conf: proxies with equal inputs share the result.
+    if (policy) edits.edit(TYPE_URLS.route, outboundRouteName(service), (route) => routeActions(route).forEach((a) => (a.retry_policy = policy)), `MeshRetry ${JSON.stringify(policy)}`);
     if (protocol === 'tcp' && conf.tcp?.maxConnectAttempt) {
       for (const o of dataplane.outbound.filter((x) => x.service === service)) {
         edits.edit(TYPE_URLS.listener, outboundListenerName(o.address, o.port), (listener) => {
           const tcp = tcpProxyOf(listener);
           if (tcp) tcp.max_connect_attempts = { value: conf.tcp!.maxConnectAttempt };
-        });
+        }, `MeshRetry tcp ${conf.tcp.maxConnectAttempt}`);
       }
     }
   }

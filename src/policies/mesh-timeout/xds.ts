@@ -18,6 +18,8 @@ const proto = (text: string) => protoDuration(parseDuration(text) ?? 0);
 function outbound(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot, service: string, conf: TimeoutConf): void {
   const v = { ...OUTBOUND_DEFAULTS, ...conf, ...conf.http };
   const protocol = mesh.protocols.get(service) ?? 'tcp';
+  // Every edit below reads only its resource and `v`: proxies with equal inputs share the result.
+  const shared = `MeshTimeout ${protocol} ${JSON.stringify(v)}`;
   // The service's cluster and its TrafficRoute subset clusters (`{service}[tag=value]`).
   for (const name of edits.clustersOf(service)) {
     edits.edit(TYPE_URLS.cluster, name, (cluster) => {
@@ -29,7 +31,7 @@ function outbound(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot, service
         explicit_http_config: { http_protocol_options: {} },
       });
       options.common_http_protocol_options = { idle_timeout: proto(v.idleTimeout), max_stream_duration: proto(v.maxStreamDuration), max_connection_duration: proto(v.maxConnectionDuration) };
-    }, `MeshTimeout ${protocol} ${JSON.stringify(v)}`);
+    }, shared);
   }
   for (const o of proxy.dataplane.dataplane.outbound.filter((x) => x.service === service)) {
     edits.edit(TYPE_URLS.listener, outboundListenerName(o.address, o.port), (listener) => {
@@ -40,7 +42,7 @@ function outbound(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot, service
       }
       const tcp = tcpProxyOf(listener);
       if (tcp) tcp.idle_timeout = proto(v.idleTimeout);
-    });
+    }, shared);
   }
   if (isHttp(protocol)) {
     edits.edit(TYPE_URLS.route, outboundRouteName(service), (route) => {
@@ -48,7 +50,7 @@ function outbound(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot, service
         action.timeout = proto(v.requestTimeout);
         action.idle_timeout = proto(v.streamIdleTimeout);
       }
-    });
+    }, shared);
   }
 }
 

@@ -5,9 +5,24 @@ import { accessLogFor, accessLogSinkCluster } from './traffic-log.js';
 import { selectConnectionPolicy } from '../../core/policy-matching.js';
 import { serviceResources } from './service.js';
 import type { GeneratedResource, Generator } from './types.js';
+import type { MeshSnapshot } from '../../core/mesh-snapshot.js';
 
 export const outboundListenerName = (address: string, port: number) => `outbound:${address}:${port}`;
 export const outboundRouteName = (service: string) => `outbound:${service}`;
+
+/**
+ * Outbound listeners and routes by everything they are built from. Proxies calling a service on
+ * the same port with the same routing and logging get the same objects (as clusters and endpoints
+ * are shared), so the policies' shared edits and the encoder do their work once, not per proxy.
+ */
+const perSnapshot = new WeakMap<MeshSnapshot, Map<string, GeneratedResource>>();
+function shared(mesh: MeshSnapshot, key: string, build: () => GeneratedResource): GeneratedResource {
+  let byKey = perSnapshot.get(mesh);
+  if (!byKey) perSnapshot.set(mesh, (byKey = new Map()));
+  let resource = byKey.get(key);
+  if (!resource) byKey.set(key, (resource = build()));
+  return resource;
+}
 
 /**
  * Per outbound: a listener on 127.0.0.1 (or the given address) forwarding to the destination
@@ -28,19 +43,24 @@ export const outboundGenerator: Generator = {
       const targets = routeTargets(mesh, sourceTags, outbound.service);
       const accessLog = accessLogFor(mesh, sourceTags, proxy.dataplane.dataplane.inbound[0]?.service ?? '', proxy.dataplane.dataplane.address, outbound.service, isHttp(protocol));
       needsLogSink ||= accessLog.needsSink;
-      const filter = isHttp(protocol)
-        ? hcmFilter(statPrefix(outbound.service), outboundRouteName(outbound.service), accessLog.entries, { normalizePath: true, grpcStats: protocol === 'grpc' })
-        : tcpProxyFilter(statPrefix(outbound.service), targets, accessLog.entries);
-      out.push({
-        typeUrl: TYPE_URLS.listener,
-        name,
-        resource: { name, address: socketAddress(outbound.address, outbound.port), traffic_direction: 'OUTBOUND', filter_chains: [{ filters: [filter] }] },
-      });
+      const listenerKey = JSON.stringify(['listener', outbound.address, outbound.port, outbound.service, protocol, isHttp(protocol) ? null : targets, accessLog.entries]);
+      out.push(
+        shared(mesh, listenerKey, () => {
+          const filter = isHttp(protocol)
+            ? hcmFilter(statPrefix(outbound.service), outboundRouteName(outbound.service), accessLog.entries, { normalizePath: true, grpcStats: protocol === 'grpc' })
+            : tcpProxyFilter(statPrefix(outbound.service), targets, accessLog.entries);
+          return {
+            typeUrl: TYPE_URLS.listener,
+            name,
+            resource: { name, address: socketAddress(outbound.address, outbound.port), traffic_direction: 'OUTBOUND', filter_chains: [{ filters: [filter] }] },
+          };
+        }),
+      );
       if (services.has(outbound.service)) continue;
       services.add(outbound.service);
       if (isHttp(protocol)) {
         const route = outboundRouteName(outbound.service);
-        out.push({ typeUrl: TYPE_URLS.route, name: route, resource: weightedRoute(route, outbound.service, targets, '/') });
+        out.push(shared(mesh, JSON.stringify(['route', outbound.service, targets]), () => ({ typeUrl: TYPE_URLS.route, name: route, resource: weightedRoute(route, outbound.service, targets, '/') })));
       }
       for (const target of targets) {
         const healthCheck = selectConnectionPolicy(mesh.healthChecks, sourceTags, { 'kuma.io/service': target.service });
