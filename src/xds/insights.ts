@@ -63,20 +63,28 @@ export class InsightRecorder implements StreamHooks {
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
   private readonly unsubscribe: () => void;
+  /** Responses sent and not yet ACKed or NACKed, over all open streams. */
+  private outstanding = 0;
+  private lastSentMs = 0;
 
   constructor(
     private readonly store: ResourceStore,
     private readonly instanceId: string,
     flushMs: number,
     private readonly logger: Logger,
-    /** While configuration is being pushed, status writes wait (up to ten intervals): they compete for the same CPU. */
+    /**
+     * While configuration is being generated or pushed, status writes wait (up to ten intervals):
+     * they compete for the same CPU. A push is in flight while responses sent in the last interval
+     * are still unanswered.
+     */
     busy: () => boolean = () => false,
     /** Only the leader deletes the insights of deleted Dataplanes (every instance hears of the delete). */
     isLeader: () => boolean = () => true,
   ) {
     let deferred = 0;
     this.timer = setInterval(() => {
-      if (busy() && deferred < 10) {
+      const pushing = this.outstanding > 0 && Date.now() - this.lastSentMs < flushMs;
+      if ((busy() || pushing) && deferred < 10) {
         deferred++;
         return;
       }
@@ -104,6 +112,7 @@ export class InsightRecorder implements StreamHooks {
   private count(stream: StreamInfo, typeUrl: TypeUrl, field: keyof Counters): void {
     this.touch(stream, (sub) => {
       sub.total[field]++;
+      if (!sub.disconnectTime) this.outstanding += field === 'responsesSent' ? 1 : -1;
       const short = SHORT_NAMES[typeUrl];
       if (short !== 'sds') sub.perType[short][field]++;
     });
@@ -152,10 +161,14 @@ export class InsightRecorder implements StreamHooks {
   }
 
   onStreamClose(stream: StreamInfo): void {
-    this.touch(stream, (sub) => (sub.disconnectTime = new Date().toISOString()));
+    this.touch(stream, (sub) => {
+      if (!sub.disconnectTime) this.outstanding -= sub.total.responsesSent - sub.total.responsesAcknowledged - sub.total.responsesRejected;
+      sub.disconnectTime = new Date().toISOString();
+    });
   }
 
   onResponse(stream: StreamInfo, typeUrl: TypeUrl, version: string): void {
+    this.lastSentMs = Date.now();
     this.count(stream, typeUrl, 'responsesSent');
     this.touch(stream, (sub) => (this.typeState(sub, typeUrl).lastSentVersion = version));
   }

@@ -120,13 +120,15 @@ export class Reconciler implements ProxyRegistry {
   }
 
   async connect(identity: ProxyIdentity): Promise<void> {
-    const dataplane = await this.store.get({ type: 'Dataplane', mesh: identity.mesh, name: identity.name });
-    if (!dataplane) {
+    // The mesh snapshot, when it has the Dataplane, answers without a store read (one per stream
+    // was about 7 % of the initial sync's CPU at 10,000); one it lacks may be newer than it.
+    const known = this.meshes.get(identity.mesh)?.dataplanes.has(identity.name) || (await this.store.get({ type: 'Dataplane', mesh: identity.mesh, name: identity.name })) !== undefined;
+    if (!known) {
       throw new StreamRefused(status.NOT_FOUND, `Dataplane "${identity.name}" not found in mesh "${identity.mesh}": create it before starting the proxy`);
     }
     const connectedAt = performance.now();
-    const known = this.proxies.get(identity.nodeId);
-    if (known) known.streams++;
+    const proxy = this.proxies.get(identity.nodeId);
+    if (proxy) proxy.streams++;
     else this.proxies.set(identity.nodeId, { identity, streams: 1 });
     try {
       await this.enqueue(async () => {

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import pino from 'pino';
+import { MemoryStore } from '../../src/store/memory/memory-store.js';
+import { InsightRecorder } from '../../src/xds/insights.js';
 import { TYPE_URLS } from '../../src/xds/resources.js';
+import type { StreamInfo } from '../../src/xds/server/sotw-stream.js';
 import { SotwClient } from '../helpers/ads-client.js';
 import { startTestControlPlane } from '../helpers/control-plane.js';
 
@@ -77,5 +81,33 @@ describe('DataplaneInsight and the inspect endpoint', () => {
     assert.equal(await cp.del('/meshes/default/dataplanes/web-1'), 200);
     const gone = await eventually(() => cp.cp.store.get({ type: 'DataplaneInsight', mesh: 'default', name: 'web-1' }), (v) => v === undefined);
     assert.equal(gone, undefined);
+  });
+
+  it('holds status writes while a push is being ACKed, for at most ten intervals', async (t) => {
+    const store = new MemoryStore();
+    await store.create({ type: 'Mesh', mesh: '', name: 'default', spec: {} });
+    for (const name of ['web-1', 'web-2']) await store.create({ type: 'Dataplane', mesh: 'default', name, spec: dataplane('10.0.0.1', 'web') });
+    const recorder = new InsightRecorder(store, 'cp-1', 50, pino({ level: 'silent' }));
+    t.after(() => recorder.close());
+    const stream: StreamInfo = { id: '1', protocol: 'sotw', identity: { nodeId: 'default.web-1', mesh: 'default', name: 'web-1', proxyless: false }, allowPrivateKeys: true, secretsOnly: false };
+    const written = () => store.get({ type: 'DataplaneInsight', mesh: 'default', name: 'web-1' });
+    recorder.onStreamOpen(stream);
+    // A response every 20 ms, none ACKed: a push in flight.
+    const sending = setInterval(() => recorder.onResponse(stream, TYPE_URLS.endpoint, 'v1'), 20);
+    t.after(() => clearInterval(sending));
+    recorder.onResponse(stream, TYPE_URLS.endpoint, 'v1');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await written(), undefined, 'nothing written while the push is unanswered');
+    await new Promise((r) => setTimeout(r, 500));
+    clearInterval(sending);
+    assert.ok(await written(), 'written after ten intervals even though the push never ends');
+
+    recorder.onAck(stream, TYPE_URLS.endpoint, 'v1');
+    const other: StreamInfo = { ...stream, id: '2', identity: { ...stream.identity, nodeId: 'default.web-2', name: 'web-2' } };
+    recorder.onStreamOpen(other);
+    recorder.onResponse(other, TYPE_URLS.cluster, 'c1');
+    recorder.onAck(other, TYPE_URLS.cluster, 'c1');
+    await eventually(() => store.get({ type: 'DataplaneInsight', mesh: 'default', name: 'web-2' }), (r) => r !== undefined, 2000);
+    assert.ok(await store.get({ type: 'DataplaneInsight', mesh: 'default', name: 'web-2' }), 'with every response answered, the next interval writes');
   });
 });
