@@ -29,6 +29,7 @@ import { controlPlaneHostnames, serverTlsMaterial } from './auth/server-cert.js'
 import { startXdsServer, type XdsServer } from './xds/xds-server.js';
 import { RolloutExchange } from './xds/rollout-exchange.js';
 import { IdentityIssuer } from './sds/identities.js';
+import { WorkerSigner } from './sds/svid-signer.js';
 import { MeshCaManager } from './sds/mesh-ca.js';
 import { meshMtlsBackend } from './core/resources/mesh.js';
 import type { ResourceCheck } from './api/routes/resources.js';
@@ -166,7 +167,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     );
     // Mesh mTLS: certificates from the SDS module, renewed by republishing the proxy.
     const reconciler = xds.reconciler;
-    const identities = new IdentityIssuer(cas, logger.child({ component: 'sds' }), (nodeId) => reconciler.renew(nodeId), (nodeId, notAfter) => xds!.insights.recordCertificate(nodeId, notAfter));
+    const identities = new IdentityIssuer(cas, logger.child({ component: 'sds' }), (nodeId) => reconciler.renew(nodeId), (nodeId, notAfter) => xds!.insights.recordCertificate(nodeId, notAfter), new WorkerSigner());
     reconciler.useIdentities(identities);
     const inspector = xds;
     const rollouts = new RolloutExchange(xds.rollouts, cluster, (err) => logger.warn({ err: (err as Error).message }, 'saving rollout progress for the other instances failed; retrying'));

@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { MtlsBackend } from '../core/resources/mesh.js';
 import type { MeshCaManager } from './mesh-ca.js';
 import { createHash } from 'node:crypto';
-import { issueSvid, spiffeId } from './pki.js';
+import { spiffeId } from './pki.js';
+import { inProcessSigner, type SvidSigner } from './svid-signer.js';
 
 /** A certificate is renewed after this share of its life, as before: 80%. */
 const RENEW_AFTER = 0.8;
@@ -35,13 +36,14 @@ export interface Identity {
 /**
  * Dataplane certificates, held in memory only (never stored): issued on first need, re-issued at
  * the end of the node's issuance window or when the mesh CA changes. They are deterministic
- * (`issueSvid`'s `deterministic`): every control plane sharing the mesh CA issues the same one. `onRenewalDue` is called at renewal time
+ * (`issueLeaf`'s `deterministic`, leaf.ts): every control plane sharing the mesh CA issues the same one. `onRenewalDue` is called at renewal time
  * so the owner can publish the new one to the proxy over its open stream.
  */
 export class IdentityIssuer {
   private readonly identities = new Map<string, Identity>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly inflight = new Map<string, Promise<Identity | undefined>>();
+  private readonly unnamable = new Set<string>();
 
   constructor(
     private readonly cas: MeshCaManager,
@@ -49,6 +51,8 @@ export class IdentityIssuer {
     private readonly onRenewalDue: (nodeId: string) => void,
     /** Told of every certificate issued (DataplaneInsight's mTLS status). */
     private readonly onIssued: (nodeId: string, notAfter: Date) => void = () => {},
+    /** Where certificates are signed (worker threads in the control plane); closed with this. */
+    private readonly signer: SvidSigner = inProcessSigner,
   ) {}
 
   /**
@@ -58,6 +62,8 @@ export class IdentityIssuer {
   async identityFor(nodeId: string, mesh: string, service: string, backend: MtlsBackend): Promise<Identity | undefined> {
     const id = spiffeId(mesh, [service]);
     if (!id) {
+      if (this.unnamable.has(nodeId)) return undefined; // said once per node
+      this.unnamable.add(nodeId);
       this.logger.warn({ node: nodeId, mesh, service }, 'mesh or service name cannot form a SPIFFE ID; the dataplane gets no identity');
       return undefined;
     }
@@ -68,7 +74,7 @@ export class IdentityIssuer {
     if (!pending) {
       pending = (async () => {
         const window = issuanceWindow(nodeId, backend.certValidityMs, Date.now());
-        const svid = await issueSvid({ spiffeId: id, validForMs: backend.certValidityMs, ca, deterministic: { holder: nodeId, windowStartMs: window.startMs } });
+        const svid = await this.signer.issue(ca.id, ca, { spiffeId: id, validForMs: backend.certValidityMs, holder: nodeId, windowStartMs: window.startMs });
         const identity: Identity = { spiffeId: id, certPem: svid.certPem, keyPem: svid.keyPem, caPem: ca.certPem, notAfter: svid.notAfter, renewAt: window.endMs, caId: ca.id };
         this.identities.set(nodeId, identity);
         clearTimeout(this.timers.get(nodeId));
@@ -86,6 +92,7 @@ export class IdentityIssuer {
 
   forget(nodeId: string): void {
     this.identities.delete(nodeId);
+    this.unnamable.delete(nodeId);
     clearTimeout(this.timers.get(nodeId));
     this.timers.delete(nodeId);
   }
@@ -93,5 +100,6 @@ export class IdentityIssuer {
   close(): void {
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
+    void this.signer.close();
   }
 }

@@ -29,7 +29,7 @@ const b64 = (text: string) => Buffer.from(text).toString('base64');
  * `file`. Loaded CAs are cached by the versions of the secrets they came from.
  */
 export class MeshCaManager {
-  private readonly cache = new Map<string, MeshCa>();
+  private readonly cache = new Map<string, Promise<MeshCa>>();
   private readonly creating = new Map<string, Promise<void>>();
 
   /**
@@ -38,6 +38,8 @@ export class MeshCaManager {
    * proxies. Any change of a Secret or Mesh (or a resync) forgets it.
    */
   private readonly materials = new Map<string, KeyAndCert & { version: string }>();
+  /** Store reads of builtin CA material under way, so concurrent asks share one. */
+  private readonly reading = new Map<string, Promise<KeyAndCert & { version: string }>>();
   private generation = 0;
 
   /** `isLeader`: whether this control plane generates missing builtin CAs; a follower waits for the leader's. */
@@ -49,6 +51,7 @@ export class MeshCaManager {
       if (event.action === 'resync' || event.type === 'Secret' || event.type === 'Mesh') {
         this.generation++;
         this.materials.clear();
+        this.reading.clear();
       }
     });
   }
@@ -63,21 +66,29 @@ export class MeshCaManager {
     const key = `${mesh}/${backend.name}/${material.version}`;
     let ca = this.cache.get(key);
     if (!ca) {
-      const loaded = await loadCa(material);
-      ca = { ...loaded, certPem: material.certPem, id: key };
+      // Promises, so the many certificates asked for at once (mTLS turned on) load the CA once.
+      ca = loadCa(material).then((loaded) => ({ ...loaded, certPem: material.certPem, id: key }));
       this.cache.set(key, ca);
+      ca.catch(() => this.cache.delete(key));
     }
     return ca;
   }
 
   private async builtin(mesh: string, backend: string): Promise<KeyAndCert & { version: string }> {
-    const known = this.materials.get(`${mesh}/${backend}`);
+    const id = `${mesh}/${backend}`;
+    const known = this.materials.get(id);
     if (known) return known;
-    const generation = this.generation;
-    const material = await this.builtinFromStore(mesh, backend);
-    // Kept only if no change came in meanwhile: the read may predate it.
-    if (generation === this.generation) this.materials.set(`${mesh}/${backend}`, material);
-    return material;
+    let reading = this.reading.get(id);
+    if (!reading) {
+      const generation = this.generation;
+      reading = this.builtinFromStore(mesh, backend).then((material) => {
+        if (generation === this.generation) this.materials.set(id, material);
+        return material;
+      });
+      this.reading.set(id, reading);
+      void reading.finally(() => this.reading.get(id) === reading && this.reading.delete(id)).catch(() => {});
+    }
+    return reading;
   }
 
   private async builtinFromStore(mesh: string, backend: string): Promise<KeyAndCert & { version: string }> {

@@ -1,5 +1,4 @@
 import { sign, type KeyObject } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
 
 /**
  * X509-SVIDs assembled from DER parts instead of built by @peculiar/x509 each time. The library's
@@ -7,7 +6,8 @@ import * as x509 from '@peculiar/x509';
  * here every part that does not change between leaves of one CA (issuer, algorithm, extensions)
  * is encoded once by the library, a leaf's own parts (serial, validity, key, SAN) are spliced in,
  * and OpenSSL signs: about 0.4 ms, the RSA signature itself. test/sds/pki.test.ts checks that the
- * result is byte for byte what the library builds from the same fields.
+ * result is byte for byte what the library builds from the same fields. The shared parts are built
+ * in pki.ts (`templateFor`); this module needs no ASN.1 library, so signing workers load little.
  */
 
 /** DER length octets (definite form, minimal). */
@@ -33,7 +33,7 @@ function lengthsAt(der: Buffer, at: number): { header: number; content: number }
 }
 
 /** A run of TLVs (a SEQUENCE's contents), each as its whole encoding. */
-function elements(run: Buffer): Buffer[] {
+export function elementsOf(run: Buffer): Buffer[] {
   const out: Buffer[] = [];
   for (let at = 0; at < run.length; ) {
     const { header, content } = lengthsAt(run, at);
@@ -44,7 +44,7 @@ function elements(run: Buffer): Buffer[] {
 }
 
 /** The contents of one TLV. */
-function contentsOf(element: Buffer): Buffer {
+export function contentsOf(element: Buffer): Buffer {
   const { header, content } = lengthsAt(element, 0);
   return element.subarray(header, header + content);
 }
@@ -54,6 +54,12 @@ function time(date: Date): Buffer {
   const iso = date.toISOString(); // YYYY-MM-DDTHH:MM:SS.sssZ
   const digits = iso.slice(0, 19).replace(/[-T:]/g, '');
   return date.getUTCFullYear() < 2050 ? tlv(0x17, Buffer.from(`${digits.slice(2)}Z`)) : tlv(0x18, Buffer.from(`${digits}Z`));
+}
+
+/** Extension subjectAltName (2.5.29.17), critical (an X509-SVID's subject is empty), one URI. */
+function subjectAltNameUri(uri: string): Buffer {
+  const names = tlv(0x30, tlv(0x86, Buffer.from(uri, 'ascii')));
+  return tlv(0x30, Buffer.from('0603551d11', 'hex'), Buffer.from('0101ff', 'hex'), tlv(0x04, names));
 }
 
 const VERSION_3 = Buffer.from([0xa0, 0x03, 0x02, 0x01, 0x02]);
@@ -71,34 +77,27 @@ export interface LeafFields {
   spiffeId: string;
 }
 
+/** What every leaf of one CA shares, DER-encoded: plain buffers and the key, so a worker thread can take them. */
+export interface SvidTemplateParts {
+  /** The CA's subject as the CA certificate encodes it: the leaves' issuer. */
+  issuer: Buffer;
+  /** basicConstraints, keyUsage and extendedKeyUsage, in that order. */
+  fixedExtensions: Buffer;
+  /** The authorityKeyIdentifier extension naming the CA's key. */
+  aki: Buffer;
+  caKey: KeyObject;
+}
+
 /** What every leaf of one CA shares, encoded once. */
 export class SvidTemplate {
   private readonly sanOf = new Map<string, Buffer>();
 
-  private constructor(
-    private readonly issuer: Buffer,
-    private readonly fixedExtensions: Buffer,
-    private readonly aki: Buffer,
-    private readonly caKey: KeyObject,
-  ) {}
-
-  static async forCa(caCert: x509.X509Certificate, caKey: KeyObject): Promise<SvidTemplate> {
-    // Certificate: tbsCertificate, ...; tbsCertificate: [0] version, serial, signature, issuer, validity, subject, ...
-    const tbs = elements(contentsOf(elements(contentsOf(Buffer.from(caCert.rawData)))[0]!));
-    const subject = tbs[5]!; // the CA's subject as it encoded it: the leaves' issuer
-    const extensions = [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-    ];
-    const aki = await x509.AuthorityKeyIdentifierExtension.create(caCert);
-    return new SvidTemplate(Buffer.from(subject), Buffer.concat(extensions.map((e) => Buffer.from(e.rawData))), Buffer.from(aki.rawData), caKey);
-  }
+  constructor(readonly parts: SvidTemplateParts) {}
 
   private san(spiffeId: string): Buffer {
     let san = this.sanOf.get(spiffeId);
     if (!san) {
-      san = Buffer.from(new x509.SubjectAlternativeNameExtension([{ type: 'url', value: spiffeId }], true).rawData);
+      san = subjectAltNameUri(spiffeId);
       if (this.sanOf.size >= 10_000) this.sanOf.clear();
       this.sanOf.set(spiffeId, san);
     }
@@ -112,14 +111,14 @@ export class SvidTemplate {
       VERSION_3,
       tlv(0x02, leaf.serial),
       SHA256_WITH_RSA,
-      this.issuer,
+      this.parts.issuer,
       tlv(0x30, time(leaf.notBefore), time(leaf.notAfter)),
       EMPTY_NAME,
       leaf.spki,
       // Extensions in the order the library was given them before: the fixed ones, SAN, AKI.
-      tlv(0xa3, tlv(0x30, this.fixedExtensions, this.san(leaf.spiffeId), this.aki)),
+      tlv(0xa3, tlv(0x30, this.parts.fixedExtensions, this.san(leaf.spiffeId), this.parts.aki)),
     );
-    const signature = sign('sha256', tbs, this.caKey);
+    const signature = sign('sha256', tbs, this.parts.caKey);
     return tlv(0x30, tbs, SHA256_WITH_RSA, tlv(0x03, Buffer.from([0]), signature));
   }
 }

@@ -263,16 +263,34 @@ export class Reconciler implements ProxyRegistry {
     // ClusterLoadAssignments without being regenerated.
     const moved = previous && delta && !delta.mesh && delta.inboundServices.size === 0 ? endpointOnlyServices(previous, mesh, delta) : undefined;
     const endpointsOnly = moved && delta && moved.size === delta.services.size ? moved : undefined;
-    let published = 0;
-    for (const { identity } of [...this.proxies.values()]) {
-      if (identity.mesh !== meshName) continue;
+    const concerned = [...this.proxies.values()].map((p) => p.identity).filter((identity) => {
+      if (identity.mesh !== meshName) return false;
       const entry = mesh.dataplanes.get(identity.name);
-      if (!delta || !entry || affects(delta, entry, identity.proxyless)) {
-        const patched = endpointsOnly && delta && entry && !identity.proxyless && !delta.dataplanes.has(identity.name) && this.patchEndpoints(identity, mesh, endpointsOnly, changedAt);
-        if (!patched) await this.publish(identity, mesh, changedAt);
-        // Let the responses already queued go out (and ACKs come in) while the rest are generated.
-        if (++published % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
-      }
+      return !delta || !entry || affects(delta, entry, identity.proxyless);
+    });
+    if (!endpointsOnly) this.askForIdentities(concerned, mesh);
+    let published = 0;
+    for (const identity of concerned) {
+      const entry = mesh.dataplanes.get(identity.name);
+      const patched = endpointsOnly && delta && entry && !identity.proxyless && !delta.dataplanes.has(identity.name) && this.patchEndpoints(identity, mesh, endpointsOnly, changedAt);
+      if (!patched) await this.publish(identity, mesh, changedAt);
+      // Let the responses already queued go out (and ACKs come in) while the rest are generated.
+      if (++published % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /**
+   * Asks for the certificates of the proxies about to be published, in publishing order, without
+   * waiting: they are signed on worker threads while this thread generates configuration (turning
+   * mTLS on for a mesh issues one per proxy). `publish` awaits each and reports what failed.
+   */
+  private askForIdentities(proxies: readonly ProxyIdentity[], mesh: MeshSnapshot): void {
+    const identities = this.identities;
+    const backend = mesh.mtls;
+    if (!identities || !backend) return;
+    for (const identity of proxies) {
+      const entry = mesh.dataplanes.get(identity.name);
+      if (entry) identities.identityFor(identity.nodeId, mesh.mesh, entry.dataplane.inbound[0]?.service ?? '', backend).catch(() => {});
     }
   }
 

@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { generateMeshCa, loadCa } from '../../src/sds/pki.js';
+import { inProcessSigner, WorkerSigner, type LeafRequest } from '../../src/sds/svid-signer.js';
+import { svidProblems } from '../helpers/svid.js';
+
+const WINDOW_START = Math.floor(Date.now() / 3600_000) * 3600_000;
+const request = (i: number): LeafRequest => ({ spiffeId: `spiffe://default/svc-${i % 7}`, validForMs: 24 * 3600_000, holder: `default.dp-${i}`, windowStartMs: WINDOW_START + i * 1000 });
+
+describe('certificate signing on worker threads', () => {
+  it('issues on a worker the same bytes as on the event loop, for many requests at once and two CAs', async (t) => {
+    const signer = new WorkerSigner(2);
+    t.after(() => signer.close());
+    assert.equal(signer.size, 2);
+    const cas = [await loadCa(await generateMeshCa('default')), await loadCa(await generateMeshCa('default'))];
+    const asked = Array.from({ length: 200 }, (_, i) => ({ caId: `ca-${i % 2}`, ca: cas[i % 2]!, request: request(i) }));
+    const onWorkers = await Promise.all(asked.map((a) => signer.issue(a.caId, a.ca, a.request)));
+    const here = await Promise.all(asked.map((a) => inProcessSigner.issue(a.caId, a.ca, a.request)));
+    assert.deepEqual(onWorkers, here);
+    assert.deepEqual(svidProblems(onWorkers[3]!.certPem, 'spiffe://default/svc-3'), []);
+    assert.ok(new X509Certificate(onWorkers[3]!.certPem).verify(new X509Certificate(cas[1]!.cert.toString('pem')).publicKey), 'signed by its CA');
+    assert.ok(!new X509Certificate(onWorkers[3]!.certPem).verify(new X509Certificate(cas[0]!.cert.toString('pem')).publicKey), 'not by the other');
+  });
+
+  it('signs what a dead worker had not answered on this thread, and then everything', async (t) => {
+    const signer = new WorkerSigner(1);
+    t.after(() => signer.close());
+    const ca = await loadCa(await generateMeshCa('default'));
+    const pending = Array.from({ length: 50 }, (_, i) => signer.issue('ca', ca, request(i)));
+    // The worker dies with requests in flight.
+    await (signer as unknown as { workers: Array<{ worker: { terminate(): Promise<number> } }> }).workers[0]!.worker.terminate();
+    const answered = await Promise.all(pending);
+    assert.deepEqual(answered, await Promise.all(Array.from({ length: 50 }, (_, i) => inProcessSigner.issue('ca', ca, request(i)))));
+    assert.equal(signer.size, 0);
+    assert.deepEqual(await signer.issue('ca', ca, request(99)), await inProcessSigner.issue('ca', ca, request(99)));
+  });
+
+  it('reports a request it cannot sign as an error, and goes on signing', async (t) => {
+    const signer = new WorkerSigner(1);
+    t.after(() => signer.close());
+    const ca = await loadCa(await generateMeshCa('default'));
+    await assert.rejects(signer.issue('ca', ca, { ...request(1), validForMs: Number.NaN }), /signing a certificate failed: /);
+    assert.deepEqual(await signer.issue('ca', ca, request(2)), await inProcessSigner.issue('ca', ca, request(2)));
+  });
+});
