@@ -66,10 +66,10 @@ export class WorkerSigner implements SvidSigner {
   private readonly workers: PoolWorker[] = [];
   private seq = 0;
   private closing = false;
+  private started = false;
 
-  constructor(count = defaultWorkerCount()) {
-    for (let i = 0; i < count; i++) this.workers.push(this.spawn());
-  }
+  /** Workers start with the first certificate: a control plane with no mTLS mesh runs none. */
+  constructor(private readonly count = defaultWorkerCount()) {}
 
   /** How many worker threads sign (0: on this thread, as `inProcessSigner`). */
   get size(): number {
@@ -79,7 +79,6 @@ export class WorkerSigner implements SvidSigner {
   private spawn(): PoolWorker {
     const worker = new Worker(new URL('./svid-worker.js', import.meta.url));
     const entry: PoolWorker = { worker, cas: new Set(), pending: new Map(), alive: true };
-    worker.unref();
     worker.on('message', (m: SignResultMessage) => {
       const pending = entry.pending.get(m.seq);
       if (!pending) return;
@@ -103,10 +102,15 @@ export class WorkerSigner implements SvidSigner {
     };
     worker.on('error', lost);
     worker.on('exit', lost);
+    worker.unref(); // after the listeners: adding a 'message' listener refs the worker's port again
     return entry;
   }
 
   async issue(caId: string, ca: LeafSigner, request: LeafRequest): Promise<IssuedSvid> {
+    if (!this.started && !this.closing) {
+      this.started = true;
+      for (let i = 0; i < this.count; i++) this.workers.push(this.spawn());
+    }
     let target: PoolWorker | undefined;
     for (const w of this.workers) if (w.alive && (!target || w.pending.size < target.pending.size)) target = w;
     if (!target || this.closing) return issueHere(ca, request);

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { X509Certificate } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { generateMeshCa, loadCa } from '../../src/sds/pki.js';
@@ -12,10 +14,11 @@ describe('certificate signing on worker threads', () => {
   it('issues on a worker the same bytes as on the event loop, for many requests at once and two CAs', async (t) => {
     const signer = new WorkerSigner(2);
     t.after(() => signer.close());
-    assert.equal(signer.size, 2);
+    assert.equal(signer.size, 0, 'no thread before the first certificate');
     const cas = [await loadCa(await generateMeshCa('default')), await loadCa(await generateMeshCa('default'))];
     const asked = Array.from({ length: 200 }, (_, i) => ({ caId: `ca-${i % 2}`, ca: cas[i % 2]!, request: request(i) }));
     const onWorkers = await Promise.all(asked.map((a) => signer.issue(a.caId, a.ca, a.request)));
+    assert.equal(signer.size, 2);
     const here = await Promise.all(asked.map((a) => inProcessSigner.issue(a.caId, a.ca, a.request)));
     assert.deepEqual(onWorkers, here);
     assert.deepEqual(svidProblems(onWorkers[3]!.certPem, 'spiffe://default/svc-3'), []);
@@ -42,5 +45,18 @@ describe('certificate signing on worker threads', () => {
     const ca = await loadCa(await generateMeshCa('default'));
     await assert.rejects(signer.issue('ca', ca, { ...request(1), validForMs: Number.NaN }), /signing a certificate failed: /);
     assert.deepEqual(await signer.issue('ca', ca, request(2)), await inProcessSigner.issue('ca', ca, request(2)));
+  });
+
+  it('keeps no process alive once idle', async () => {
+    // A process that issues one certificate on a worker, closes nothing and lets the worker's
+    // thread come up and go idle while it waits must still exit by itself.
+    const modules = ['pki', 'svid-signer'].map((m) => new URL(`../../src/sds/${m}.js`, import.meta.url).href);
+    const script = `import { generateMeshCa, loadCa } from '${modules[0]}'; import { WorkerSigner } from '${modules[1]}';
+      const signer = new WorkerSigner(1); const ca = await loadCa(await generateMeshCa('default'));
+      const svid = await signer.issue('ca', ca, { spiffeId: 'spiffe://default/web', validForMs: 3600000, holder: 'default.web-1', windowStartMs: Date.now() });
+      await new Promise((r) => setTimeout(r, 500));
+      console.log(svid.certPem.startsWith('-----BEGIN CERTIFICATE-----'));`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 });
+    assert.equal(stdout.trim(), 'true');
   });
 });
