@@ -19,7 +19,9 @@
  * until each proxy has ACKed its complete initial config; then, each timed from the REST answer to
  * every affected proxy's last ACK: (a) one new dataplane of the popular service (every proxy
  * consumes it: EDS), (b) a TrafficRoute splitting a service by version (CDS/EDS/LDS/RDS), and with
- * --mtls (c) mesh mTLS turned on (SDS, CDS, LDS). Prints a table, then one JSON line.
+ * --mtls (c) mesh mTLS turned on (SDS, CDS, LDS). Prints a table, then one JSON line. For the
+ * EDS phase it also reads the control planes' /metrics and says whether `xds_delivery`'s p99
+ * bucket holds the p99 the benchmark measured (`edsMetrics` in the JSON line).
  *
  * Then, unless --no-floor, the floor of the same figures on this machine (floor-server.ts): a bare
  * grpc-js server and the same load-generator processes and connection layout. Its sync connects
@@ -276,6 +278,31 @@ async function phase(name: string, expected: number, change: () => Promise<numbe
   return result;
 }
 
+/** A histogram's cumulative bucket counts (`le` → count) from every control plane's /metrics, summed. */
+async function buckets(metric: string): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
+  for (const c of cps) {
+    const text = await (await fetch(`${c.diagnosticsUrl}/metrics`)).text();
+    for (const m of text.matchAll(new RegExp(`^${metric}_bucket\\{le="([^"]+)"\\} (\\d+)$`, 'gm'))) {
+      const le = m[1] === '+Inf' ? Infinity : Number(m[1]);
+      out.set(le, (out.get(le) ?? 0) + Number(m[2]));
+    }
+  }
+  return out;
+}
+
+/** Of the observations between two scrapes: how many, and the bucket (lower, upper] their p-th percentile falls in. */
+function bucketPercentile(before: Map<number, number>, after: Map<number, number>, p: number): { count: number; above: number; atMost: number } {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const count = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
+  let above = 0;
+  for (const le of bounds) {
+    if ((after.get(le) ?? 0) - (before.get(le) ?? 0) >= (p / 100) * count) return { count, above, atMost: le };
+    above = le;
+  }
+  return { count, above, atMost: Infinity };
+}
+
 /** Signals the control plane to write a heap snapshot and waits until the file is complete. */
 async function heapSnapshot(target: RunningCp, dir: string): Promise<void> {
   const before = new Set(readdirSync(dir));
@@ -355,8 +382,11 @@ try {
   const sync = { name: 'initial sync', expected: N, ...summary(syncTimes), cpCpuS: round(afterSync.cpuS - beforeSync.cpuS), cpRssMb: Math.round(afterSync.rssMb), loadCpuS: round(loadSyncCpu) };
 
   const bytesBeforeEds = (await reportAll()).reduce((t, r) => ({ bytes: t.bytes + r.bytes, responses: t.responses + r.responses }), { bytes: 0, responses: 0 });
+  const [deliveryBefore, generationBefore] = [await buckets('xds_delivery'), await buckets('xds_generation')];
   const eds = await phase('EDS: new dataplane of the popular service', consumers.get('svc-0') ?? 0, () => put('/meshes/default/dataplanes/dp-new', { networking: { address: '10.255.255.254', inbound: [{ port: 8080, servicePort: 80, tags: { 'kuma.io/service': 'svc-0', 'kuma.io/protocol': 'http', version: 'v1' } }] } }));
   const bytesAfterEds = (await reportAll()).reduce((t, r) => ({ bytes: t.bytes + r.bytes, responses: t.responses + r.responses }), { bytes: 0, responses: 0 });
+  // What /metrics says of the same phase: xds_delivery counts from the store change, the benchmark from the REST answer.
+  const edsMetrics = { delivery: bucketPercentile(deliveryBefore, await buckets('xds_delivery'), 99), generation: bucketPercentile(generationBefore, await buckets('xds_generation'), 99) };
   /** The EDS phase's average response payload, the floor's push size. */
   const edsBytes = Math.max(1, Math.round((bytesAfterEds.bytes - bytesBeforeEds.bytes) / Math.max(1, bytesAfterEds.responses - bytesBeforeEds.responses)));
   const route = await phase('TrafficRoute: split svc-1 by version', consumers.get('svc-1') ?? 0, () =>
@@ -403,6 +433,11 @@ try {
       ...(mtls ? [{ figure: 'mTLS on p99 ms', skiff: mtls.p99Ms, floor: '', ratio: '', target: '≤ 10000' }] : []),
     ]);
   }
+  const { delivery, generation } = edsMetrics;
+  const agrees = eds.p99Ms > delivery.above * 0.9 && eds.p99Ms <= delivery.atMost;
+  console.log(
+    `/metrics over the EDS phase: xds_delivery ${delivery.count} observations, p99 in (${delivery.above}, ${delivery.atMost}] ms, the benchmark's p99 ${eds.p99Ms} ms: ${agrees ? 'agree' : 'DISAGREE'}; xds_generation ${generation.count} observations, p99 in (${generation.above}, ${generation.atMost}] ms`,
+  );
   if (eds.crossInstance) console.log(`EDS on the instances the write did not go through: ${eds.crossInstance.affected} proxies, p50 ${eds.crossInstance.p50Ms} ms, p99 ${eds.crossInstance.p99Ms} ms`);
   const pick = (p: ReturnType<typeof summary> & { expected: number }) => ({ concerned: p.expected, affected: p.affected, p50Ms: p.p50Ms, p95Ms: p.p95Ms, p99Ms: p.p99Ms, maxMs: p.maxMs });
   console.log(
@@ -417,6 +452,7 @@ try {
       initialSyncMs: Math.round(initialSyncMs),
       eds: pick(eds),
       ...(eds.crossInstance ? { edsCrossInstance: eds.crossInstance } : {}),
+      edsMetrics: { deliveryCount: delivery.count, deliveryP99Ms: [delivery.above, delivery.atMost], generationCount: generation.count, generationP99Ms: [generation.above, generation.atMost], agrees },
       route: pick(route),
       ...(mtls ? { mtls: pick(mtls) } : {}),
       cpRssMb: Math.round(end.rssMb),
