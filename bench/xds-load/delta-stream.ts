@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { TYPE_URLS } from '../../src/xds/resources.js';
-import { ADS, PROXY_CHANNEL_OPTIONS, decode, rdsNames, sdsNames, type StreamStats } from './envoy-stream.js';
+import { ProxyStream, decode, rdsNames, sdsNames } from './envoy-stream.js';
 
 type Msg = Record<string, any>;
 
@@ -24,25 +24,8 @@ interface TypeState {
  * and SDS names the clusters and listeners reference, an ACK (the response's nonce) for every
  * response, and on a dropped stream a reconnect that names the versions it holds.
  */
-export class DeltaEnvoyStream {
-  private client: grpc.Client | undefined;
-  private call: grpc.ClientDuplexStream<Msg, Msg> | undefined;
-  private readonly types = new Map<string, TypeState>();
-  private closed = false;
+export class DeltaEnvoyStream extends ProxyStream<TypeState> {
   private sentNode = false;
-  syncedAt: number | undefined;
-  readonly stats: StreamStats = { lastAckAt: 0, bytes: 0, responses: 0, drops: 0 };
-
-  constructor(
-    private readonly address: string,
-    private readonly nodeId: string,
-    private readonly onSynced: (stream: DeltaEnvoyStream) => void,
-  ) {}
-
-  start(): void {
-    this.client = new ADS(this.address, grpc.credentials.createInsecure(), PROXY_CHANNEL_OPTIONS);
-    this.open();
-  }
 
   private write(message: Msg): void {
     if (!this.sentNode) message.node = { id: this.nodeId, cluster: 'load', user_agent_name: 'envoy' };
@@ -50,17 +33,9 @@ export class DeltaEnvoyStream {
     this.call?.write(message);
   }
 
-  private open(): void {
-    const call = (this.client as any).DeltaAggregatedResources() as grpc.ClientDuplexStream<Msg, Msg>;
-    this.call = call;
+  protected open(): void {
+    this.attach((this.client as any).DeltaAggregatedResources() as grpc.ClientDuplexStream<Msg, Msg>);
     this.sentNode = false;
-    call.on('data', (m: Msg) => this.onResponse(m));
-    call.on('error', () => {});
-    call.on('status', () => {
-      if (this.closed || this.call !== call) return;
-      this.stats.drops++;
-      setTimeout(() => !this.closed && this.open(), 1000);
-    });
     if (this.types.size === 0) {
       this.subscribe(TYPE_URLS.cluster, undefined);
       return;
@@ -104,7 +79,7 @@ export class DeltaEnvoyStream {
     this.write({ type_url: typeUrl, resource_names_subscribe: added, resource_names_unsubscribe: removed, initial_resource_versions: {}, response_nonce: '' });
   }
 
-  private onResponse(m: Msg): void {
+  protected onResponse(m: Msg): void {
     const typeUrl = String(m.type_url);
     const state = this.types.get(typeUrl);
     this.stats.responses++;
@@ -124,7 +99,6 @@ export class DeltaEnvoyStream {
       state.acks++;
     }
     this.write({ type_url: typeUrl, resource_names_subscribe: [], resource_names_unsubscribe: [], initial_resource_versions: {}, response_nonce: String(m.nonce) });
-    this.stats.lastAckAt = performance.timeOrigin + performance.now();
     if (state && typeUrl === TYPE_URLS.cluster) {
       const clusters = [...state.decoded.values()];
       this.subscribe(TYPE_URLS.endpoint, new Set(clusters.filter((c) => c.type === 'EDS').map((c) => String(c.eds_cluster_config?.service_name || c.name))));
@@ -136,21 +110,6 @@ export class DeltaEnvoyStream {
       this.subscribe(TYPE_URLS.route, rdsNames(listeners));
       this.subscribe(TYPE_URLS.secret, new Set([...sdsNames(listeners), ...sdsNames([...(this.types.get(TYPE_URLS.cluster)?.decoded.values() ?? [])])]));
     }
-    if (this.syncedAt === undefined && this.complete()) {
-      this.syncedAt = this.stats.lastAckAt;
-      this.onSynced(this);
-    }
-  }
-
-  private complete(): boolean {
-    if (!(this.types.get(TYPE_URLS.cluster)?.acks && this.types.get(TYPE_URLS.listener)?.acks)) return false;
-    for (const state of this.types.values()) if (state.awaiting) return false;
-    return true;
-  }
-
-  close(): void {
-    this.closed = true;
-    this.call?.end();
-    this.client?.close();
+    this.acked();
   }
 }

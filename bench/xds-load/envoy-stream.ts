@@ -67,18 +67,23 @@ export interface StreamStats {
   drops: number;
 }
 
-export class EnvoyStream {
-  private client: grpc.Client | undefined;
-  private call: grpc.ClientDuplexStream<Msg, Msg> | undefined;
-  private readonly types = new Map<string, TypeState>();
+/**
+ * What both Envoy-like proxies (state of the world here, delta in delta-stream.ts) share: a
+ * channel of their own, a stream that reconnects a second after it drops, and "synced" once CDS
+ * and LDS are ACKed and no subscription waits for its first response.
+ */
+export abstract class ProxyStream<State extends { acks: number; awaiting: boolean }> {
+  protected client: grpc.Client | undefined;
+  protected call: grpc.ClientDuplexStream<Msg, Msg> | undefined;
+  protected readonly types = new Map<string, State>();
   private closed = false;
   syncedAt: number | undefined;
   readonly stats: StreamStats = { lastAckAt: 0, bytes: 0, responses: 0, drops: 0 };
 
   constructor(
-    private readonly address: string,
-    private readonly nodeId: string,
-    private readonly onSynced: (stream: EnvoyStream) => void,
+    protected readonly address: string,
+    protected readonly nodeId: string,
+    private readonly onSynced: (stream: ProxyStream<State>) => void,
   ) {}
 
   start(): void {
@@ -86,8 +91,12 @@ export class EnvoyStream {
     this.open();
   }
 
-  private open(): void {
-    const call = (this.client as any).StreamAggregatedResources() as grpc.ClientDuplexStream<Msg, Msg>;
+  /** Opens the stream, the first time or after a drop, and sends the first requests. */
+  protected abstract open(): void;
+  protected abstract onResponse(m: Msg): void;
+
+  /** Takes a newly opened call: its responses, and a reconnect when it drops. */
+  protected attach(call: grpc.ClientDuplexStream<Msg, Msg>): void {
     this.call = call;
     call.on('data', (m: Msg) => this.onResponse(m));
     call.on('error', () => {});
@@ -96,6 +105,34 @@ export class EnvoyStream {
       this.stats.drops++;
       setTimeout(() => !this.closed && this.open(), 1000);
     });
+  }
+
+  /** An ACK was sent: its time, and whether the proxy now holds its whole configuration. */
+  protected acked(): void {
+    this.stats.lastAckAt = performance.timeOrigin + performance.now();
+    if (this.syncedAt === undefined && this.complete()) {
+      this.syncedAt = this.stats.lastAckAt;
+      this.onSynced(this);
+    }
+  }
+
+  private complete(): boolean {
+    if (!(this.types.get(TYPE_URLS.cluster)?.acks && this.types.get(TYPE_URLS.listener)?.acks)) return false;
+    for (const state of this.types.values()) if (state.awaiting) return false;
+    return true;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.call?.end();
+    this.client?.close();
+  }
+}
+
+export class EnvoyStream extends ProxyStream<TypeState> {
+  protected open(): void {
+    const call = (this.client as any).StreamAggregatedResources() as grpc.ClientDuplexStream<Msg, Msg>;
+    this.attach(call);
     let first = true;
     const send = (typeUrl: string, state: TypeState | undefined, names: string[]) => {
       call.write({ ...(first ? { node: { id: this.nodeId, cluster: 'load', user_agent_name: 'envoy' } } : {}), type_url: typeUrl, resource_names: names, version_info: state?.version ?? '', response_nonce: '' });
@@ -121,7 +158,7 @@ export class EnvoyStream {
     this.call?.write({ type_url: typeUrl, resource_names: names, version_info: state.version, response_nonce: state.nonce });
   }
 
-  private onResponse(m: Msg): void {
+  protected onResponse(m: Msg): void {
     const typeUrl = String(m.type_url);
     const resources = (m.resources ?? []) as Array<{ type_url: string; value: Buffer }>;
     this.stats.responses++;
@@ -143,24 +180,8 @@ export class EnvoyStream {
     state.awaiting = false;
     state.acks++;
     this.call?.write({ type_url: typeUrl, resource_names: state.names, version_info: state.version, response_nonce: state.nonce });
-    this.stats.lastAckAt = performance.timeOrigin + performance.now();
     // Envoy asks for listeners once its clusters are in.
     if (typeUrl === TYPE_URLS.cluster && !this.types.has(TYPE_URLS.listener)) this.request(TYPE_URLS.listener, []);
-    if (this.syncedAt === undefined && this.complete()) {
-      this.syncedAt = this.stats.lastAckAt;
-      this.onSynced(this);
-    }
-  }
-
-  private complete(): boolean {
-    if (!(this.types.get(TYPE_URLS.cluster)?.acks && this.types.get(TYPE_URLS.listener)?.acks)) return false;
-    for (const state of this.types.values()) if (state.awaiting) return false;
-    return true;
-  }
-
-  close(): void {
-    this.closed = true;
-    this.call?.end();
-    this.client?.close();
+    this.acked();
   }
 }

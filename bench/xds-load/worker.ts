@@ -36,7 +36,7 @@ async function start(m: Start): Promise<void> {
     const launch = () => {
       while (inFlight < m.concurrency && next < m.nodes.length) {
         const instance = next % m.addresses.length;
-        const onSynced = (s: Stream) => {
+        const onSynced = (s: { syncedAt: number | undefined }) => {
           inFlight--;
           synced++;
           send({ ev: 'synced', at: s.syncedAt });
