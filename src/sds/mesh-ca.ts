@@ -82,6 +82,7 @@ export class MeshCaManager {
     if (!reading) {
       const generation = this.generation;
       reading = this.builtinFromStore(mesh, backend).then((material) => {
+        // Kept only if no change came in meanwhile: the read may predate it.
         if (generation === this.generation) this.materials.set(id, material);
         return material;
       });
