@@ -3,6 +3,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { X509Certificate } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { MemoryStore } from '../../src/store/memory/memory-store.js';
+import { MeshCaManager } from '../../src/sds/mesh-ca.js';
 import { generateMeshCa, loadCa } from '../../src/sds/pki.js';
 import { inProcessSigner, WorkerSigner, type LeafRequest } from '../../src/sds/svid-signer.js';
 import { svidProblems } from '../helpers/svid.js';
@@ -58,5 +60,22 @@ describe('certificate signing on worker threads', () => {
       console.log(svid.certPem.startsWith('-----BEGIN CERTIFICATE-----'));`;
     const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 });
     assert.equal(stdout.trim(), 'true');
+  });
+
+  it('loads a mesh CA once for many certificates asked for at once (mTLS turned on for a mesh)', async () => {
+    const store = new MemoryStore();
+    await store.create({ type: 'Mesh', mesh: '', name: 'default', spec: {} });
+    const cas = new MeshCaManager(store);
+    const backend = { name: 'ca-1', type: 'builtin' as const, certValidityMs: 24 * 3600_000, conf: {} };
+    await cas.ensureBuiltin('default', 'ca-1');
+    let reads = 0;
+    const get = store.get.bind(store);
+    store.get = (key) => {
+      reads++;
+      return get(key);
+    };
+    const all = await Promise.all(Array.from({ length: 100 }, () => cas.get('default', backend)));
+    assert.ok(all.every((ca) => ca === all[0]), 'one loaded CA');
+    assert.equal(reads, 2, 'its two secrets read once');
   });
 });
