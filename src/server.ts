@@ -167,7 +167,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     );
     // Mesh mTLS: certificates from the SDS module, renewed by republishing the proxy.
     const reconciler = xds.reconciler;
-    const identities = new IdentityIssuer(cas, logger.child({ component: 'sds' }), (nodeId) => reconciler.renew(nodeId), (nodeId, notAfter) => xds!.insights.recordCertificate(nodeId, notAfter), new WorkerSigner());
+    const identities = new IdentityIssuer(cas, logger.child({ component: 'sds' }), (nodeId) => reconciler.renew(nodeId), (nodeId, notAfter) => xds!.insights.recordCertificate(nodeId, notAfter), new WorkerSigner(undefined, (err) => logger.warn({ err }, 'a certificate signing worker stopped; what it had not signed is signed on the event loop')));
     reconciler.useIdentities(identities);
     const inspector = xds;
     const rollouts = new RolloutExchange(xds.rollouts, cluster, (err) => logger.warn({ err: (err as Error).message }, 'saving rollout progress for the other instances failed; retrying'));

@@ -275,6 +275,10 @@ async function phase(name: string, expected: number, change: () => Promise<numbe
     crossInstance: I > 1 ? summary(latencies.filter((l) => l.instance !== 0).map((l) => l.ms)) : undefined,
   };
   console.error(`  ${name}: ${result.affected} of the ${expected} proxies it concerns updated, p99 ${result.p99Ms} ms`);
+  if (result.affected < expected) {
+    // What the control planes warned of, to tell why some proxies were not reached.
+    for (const c of cps) for (const line of c.output().split('\n').filter((l) => /"level":(40|50|60)/.test(l)).slice(-10)) console.error(`    control plane: ${line.slice(0, 400)}`);
+  }
   return result;
 }
 

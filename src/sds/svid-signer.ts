@@ -42,10 +42,11 @@ export interface SignRequestMessage {
 export type SignResultMessage = { seq: number; certPem: string; keyPem: string; notAfterMs: number } | { seq: number; error: string };
 
 interface Pending {
-  resolve: (svid: IssuedSvid) => void;
-  reject: (err: Error) => void;
+  caId: string;
   ca: LeafSigner;
   request: LeafRequest;
+  resolve: (svid: IssuedSvid) => void;
+  reject: (err: Error) => void;
 }
 
 interface PoolWorker {
@@ -55,21 +56,34 @@ interface PoolWorker {
   alive: boolean;
 }
 
+/** Workers lost within a minute before no new one is started and this thread signs instead. */
+const MAX_LOSSES_A_MINUTE = 3;
+/** Certificates signed on this thread per turn of the event loop, when it signs. */
+const LOCAL_BATCH = 16;
+
 /**
  * Signs on worker threads, so turning mTLS on for a mesh does not put every RSA signature and key
  * derivation on the event loop: the reconciler asks for the certificates of the proxies it is
- * about to publish, and generates configuration while the workers sign. A worker that dies hands
- * its requests back to this thread; none is lost. Workers hold no reference on the process while
- * idle.
+ * about to publish, and generates configuration while the workers sign. What a worker that stops
+ * had not answered goes to a new worker (at most three a minute), else to this thread, a few
+ * certificates a turn so the event loop keeps serving; nothing is lost. Workers hold no
+ * reference on the process while idle.
  */
 export class WorkerSigner implements SvidSigner {
   private readonly workers: PoolWorker[] = [];
   private seq = 0;
   private closing = false;
   private started = false;
+  private losses: number[] = [];
+  private readonly local: Pending[] = [];
+  private draining = false;
 
   /** Workers start with the first certificate: a control plane with no mTLS mesh runs none. */
-  constructor(private readonly count = defaultWorkerCount()) {}
+  constructor(
+    private readonly count = defaultWorkerCount(),
+    /** Told when a worker stops unasked (its requests are then signed elsewhere). */
+    private readonly onWorkerLost: (err: unknown) => void = () => {},
+  ) {}
 
   /** How many worker threads sign (0: on this thread, as `inProcessSigner`). */
   get size(): number {
@@ -87,52 +101,80 @@ export class WorkerSigner implements SvidSigner {
       if ('error' in m) pending.reject(new Error(`signing a certificate failed: ${m.error}`));
       else pending.resolve({ certPem: m.certPem, keyPem: m.keyPem, notAfter: new Date(m.notAfterMs) });
     });
-    const lost = () => {
+    const lost = (err: unknown) => {
       if (!entry.alive) return;
       entry.alive = false;
-      // What it had not answered is signed here instead.
-      for (const p of entry.pending.values()) {
-        try {
-          p.resolve(issueHere(p.ca, p.request));
-        } catch (err) {
-          p.reject(err as Error);
-        }
-      }
+      this.workers.splice(this.workers.indexOf(entry), 1);
+      this.losses.push(Date.now());
+      this.onWorkerLost(err);
+      const pending = [...entry.pending.values()];
       entry.pending.clear();
+      for (const p of pending) this.dispatch(p);
     };
     worker.on('error', lost);
-    worker.on('exit', lost);
+    worker.on('exit', (code: number) => lost(new Error(`the signing worker exited with code ${code}`)));
     worker.unref(); // after the listeners: adding a 'message' listener refs the worker's port again
+    this.workers.push(entry);
     return entry;
   }
 
-  async issue(caId: string, ca: LeafSigner, request: LeafRequest): Promise<IssuedSvid> {
-    if (!this.started && !this.closing) {
-      this.started = true;
-      for (let i = 0; i < this.count; i++) this.workers.push(this.spawn());
-    }
+  private mayStartWorker(): boolean {
+    const now = Date.now();
+    this.losses = this.losses.filter((t) => now - t < 60_000);
+    return !this.closing && this.count > 0 && this.losses.length < MAX_LOSSES_A_MINUTE;
+  }
+
+  private dispatch(p: Pending): void {
     let target: PoolWorker | undefined;
     for (const w of this.workers) if (w.alive && (!target || w.pending.size < target.pending.size)) target = w;
-    if (!target || this.closing) return issueHere(ca, request);
-    const chosen = target;
-    const seq = ++this.seq;
-    const message: SignRequestMessage = { seq, caId, request };
-    if (!chosen.cas.has(caId)) {
-      if (chosen.cas.size >= MAX_WORKER_CAS) chosen.cas.clear();
-      message.ca = { seed: ca.seed, parts: ca.template.parts };
-      chosen.cas.add(caId);
+    if (!target && this.mayStartWorker()) target = this.spawn();
+    if (!target || this.closing) {
+      this.signHere(p);
+      return;
     }
-    return new Promise<IssuedSvid>((resolve, reject) => {
-      chosen.pending.set(seq, { resolve, reject, ca, request });
-      if (chosen.pending.size === 1) chosen.worker.ref();
-      chosen.worker.postMessage(message);
-    });
+    const seq = ++this.seq;
+    const message: SignRequestMessage = { seq, caId: p.caId, request: p.request };
+    if (!target.cas.has(p.caId)) {
+      if (target.cas.size >= MAX_WORKER_CAS) target.cas.clear();
+      message.ca = { seed: p.ca.seed, parts: p.ca.template.parts };
+      target.cas.add(p.caId);
+    }
+    target.pending.set(seq, p);
+    if (target.pending.size === 1) target.worker.ref();
+    target.worker.postMessage(message);
+  }
+
+  private signHere(p: Pending): void {
+    this.local.push(p);
+    if (this.draining) return;
+    this.draining = true;
+    const drain = () => {
+      for (let i = 0; i < LOCAL_BATCH && this.local.length > 0; i++) {
+        const next = this.local.shift()!;
+        try {
+          next.resolve(issueHere(next.ca, next.request));
+        } catch (err) {
+          next.reject(err as Error);
+        }
+      }
+      if (this.local.length > 0) setImmediate(drain);
+      else this.draining = false;
+    };
+    setImmediate(drain);
+  }
+
+  issue(caId: string, ca: LeafSigner, request: LeafRequest): Promise<IssuedSvid> {
+    if (!this.started && !this.closing) {
+      this.started = true;
+      for (let i = 0; i < this.count; i++) this.spawn();
+    }
+    return new Promise<IssuedSvid>((resolve, reject) => this.dispatch({ caId, ca, request, resolve, reject }));
   }
 
   async close(): Promise<void> {
     this.closing = true;
     await Promise.all(
-      this.workers.map(async (w) => {
+      this.workers.splice(0).map(async (w) => {
         w.worker.removeAllListeners('exit');
         w.worker.removeAllListeners('error');
         const pending = [...w.pending.values()];

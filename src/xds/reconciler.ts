@@ -53,6 +53,7 @@ export class Reconciler implements ProxyRegistry {
   private readonly rows = new Map<string, Map<string, StoredResource>>();
   /** Per mesh, its policies as last read, and the policy types changed since (read again at the next rebuild). */
   private readonly policies = new Map<string, MeshPolicies>();
+  private closed = false;
   private rollouts: RolloutTracker | undefined;
   /** The rollouts the running refresh publishes. */
   private claimed: ReturnType<RolloutTracker['claim']> = [];
@@ -186,6 +187,9 @@ export class Reconciler implements ProxyRegistry {
    * it just succeeded, so the store is likely back.
    */
   private schedule(delayMs: number): void {
+    // Closed: a reconcile still running that fails (its store closing under it) schedules nothing,
+    // or its retries would keep the process from exiting.
+    if (this.closed) return;
     const due = performance.now() + delayMs;
     if (this.timer && this.timerDue <= due) return;
     if (this.timer) clearTimeout(this.timer);
@@ -271,6 +275,7 @@ export class Reconciler implements ProxyRegistry {
     if (!endpointsOnly) this.askForIdentities(concerned, mesh);
     let published = 0;
     for (const identity of concerned) {
+      if (this.closed) return;
       const entry = mesh.dataplanes.get(identity.name);
       const patched = endpointsOnly && delta && entry && !identity.proxyless && !delta.dataplanes.has(identity.name) && this.patchEndpoints(identity, mesh, endpointsOnly, changedAt);
       if (!patched) await this.publish(identity, mesh, changedAt);
@@ -409,7 +414,9 @@ export class Reconciler implements ProxyRegistry {
   }
 
   close(): void {
+    this.closed = true;
     this.unsubscribe();
     if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
   }
 }

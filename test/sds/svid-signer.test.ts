@@ -28,17 +28,40 @@ describe('certificate signing on worker threads', () => {
     assert.ok(!new X509Certificate(onWorkers[3]!.certPem).verify(new X509Certificate(cas[0]!.cert.toString('pem')).publicKey), 'not by the other');
   });
 
-  it('signs what a dead worker had not answered on this thread, and then everything', async (t) => {
-    const signer = new WorkerSigner(1);
+  it('hands what a dead worker had not answered to a new one, and signs on this thread after three losses in a minute', async (t) => {
+    const lost: unknown[] = [];
+    const signer = new WorkerSigner(1, (err) => lost.push(err));
     t.after(() => signer.close());
     const ca = await loadCa(await generateMeshCa('default'));
-    const pending = Array.from({ length: 50 }, (_, i) => signer.issue('ca', ca, request(i)));
-    // The worker dies with requests in flight.
-    await (signer as unknown as { workers: Array<{ worker: { terminate(): Promise<number> } }> }).workers[0]!.worker.terminate();
-    const answered = await Promise.all(pending);
-    assert.deepEqual(answered, await Promise.all(Array.from({ length: 50 }, (_, i) => inProcessSigner.issue('ca', ca, request(i)))));
+    const expected = await Promise.all(Array.from({ length: 150 }, (_, i) => inProcessSigner.issue('ca', ca, request(i))));
+    const workers = () => (signer as unknown as { workers: Array<{ worker: { terminate(): Promise<number> } }> }).workers;
+    for (let round = 0; round < 3; round++) {
+      const pending = Array.from({ length: 50 }, (_, i) => signer.issue('ca', ca, request(round * 50 + i)));
+      // The worker dies with requests in flight.
+      await workers()[0]!.worker.terminate();
+      assert.deepEqual(await Promise.all(pending), expected.slice(round * 50, round * 50 + 50), `round ${round}: every request answered, and as signed here`);
+      assert.equal(signer.size, round < 2 ? 1 : 0, round < 2 ? 'a new worker took over' : 'after the third loss, this thread signs');
+    }
+    assert.equal(lost.length, 3);
+    assert.match(String(lost[0]), /the signing worker exited with code/);
+    assert.deepEqual(await signer.issue('ca', ca, request(7)), expected[7]);
+  });
+
+  it('signs on this thread a few certificates a turn, so the event loop keeps serving', async () => {
+    const signer = new WorkerSigner(0);
+    const ca = await loadCa(await generateMeshCa('default'));
+    let turns = 0;
+    let counting = true;
+    const count = () => {
+      turns++;
+      if (counting) setImmediate(count);
+    };
+    setImmediate(count);
+    const signed = await Promise.all(Array.from({ length: 64 }, (_, i) => signer.issue('ca', ca, request(i))));
+    counting = false;
     assert.equal(signer.size, 0);
-    assert.deepEqual(await signer.issue('ca', ca, request(99)), await inProcessSigner.issue('ca', ca, request(99)));
+    assert.equal(signed.length, 64);
+    assert.ok(turns >= 4, `the event loop turned ${turns} times while 64 certificates were signed`);
   });
 
   it('reports a request it cannot sign as an error, and goes on signing', async (t) => {
