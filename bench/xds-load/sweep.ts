@@ -11,12 +11,19 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { lineChart, type Series } from './plot.js';
 
+/** A phase's p99, and how many of the proxies it concerned it reached. */
+interface Phase {
+  p99Ms: number;
+  concerned: number;
+  affected: number;
+}
+
 export interface RunResult {
   n: number;
   initialSyncMs: number;
-  eds: { p99Ms: number };
-  route: { p99Ms: number };
-  mtls?: { p99Ms: number };
+  eds: Phase;
+  route: Phase;
+  mtls?: Phase;
   cpRssMb: number;
   dropped: number;
   phases: Array<{ name: string; cpCpuS: number; cpRssMb: number }>;
@@ -90,10 +97,13 @@ function rowsOf(results: RunResult[]) {
 export function render(results: RunResult[], skipped: number[], limit: number, outDir: string): void {
   const rows = rowsOf(results);
   const cell = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '' : String(Math.round(x * 100) / 100));
+  // A p99 of a phase that did not reach every proxy it concerned says how many it did.
+  const reached = (phase: Phase | undefined) => (phase && phase.affected < phase.concerned ? ` (only ${phase.affected} of ${phase.concerned} proxies)` : '');
+  const byN = new Map(results.map((r) => [r.n, r]));
   const header = '| N | initial sync s (floor) | EDS p99 ms (floor push) | TrafficRoute p99 ms | mTLS on p99 s | sync CPU ms / proxy | EDS CPU µs / proxy (floor) | RSS KB / proxy (floor) | dropped |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |';
   const table = [
     header,
-    ...rows.map((r) => `| ${r.n} | ${cell(r.syncS)} (${cell(r.floorSyncS)}) | ${cell(r.edsP99Ms)} (${cell(r.floorPushP99Ms)}) | ${cell(r.routeP99Ms)} | ${cell(r.mtlsP99S)} | ${cell(r.syncCpuMsPerProxy)} | ${cell(r.edsCpuUsPerProxy)} (${cell(r.floorPushCpuUsPerProxy)}) | ${cell(r.rssKbPerProxy)} (${cell(r.floorRssKbPerProxy)}) | ${r.dropped} |`),
+    ...rows.map((r) => `| ${r.n} | ${cell(r.syncS)} (${cell(r.floorSyncS)}) | ${cell(r.edsP99Ms)} (${cell(r.floorPushP99Ms)})${reached(byN.get(r.n)?.eds)} | ${cell(r.routeP99Ms)}${reached(byN.get(r.n)?.route)} | ${cell(r.mtlsP99S)}${reached(byN.get(r.n)?.mtls)} | ${cell(r.syncCpuMsPerProxy)} | ${cell(r.edsCpuUsPerProxy)} (${cell(r.floorPushCpuUsPerProxy)}) | ${cell(r.rssKbPerProxy)} (${cell(r.floorRssKbPerProxy)}) | ${r.dropped} |`),
     ...skipped.map((n) => `| ${n} | not measured: N + ${FD_HEADROOM} exceeds the open-file limit (${limit}) | | | | | | | |`),
   ].join('\n');
   console.log(`\n${table}`);
