@@ -4,7 +4,8 @@ import * as x509 from '@peculiar/x509';
 import { isAlreadyExists } from '../core/errors.js';
 import type { ResourceStore } from '../store/store.js';
 import { waitForLeaderWork } from '../store/wait-for-leader.js';
-import { pem, randomSerial, RSA, subjectAltNames, type CertificatePair } from './server-cert.js';
+import { pem } from '../core/pem.js';
+import { randomSerial, RSA, subjectAltNames, type CertificatePair } from './server-cert.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 

@@ -4,6 +4,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { mkdirPrivate, PRIVATE_FILE_MODE } from '../store/private-files.js';
+import { pem } from '../core/pem.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -22,10 +23,6 @@ export const randomSerial = () => Buffer.from(webcrypto.getRandomValues(new Uint
 export const subjectAltNames = (hostnames: readonly string[]) =>
   hostnames.map((h) => (/^[0-9.]+$|:/.test(h) ? { type: 'ip' as const, value: h } : { type: 'dns' as const, value: h }));
 
-export function pem(label: string, der: ArrayBuffer): string {
-  const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n');
-  return `-----BEGIN ${label}-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END ${label}-----\n`;
-}
 
 /**
  * A self-signed RSA 2048 server certificate for the control plane's own endpoints (xDS, HTTPS API),

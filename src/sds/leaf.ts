@@ -1,4 +1,5 @@
 import { createECDH, createHash, generateKeyPairSync, hkdfSync, randomBytes } from 'node:crypto';
+import { pem } from '../core/pem.js';
 import type { SvidTemplate } from './svid-template.js';
 
 /**
@@ -8,11 +9,6 @@ import type { SvidTemplate } from './svid-template.js';
 
 /** Certificates start a few minutes in the past, so clocks a little behind still accept them. */
 export const BACKDATE_MS = 5 * 60_000;
-
-export function pem(label: string, der: Buffer): string {
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n');
-  return `-----BEGIN ${label}-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END ${label}-----\n`;
-}
 
 // The order of P-256's base point.
 const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
@@ -63,17 +59,17 @@ export interface SvidRequest {
   deterministic?: { holder: string; windowStartMs: number };
 }
 
-/**
- * An X509-SVID leaf: empty subject, exactly one URI SAN, `cA=false`, critical keyUsage
- * digitalSignature + keyAgreement (an EC key does no key encipherment), EKU serverAuth +
- * clientAuth, an ECDSA P-256 key, backdated a few minutes, signed by the mesh CA (RSA).
- */
 export interface IssuedSvid {
   certPem: string;
   keyPem: string;
   notAfter: Date;
 }
 
+/**
+ * An X509-SVID leaf: empty subject, exactly one URI SAN, `cA=false`, critical keyUsage
+ * digitalSignature + keyAgreement (an EC key does no key encipherment), EKU serverAuth +
+ * clientAuth, an ECDSA P-256 key, backdated a few minutes, signed by the mesh CA (RSA).
+ */
 export function issueLeaf(request: SvidRequest): IssuedSvid {
   const fixed = request.deterministic;
   const info = fixed ? `${request.spiffeId}\u0000${fixed.holder}\u0000${fixed.windowStartMs}` : '';

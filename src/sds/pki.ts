@@ -1,14 +1,12 @@
 import 'reflect-metadata'; // @peculiar/x509 resolves its services through tsyringe, which needs it
 import { createPrivateKey, createPublicKey, hkdfSync, webcrypto, type KeyObject } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import { BACKDATE_MS, issueLeaf, pem, type IssuedSvid, type SvidRequest } from './leaf.js';
+import { pem } from '../core/pem.js';
+import { randomSerial, RSA } from '../auth/server-cert.js';
+import { BACKDATE_MS } from './leaf.js';
 import { SvidTemplate, contentsOf, elementsOf } from './svid-template.js';
 
-export { BACKDATE_MS, type IssuedSvid, type SvidRequest } from './leaf.js';
-
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
-
-const RSA = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256', publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 } as const;
 
 export interface KeyAndCert {
   certPem: string;
@@ -30,9 +28,6 @@ export function spiffeId(trustDomain: string, path: readonly string[] = []): str
   return Buffer.byteLength(id) <= 2048 ? id : undefined;
 }
 
-
-const randomSerial = () => Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^[89a-f]/, '1');
-
 /*
  * Dataplane keys are ECDSA P-256: an RSA 2048 key takes 100–160 ms to generate on the project
  * machine, so turning mTLS on for 1,000 dataplanes cost about 160 s of CPU (bench/xds-load
@@ -45,7 +40,7 @@ async function newKeys(): Promise<webcrypto.CryptoKeyPair> {
 }
 
 async function exportKey(key: webcrypto.CryptoKey): Promise<string> {
-  return pem('PRIVATE KEY', Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key)));
+  return pem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', key));
 }
 
 /**
@@ -74,7 +69,7 @@ export async function generateMeshCa(mesh: string, validForMs = 10 * 365 * 24 * 
   return { certPem: cert.toString('pem') + '\n', keyPem: await exportKey(keys.privateKey) };
 }
 
-/** A mesh CA parsed for signing. `seed` is secret material derived from its key (see `issueSvid`). */
+/** A mesh CA parsed for signing. `seed` is secret material derived from its key (see `issueLeaf` in leaf.ts). */
 export interface SigningCa {
   cert: x509.X509Certificate;
   seed: Buffer;
@@ -107,10 +102,5 @@ async function templateFor(caCert: x509.X509Certificate, caKey: KeyObject): Prom
   ];
   const aki = await x509.AuthorityKeyIdentifierExtension.create(caCert);
   return new SvidTemplate({ issuer: Buffer.from(tbs[5]!), fixedExtensions: Buffer.concat(extensions.map((e) => Buffer.from(e.rawData))), aki: Buffer.from(aki.rawData), caKey });
-}
-
-/** `issueLeaf` (leaf.ts) on this thread. */
-export async function issueSvid(request: SvidRequest): Promise<IssuedSvid> {
-  return issueLeaf(request);
 }
 

@@ -53,7 +53,6 @@ interface PoolWorker {
   worker: Worker;
   cas: Set<string>;
   pending: Map<number, Pending>;
-  alive: boolean;
 }
 
 /** Workers lost within a minute before no new one is started and this thread signs instead. */
@@ -73,26 +72,28 @@ export class WorkerSigner implements SvidSigner {
   private readonly workers: PoolWorker[] = [];
   private seq = 0;
   private closing = false;
-  private started = false;
   private losses: number[] = [];
   private readonly local: Pending[] = [];
   private draining = false;
 
-  /** Workers start with the first certificate: a control plane with no mTLS mesh runs none. */
+  /**
+   * Workers start as certificates are asked for, up to `count`: a control plane with no mTLS mesh
+   * runs none.
+   */
   constructor(
     private readonly count = defaultWorkerCount(),
     /** Told when a worker stops unasked (its requests are then signed elsewhere). */
     private readonly onWorkerLost: (err: unknown) => void = () => {},
   ) {}
 
-  /** How many worker threads sign (0: on this thread, as `inProcessSigner`). */
+  /** How many worker threads sign (0: on this thread). */
   get size(): number {
-    return this.workers.filter((w) => w.alive).length;
+    return this.workers.length;
   }
 
   private spawn(): PoolWorker {
     const worker = new Worker(new URL('./svid-worker.js', import.meta.url));
-    const entry: PoolWorker = { worker, cas: new Set(), pending: new Map(), alive: true };
+    const entry: PoolWorker = { worker, cas: new Set(), pending: new Map() };
     worker.on('message', (m: SignResultMessage) => {
       const pending = entry.pending.get(m.seq);
       if (!pending) return;
@@ -102,9 +103,9 @@ export class WorkerSigner implements SvidSigner {
       else pending.resolve({ certPem: m.certPem, keyPem: m.keyPem, notAfter: new Date(m.notAfterMs) });
     });
     const lost = (err: unknown) => {
-      if (!entry.alive) return;
-      entry.alive = false;
-      this.workers.splice(this.workers.indexOf(entry), 1);
+      const at = this.workers.indexOf(entry);
+      if (at < 0) return; // told twice ('error', then 'exit')
+      this.workers.splice(at, 1);
       this.losses.push(Date.now());
       this.onWorkerLost(err);
       const pending = [...entry.pending.values()];
@@ -119,15 +120,15 @@ export class WorkerSigner implements SvidSigner {
   }
 
   private mayStartWorker(): boolean {
+    if (this.closing || this.workers.length >= this.count) return false;
     const now = Date.now();
     this.losses = this.losses.filter((t) => now - t < 60_000);
-    return !this.closing && this.count > 0 && this.losses.length < MAX_LOSSES_A_MINUTE;
+    return this.losses.length < MAX_LOSSES_A_MINUTE;
   }
 
   private dispatch(p: Pending): void {
-    let target: PoolWorker | undefined;
-    for (const w of this.workers) if (w.alive && (!target || w.pending.size < target.pending.size)) target = w;
-    if (!target && this.mayStartWorker()) target = this.spawn();
+    let target: PoolWorker | undefined = this.mayStartWorker() ? this.spawn() : undefined;
+    for (const w of this.workers) if (!target || w.pending.size < target.pending.size) target = w;
     if (!target || this.closing) {
       this.signHere(p);
       return;
@@ -164,10 +165,6 @@ export class WorkerSigner implements SvidSigner {
   }
 
   issue(caId: string, ca: LeafSigner, request: LeafRequest): Promise<IssuedSvid> {
-    if (!this.started && !this.closing) {
-      this.started = true;
-      for (let i = 0; i < this.count; i++) this.spawn();
-    }
     return new Promise<IssuedSvid>((resolve, reject) => this.dispatch({ caId, ca, request, resolve, reject }));
   }
 
@@ -179,7 +176,6 @@ export class WorkerSigner implements SvidSigner {
         w.worker.removeAllListeners('error');
         const pending = [...w.pending.values()];
         w.pending.clear();
-        w.alive = false;
         await w.worker.terminate();
         for (const p of pending) p.reject(new Error('the certificate signer was closed'));
       }),

@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { affects, buildMeshSnapshot, diffMeshSnapshots, type MeshPolicies, type MeshSnapshot } from '../core/mesh-snapshot.js';
+import { affects, buildMeshSnapshot, diffMeshSnapshots, type DataplaneEntry, type MeshPolicies, type MeshSnapshot } from '../core/mesh-snapshot.js';
 import type { ResourceTypeName, StoredResource } from '../core/model.js';
 import { isStoreUnavailable } from '../core/errors.js';
 import type { ChangeEvent, ResourceStore } from '../store/store.js';
@@ -290,13 +290,16 @@ export class Reconciler implements ProxyRegistry {
    * mTLS on for a mesh issues one per proxy). `publish` awaits each and reports what failed.
    */
   private askForIdentities(proxies: readonly ProxyIdentity[], mesh: MeshSnapshot): void {
-    const identities = this.identities;
-    const backend = mesh.mtls;
-    if (!identities || !backend) return;
     for (const identity of proxies) {
       const entry = mesh.dataplanes.get(identity.name);
-      if (entry) identities.identityFor(identity.nodeId, mesh.mesh, entry.dataplane.inbound[0]?.service ?? '', backend).catch(() => {});
+      if (entry) this.identityOf(identity, entry, mesh).catch(() => {});
     }
+  }
+
+  /** The proxy's certificate when its mesh has mTLS on (X509-SVID allows one SPIFFE ID: its first inbound's service's). */
+  private identityOf(identity: ProxyIdentity, entry: DataplaneEntry, mesh: MeshSnapshot): Promise<ProxyIdentityMaterial | undefined> {
+    if (!mesh.mtls || !this.identities) return Promise.resolve(undefined);
+    return this.identities.identityFor(identity.nodeId, mesh.mesh, entry.dataplane.inbound[0]?.service ?? '', mesh.mtls);
   }
 
   private async rebuildMesh(meshName: string, changed: Set<string> | 'all' = 'all'): Promise<MeshSnapshot | undefined> {
@@ -362,7 +365,7 @@ export class Reconciler implements ProxyRegistry {
       return;
     }
     try {
-      const material = mesh.mtls && this.identities ? await this.identities.identityFor(identity.nodeId, mesh.mesh, entry.dataplane.inbound[0]?.service ?? '', mesh.mtls) : undefined;
+      const material = await this.identityOf(identity, entry, mesh);
       const started = performance.now();
       const snapshot = identity.proxyless
         ? material

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { generateMeshCa, issueSvid, loadCa } from '../../src/sds/pki.js';
+import { issueLeaf } from '../../src/sds/leaf.js';
+import { generateMeshCa, loadCa } from '../../src/sds/pki.js';
 import { TYPE_URLS } from '../../src/xds/resources.js';
 import { SotwClient, type Response } from '../helpers/ads-client.js';
 import { startTestControlPlane, type TestControlPlane } from '../helpers/control-plane.js';
@@ -113,10 +114,10 @@ describe('mesh mTLS over SDS', () => {
     assert.equal(await handshake({ ...backendPems }, { cert: webPems.cert, key: webPems.key, ca: webPems.ca }), 'URI:spiffe://default/web');
 
     const otherCa = await loadCa(await generateMeshCa('other'));
-    const foreign = await issueSvid({ spiffeId: 'spiffe://other/web', validForMs: 3600_000, ca: otherCa });
+    const foreign = await issueLeaf({ spiffeId: 'spiffe://other/web', validForMs: 3600_000, ca: otherCa });
     await assert.rejects(handshake(backendPems, { cert: foreign.certPem, key: foreign.keyPem, ca: webPems.ca }), 'a certificate of another mesh');
     const meshCa = await loadCa({ certPem: webPems.ca, keyPem: Buffer.from(String((await cp.cp.store.get({ type: 'Secret', mesh: 'default', name: 'default.ca-builtin-key-ca-1' }))!.spec.data), 'base64').toString() });
-    const expired = await issueSvid({ spiffeId: 'spiffe://default/web', validForMs: -60_000, ca: meshCa });
+    const expired = await issueLeaf({ spiffeId: 'spiffe://default/web', validForMs: -60_000, ca: meshCa });
     await assert.rejects(handshake(backendPems, { cert: expired.certPem, key: expired.keyPem, ca: webPems.ca }), 'an expired certificate');
     await assert.rejects(handshake(backendPems, { ca: webPems.ca }), 'no certificate at all');
 
@@ -214,7 +215,7 @@ describe('provided mesh CA', () => {
     const cp = await startTestControlPlane(t);
     const ca = await generateMeshCa('default');
     const other = await generateMeshCa('other');
-    const leaf = await issueSvid({ spiffeId: 'spiffe://default/x', validForMs: 3600_000, ca: await loadCa(ca) });
+    const leaf = await issueLeaf({ spiffeId: 'spiffe://default/x', validForMs: 3600_000, ca: await loadCa(ca) });
     const b64 = (s: string) => Buffer.from(s).toString('base64');
     await cp.put('/meshes/default/secrets/my-cert', { data: b64(ca.certPem) });
     await cp.put('/meshes/default/secrets/my-key', { data: b64(ca.keyPem) });

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import * as x509 from '@peculiar/x509';
-import { generateMeshCa, issueSvid, loadCa, spiffeId } from '../../src/sds/pki.js';
+import { issueLeaf } from '../../src/sds/leaf.js';
+import { generateMeshCa, loadCa, spiffeId } from '../../src/sds/pki.js';
 import { issuanceWindow } from '../../src/sds/identities.js';
 import { svidProblems } from '../helpers/svid.js';
 
@@ -35,7 +36,7 @@ describe('mesh PKI', () => {
     try {
       const ca = await generateMeshCa('default');
       const other = await generateMeshCa('other');
-      const leaf = await issueSvid({ spiffeId: 'spiffe://default/backend', validForMs: 24 * 3600_000, ca: await loadCa(ca) });
+      const leaf = await issueLeaf({ spiffeId: 'spiffe://default/backend', validForMs: 24 * 3600_000, ca: await loadCa(ca) });
       assert.deepEqual(svidProblems(leaf.certPem, 'spiffe://default/backend'), []);
       assert.equal(new x509.X509Certificate(leaf.certPem).subject, '', 'empty subject');
       const life = new X509Certificate(leaf.certPem);
@@ -58,7 +59,7 @@ describe('mesh PKI', () => {
       const [a, b] = [await loadCa(ca), await loadCa(ca)];
       const window = issuanceWindow('default.web-1', 24 * 3600_000, Date.now());
       const request = (signer: typeof a, holder: string, windowStartMs: number) =>
-        issueSvid({ spiffeId: 'spiffe://default/web', validForMs: 24 * 3600_000, ca: signer, deterministic: { holder, windowStartMs } });
+        issueLeaf({ spiffeId: 'spiffe://default/web', validForMs: 24 * 3600_000, ca: signer, deterministic: { holder, windowStartMs } });
       const onA = await request(a, 'default.web-1', window.startMs);
       const onB = await request(b, 'default.web-1', window.startMs);
       assert.equal(onB.certPem, onA.certPem);
@@ -99,7 +100,7 @@ describe('mesh PKI', () => {
     const rsa = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const;
     const caKey = await webcrypto.subtle.importKey('pkcs8', createPrivateKey(ca.keyPem).export({ type: 'pkcs8', format: 'der' }), rsa, false, ['sign']);
     for (const [windowStart, validForMs] of [[Date.parse('2026-12-01T10:00:00.123Z'), 24 * 3600_000], [Date.parse('2049-12-31T20:00:00Z'), 2 * 24 * 3600_000]] as const) {
-      const leaf = await issueSvid({ spiffeId: 'spiffe://default/web', validForMs, ca: signing, deterministic: { holder: 'default.web-1', windowStartMs: windowStart } });
+      const leaf = await issueLeaf({ spiffeId: 'spiffe://default/web', validForMs, ca: signing, deterministic: { holder: 'default.web-1', windowStartMs: windowStart } });
       const ours = new x509.X509Certificate(leaf.certPem);
       const library = await x509.X509CertificateGenerator.create({
         serialNumber: ours.serialNumber,
@@ -128,7 +129,7 @@ describe('mesh PKI', () => {
     const ca = await generateMeshCa('default');
     const other = await generateMeshCa('other');
     await assert.rejects(loadCa({ certPem: ca.certPem, keyPem: other.keyPem }), /key does not match/);
-    const leaf = await issueSvid({ spiffeId: 'spiffe://default/x', validForMs: 60_000, ca: await loadCa(ca) });
+    const leaf = await issueLeaf({ spiffeId: 'spiffe://default/x', validForMs: 60_000, ca: await loadCa(ca) });
     await assert.rejects(loadCa(leaf), /not a CA/);
   });
 });

@@ -83,6 +83,22 @@ function proxylessRetryPolicy(conf: NonNullable<RetryConf['grpc']>): Json | unde
   return { ...rest, retry_on: String(policy.retry_on).split(',').filter((r) => names.has(r)).join(','), retry_back_off: policy.retry_back_off ?? { base_interval: proto(DEFAULT_BASE_INTERVAL) } };
 }
 
+/**
+ * A route's retry policy for a merged conf and the destination's protocol, with its shared-edit
+ * key, built once per conf (proxies with the same selection share the conf object). As Kuma: HTTP
+ * confs for http services, gRPC confs for grpc ones (TCP is the listener's; http2: none).
+ */
+const routePolicies = new WeakMap<RetryConf, Map<string, { policy: Json; key: string } | undefined>>();
+function routePolicyOf(conf: RetryConf, protocol: string): { policy: Json; key: string } | undefined {
+  let byProtocol = routePolicies.get(conf);
+  if (!byProtocol) routePolicies.set(conf, (byProtocol = new Map()));
+  if (!byProtocol.has(protocol)) {
+    const policy = protocol === 'http' && conf.http ? httpRetryPolicy(conf.http) : protocol === 'grpc' && conf.grpc ? grpcRetryPolicy(conf.grpc) : undefined;
+    byProtocol.set(protocol, policy && { policy, key: `MeshRetry ${JSON.stringify(policy)}` });
+  }
+  return byProtocol.get(protocol);
+}
+
 /** Applies the MeshRetries selecting the proxy: route retry policies (HTTP, gRPC) and TCP connect attempts. */
 export function applyMeshRetries(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot): void {
   const policies = policiesOf(mesh, 'MeshRetry');
@@ -98,11 +114,10 @@ export function applyMeshRetries(edits: Edits, proxy: ProxyContext, mesh: MeshSn
   for (const service of outboundServices(proxy, mesh)) {
     const conf = outboundConf<RetryConf>(policies, name, dataplane, service);
     if (!conf) continue;
-    // As Kuma: HTTP confs for http services, gRPC confs for grpc ones, TCP for tcp (http2: none).
     const protocol = mesh.protocols.get(service) ?? 'tcp';
-    const policy = protocol === 'http' && conf.http ? httpRetryPolicy(conf.http) : protocol === 'grpc' && conf.grpc ? grpcRetryPolicy(conf.grpc) : undefined;
+    const route = routePolicyOf(conf, protocol);
     // These edits read only their resource and the conf: proxies with equal inputs share the result.
-    if (policy) edits.edit(TYPE_URLS.route, outboundRouteName(service), (route) => routeActions(route).forEach((a) => (a.retry_policy = policy)), `MeshRetry ${JSON.stringify(policy)}`);
+    if (route) edits.edit(TYPE_URLS.route, outboundRouteName(service), (r) => routeActions(r).forEach((a) => (a.retry_policy = route.policy)), route.key);
     if (protocol === 'tcp' && conf.tcp?.maxConnectAttempt) {
       for (const o of dataplane.outbound.filter((x) => x.service === service)) {
         edits.edit(TYPE_URLS.listener, outboundListenerName(o.address, o.port), (listener) => {
