@@ -58,8 +58,17 @@ export class Reconciler implements ProxyRegistry {
   /** The rollouts the running refresh publishes. */
   private claimed: ReturnType<RolloutTracker['claim']> = [];
   private readonly stalePolicies = new Map<string, Set<ResourceTypeName>>();
-  /** Meshes whose every proxy must be republished (their CA material may have changed). */
+  /** Meshes whose every proxy must be republished (a resync, a failed reconcile). */
   private readonly forced = new Set<string>();
+  /**
+   * Meshes with a Secret changed since their last reconcile. Secrets reach a proxy's configuration
+   * only through its identity (the CA a secret holds or names), so each proxy's identity is asked
+   * again and the proxy regenerated only if it is not the one it was last published with: the
+   * builtin CA, stored just after mTLS is turned on, would otherwise regenerate the whole mesh twice.
+   */
+  private readonly secretsChanged = new Set<string>();
+  /** The identity each connected proxy was last published with. */
+  private readonly publishedIdentity = new Map<string, ProxyIdentityMaterial | undefined>();
   private readonly encoder = new ResourceEncoder();
   private readonly proxyless = new WeakMap<MeshSnapshot, Map<string, Snapshot>>();
   private timer: NodeJS.Timeout | undefined;
@@ -148,6 +157,7 @@ export class Reconciler implements ProxyRegistry {
     if (--known.streams > 0) return;
     this.proxies.delete(identity.nodeId);
     this.cache.clear(identity.nodeId);
+    this.publishedIdentity.delete(identity.nodeId);
     this.identities?.forget(identity.nodeId);
   }
 
@@ -167,7 +177,7 @@ export class Reconciler implements ProxyRegistry {
     if (POLICY_TYPES.has(event.type)) (this.stalePolicies.get(mesh) ?? this.stalePolicies.set(mesh, new Set()).get(mesh)!).add(event.type);
     this.markDirty(mesh, performance.now(), event.type === 'Mesh' ? 'all' : event.type === 'Dataplane' ? new Set([event.name]) : new Set());
     // A secret may be (or name) the mesh CA: every proxy re-checks its identity.
-    if (event.type === 'Secret' && !event.name.startsWith('dataplane-token-')) this.forced.add(mesh);
+    if (event.type === 'Secret' && !event.name.startsWith('dataplane-token-')) this.secretsChanged.add(mesh);
     this.schedule(this.debounceMs);
   }
 
@@ -262,23 +272,34 @@ export class Reconciler implements ProxyRegistry {
     const mesh = await this.rebuildMesh(meshName, dataplanes);
     if (!mesh) return;
     const forced = this.forced.delete(meshName);
+    const recheckIdentities = this.secretsChanged.delete(meshName);
     const delta = previous && !forced ? diffMeshSnapshots(previous, mesh) : undefined;
     // Only endpoints moved (the common case: instances come and go): proxies take new
     // ClusterLoadAssignments without being regenerated.
     const moved = previous && delta && !delta.mesh && delta.inboundServices.size === 0 ? endpointOnlyServices(previous, mesh, delta) : undefined;
     const endpointsOnly = moved && delta && moved.size === delta.services.size ? moved : undefined;
+    /** Proxies the mesh's change reaches; with secrets changed, the others too, to re-check their identity. */
+    const affected = new Set<string>();
     const concerned = [...this.proxies.values()].map((p) => p.identity).filter((identity) => {
       if (identity.mesh !== meshName) return false;
       const entry = mesh.dataplanes.get(identity.name);
-      return !delta || !entry || affects(delta, entry, identity.proxyless);
+      const reached = !delta || !entry || affects(delta, entry, identity.proxyless);
+      if (reached) affected.add(identity.nodeId);
+      return reached || recheckIdentities;
     });
-    if (!endpointsOnly) this.askForIdentities(concerned, mesh);
+    if (!endpointsOnly || recheckIdentities) this.askForIdentities(concerned, mesh);
     let published = 0;
     for (const identity of concerned) {
       if (this.closed) return;
       const entry = mesh.dataplanes.get(identity.name);
-      const patched = endpointsOnly && delta && entry && !identity.proxyless && !delta.dataplanes.has(identity.name) && this.patchEndpoints(identity, mesh, endpointsOnly, changedAt);
-      if (!patched) await this.publish(identity, mesh, changedAt);
+      if (!affected.has(identity.nodeId)) {
+        // Reached only by the secrets: regenerated if its identity is no longer the one it has.
+        const unchanged = entry && (await this.identityOf(identity, entry, mesh).catch(() => null)) === this.publishedIdentity.get(identity.nodeId);
+        if (!unchanged) await this.publish(identity, mesh, changedAt);
+      } else {
+        const patched = endpointsOnly && delta && entry && !identity.proxyless && !delta.dataplanes.has(identity.name) && this.patchEndpoints(identity, mesh, endpointsOnly, changedAt);
+        if (!patched) await this.publish(identity, mesh, changedAt);
+      }
       // Let the responses already queued go out (and ACKs come in) while the rest are generated.
       if (++published % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
@@ -377,6 +398,7 @@ export class Reconciler implements ProxyRegistry {
       const problems = inconsistencies(snapshot);
       if (problems.length > 0) this.logger.warn({ node: identity.nodeId, problems }, 'inconsistent snapshot');
       this.setSnapshot(identity.nodeId, snapshot);
+      this.publishedIdentity.set(identity.nodeId, material);
     } catch (err) {
       // A store outage fails the whole reconcile, which is retried; anything else is this proxy's own.
       if (isStoreUnavailable(err)) throw err;
