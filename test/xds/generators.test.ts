@@ -10,7 +10,7 @@ import { inboundGenerator } from '../../src/xds/generators/inbound.js';
 import { outboundGenerator } from '../../src/xds/generators/outbound.js';
 import { proxylessGenerator } from '../../src/xds/generators/proxyless.js';
 import { proxylessServerGenerator } from '../../src/xds/generators/proxyless-server.js';
-import type { GeneratedResource, Generator } from '../../src/xds/generators/types.js';
+import type { GeneratedResource, Generator, ProxyIdentityMaterial } from '../../src/xds/generators/types.js';
 import { decodeResource, encodeResource } from '../../src/xds/protos.js';
 import { SHORT_NAMES, TYPE_URLS } from '../../src/xds/resources.js';
 import { pgvViolations } from '../../src/xds/validate-rules.js';
@@ -145,6 +145,21 @@ describe('xDS generators (golden files)', () => {
     assert.deepEqual(timeoutOf(other), { seconds: 5, nanos: 0 });
     assert.deepEqual(timeoutOf(generate('web-1')), { seconds: 1, nanos: 0 }, 'generating other-1 left what web-1 shares untouched');
     assert.deepEqual(checkEncodable(other)['rds'], checkEncodable(generateProxyResources({ nodeId: 'default.other-1', dataplane: meshOf(input).dataplanes.get('other-1')!, proxyless: false }, meshOf(input)))['rds'], 'the same as other-1 generated alone');
+  });
+
+  it('gives a proxy the same secret objects while its identity stays, and every proxy of the CA one trust bundle object', () => {
+    const input = parseYaml(readFileSync(new URL('mtls/01.two-permissions.input.yaml', TESTDATA), 'utf8')) as Input;
+    const mesh = meshOf(input);
+    const dataplane = mesh.dataplanes.get(input.proxy)!;
+    const secrets = (identity: ProxyIdentityMaterial) => generateProxyResources({ nodeId: `default.${input.proxy}`, dataplane, proxyless: false, identity }, mesh).filter((r) => r.typeUrl === TYPE_URLS.secret);
+    const first = { ...input.identity! };
+    const [a, again, renewed] = [secrets(first), secrets(first), secrets({ ...first, certPem: first.certPem.replace('-----END', 'x\n-----END') })];
+    assert.deepEqual(a.map((r) => r.name), ['identity_cert:secret:default', 'mesh_ca:secret:default']);
+    assert.equal(again[0]!.resource, a[0]!.resource, 'the same identity, the same object');
+    assert.equal(again[1]!.resource, a[1]!.resource);
+    assert.notEqual(renewed[0]!.resource, a[0]!.resource, 'a new certificate, a new object');
+    assert.notDeepEqual(checkEncodable(renewed)['sds'], checkEncodable(a)['sds']);
+    assert.equal(renewed[1]!.resource, a[1]!.resource, 'the same CA, the same trust bundle object');
   });
 
   it('names the generator that failed', () => {
