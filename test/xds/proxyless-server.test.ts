@@ -149,6 +149,22 @@ describe('proxyless gRPC server and client in an mTLS mesh (@grpc/grpc-js-xds Xd
     }
   }
 
+  /** Attempts until the intruder is admitted (or refused with PERMISSION_DENIED), for up to 5 s: a new Listener takes a moment. */
+  async function untilIntruder(admitted: boolean, what: string): Promise<void> {
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const outcome = await attempt();
+      if (typeof outcome === 'string' ? admitted : !admitted) {
+        if (typeof outcome === 'string') assert.equal(outcome, 'URI:spiffe://default/intruder');
+        else assert.equal(outcome.code, grpc.status.PERMISSION_DENIED);
+        return;
+      }
+      if (typeof outcome !== 'string') assert.equal(outcome.code, grpc.status.PERMISSION_DENIED);
+      assert.ok(Date.now() < deadline, `${what} reached the server within 5 s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   it('serves a permitted proxyless client over mutual TLS: the server sees spiffe://default/client', async () => {
     assert.equal(await who(client), 'URI:spiffe://default/client');
   });
@@ -157,49 +173,20 @@ describe('proxyless gRPC server and client in an mTLS mesh (@grpc/grpc-js-xds Xd
     const refused = await attempt();
     assert.ok(typeof refused !== 'string' && refused.code === grpc.status.PERMISSION_DENIED, `refused: ${String(refused)}`);
     assert.equal(await cp.put('/meshes/default/traffic-permissions/intruder-to-backend', permission('intruder-to-backend', ['intruder'])), 201);
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      const outcome = await attempt();
-      if (typeof outcome === 'string') {
-        assert.equal(outcome, 'URI:spiffe://default/intruder');
-        break;
-      }
-      assert.equal(outcome.code, grpc.status.PERMISSION_DENIED);
-      assert.ok(Date.now() < deadline, 'the new permission reached the server within 5 s');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await untilIntruder(true, 'the new permission');
   });
 
   it('lets a MeshTrafficPermission replace the TrafficPermissions: the intruder they admit is refused again, the client it allows served', async () => {
     assert.equal(await attempt(), 'URI:spiffe://default/intruder', 'admitted by the TrafficPermission of the test before');
     const mtp = { type: 'MeshTrafficPermission', mesh: 'default', name: 'backend-callers', spec: { targetRef: { kind: 'MeshService', name: 'backend' }, from: [{ targetRef: { kind: 'MeshService', name: 'client' }, default: { action: 'Allow' } }] } };
     assert.equal(await cp.put('/meshes/default/meshtrafficpermissions/backend-callers', mtp), 201);
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      const outcome = await attempt();
-      if (typeof outcome !== 'string') {
-        assert.equal(outcome.code, grpc.status.PERMISSION_DENIED);
-        break;
-      }
-      assert.ok(Date.now() < deadline, 'the MeshTrafficPermission reached the server within 5 s');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await untilIntruder(false, 'the MeshTrafficPermission');
     assert.equal(await who(client), 'URI:spiffe://default/client');
     // Deleted, it gives the TrafficPermissions back their say: the intruder is admitted again. Waited
     // for, too: a server shut down while that Listener reached it was seen to keep the test process
     // alive on a grpc-js certificate watcher's timer.
     assert.equal(await cp.del('/meshes/default/meshtrafficpermissions/backend-callers'), 200);
-    const restored = Date.now() + 5000;
-    for (;;) {
-      const outcome = await attempt();
-      if (typeof outcome === 'string') {
-        assert.equal(outcome, 'URI:spiffe://default/intruder');
-        break;
-      }
-      assert.equal(outcome.code, grpc.status.PERMISSION_DENIED);
-      assert.ok(Date.now() < restored, 'the deletion reached the server within 5 s');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await untilIntruder(true, 'the deletion');
   });
 
   it('refuses a client without a mesh certificate at the TLS handshake', async () => {
