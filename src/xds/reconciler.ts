@@ -278,21 +278,18 @@ export class Reconciler implements ProxyRegistry {
     // ClusterLoadAssignments without being regenerated.
     const moved = previous && delta && !delta.mesh && delta.inboundServices.size === 0 ? endpointOnlyServices(previous, mesh, delta) : undefined;
     const endpointsOnly = moved && delta && moved.size === delta.services.size ? moved : undefined;
-    /** Proxies the mesh's change reaches; with secrets changed, the others too, to re-check their identity. */
-    const affected = new Set<string>();
-    const concerned = [...this.proxies.values()].map((p) => p.identity).filter((identity) => {
-      if (identity.mesh !== meshName) return false;
+    // With secrets changed, the proxies the mesh's change does not reach are concerned too: their identity is re-checked.
+    const concerned = [...this.proxies.values()].flatMap(({ identity }) => {
+      if (identity.mesh !== meshName) return [];
       const entry = mesh.dataplanes.get(identity.name);
       const reached = !delta || !entry || affects(delta, entry, identity.proxyless);
-      if (reached) affected.add(identity.nodeId);
-      return reached || recheckIdentities;
+      return reached || recheckIdentities ? [{ identity, entry, reached }] : [];
     });
     if (!endpointsOnly || recheckIdentities) this.askForIdentities(concerned, mesh);
     let published = 0;
-    for (const identity of concerned) {
+    for (const { identity, entry, reached } of concerned) {
       if (this.closed) return;
-      const entry = mesh.dataplanes.get(identity.name);
-      if (!affected.has(identity.nodeId)) {
+      if (!reached) {
         // Reached only by the secrets: regenerated if its identity is no longer the one it has.
         const unchanged = entry && (await this.identityOf(identity, entry, mesh).catch(() => null)) === this.publishedIdentity.get(identity.nodeId);
         if (!unchanged) await this.publish(identity, mesh, changedAt);
@@ -310,9 +307,8 @@ export class Reconciler implements ProxyRegistry {
    * waiting: they are signed on worker threads while this thread generates configuration (turning
    * mTLS on for a mesh issues one per proxy). `publish` awaits each and reports what failed.
    */
-  private askForIdentities(proxies: readonly ProxyIdentity[], mesh: MeshSnapshot): void {
-    for (const identity of proxies) {
-      const entry = mesh.dataplanes.get(identity.name);
+  private askForIdentities(proxies: readonly { identity: ProxyIdentity; entry: DataplaneEntry | undefined }[], mesh: MeshSnapshot): void {
+    for (const { identity, entry } of proxies) {
       if (entry) this.identityOf(identity, entry, mesh).catch(() => {});
     }
   }
