@@ -16,6 +16,7 @@ import { Reconciler } from './reconciler.js';
 import { adsService } from './server/ads-service.js';
 import { credentialCheckFor, proxyAuthenticatorFor } from './authn.js';
 import { shutdownGrpcServer } from './server/grpc-shutdown.js';
+import { withSplicingSerializers } from './wire.js';
 import { KubernetesAuth } from '../auth/kubernetes/kubernetes-auth.js';
 import { DataplaneTokens } from '../auth/dataplane-tokens.js';
 import { BootstrapService } from './bootstrap-service.js';
@@ -94,9 +95,13 @@ export async function startXdsServer(
   const reconciler = new Reconciler(store, cache, xdsLogger, undefined, (ms) => metrics?.xdsGeneration.observe(ms));
   const insights = new InsightRecorder(store, instanceId, parseDuration(config.xdsServer.dataplaneStatusFlushInterval) ?? 1000, xdsLogger, () => reconciler.busy(), isLeader);
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
-  const definition = (grpcDefinitions[ADS] as grpc.ServiceDefinition | undefined) ?? (() => {
-    throw new Error(`${ADS} missing from the loaded protos`);
-  })();
+  const definition = withSplicingSerializers(
+    (grpcDefinitions[ADS] as grpc.ServiceDefinition | undefined) ??
+      (() => {
+        throw new Error(`${ADS} missing from the loaded protos`);
+      })(),
+    { sotw: ['StreamAggregatedResources'], delta: ['DeltaAggregatedResources'] },
+  );
   const rollouts = new RolloutTracker(instanceId, { onEnded: (seconds) => metrics?.rolloutDuration.observe(seconds), onNack: (typeUrl) => metrics?.xdsNacks.inc({ type_url: typeUrl }) }, (mesh) => reconciler.servesMesh(mesh));
   reconciler.useRollouts(rollouts);
   // A write's rollout starts with its change event, here and on every other instance. The
@@ -139,7 +144,7 @@ export async function startXdsServer(
   );
   // SDS on its own port as in Kuma's port list: the same streams, secrets only, always over TLS.
   const sdsServer = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
-  const sdsDefinition = grpcDefinitions['envoy.service.secret.v3.SecretDiscoveryService'] as grpc.ServiceDefinition;
+  const sdsDefinition = withSplicingSerializers(grpcDefinitions['envoy.service.secret.v3.SecretDiscoveryService'] as grpc.ServiceDefinition, { sotw: ['StreamSecrets'], delta: ['DeltaSecrets'] });
   const sdsAds = adsService({ cache, registry: reconciler, authenticator, logger: xdsLogger.child({ server: 'sds' }), hooks, secureTransport: true });
   sdsServer.addService(sdsDefinition, sdsAds.secretsImplementation);
   const sdsTls = await serverTlsMaterial({

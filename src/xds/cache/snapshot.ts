@@ -1,6 +1,7 @@
-import { createHash } from 'node:crypto';
+import { hash as digest } from 'node:crypto';
 import { encodeResource } from '../protos.js';
 import { TYPE_URLS, type TypeUrl } from '../resources.js';
+import { encodedAny, type EncodedAny } from '../wire.js';
 import type { GeneratedResource } from '../generators/types.js';
 
 /** A resource ready to send: encoded once, versioned by the hash of its bytes. */
@@ -8,8 +9,8 @@ export interface EncodedResource {
   name: string;
   /** Content hash: equal bytes, equal version, on every control plane. */
   version: string;
-  /** The `google.protobuf.Any` as sent on the wire. */
-  any: { type_url: string; value: Buffer };
+  /** The `google.protobuf.Any` as sent on the wire (its encoding is kept: server/wire.ts). */
+  any: EncodedAny;
   /**
    * What the snapshot's consistency check needs of the object it was encoded from: whether a
    * cluster takes EDS, the routes a listener names. The object itself is not kept (decode `any`
@@ -32,18 +33,8 @@ export interface Snapshot {
 /** Bounds the content cache (about 2 to 4 entries a proxy in a 10,000-proxy mesh). */
 const MAX_CONTENT_ENTRIES = 200_000;
 
-/**
- * A copy in memory of its own. Small buffers (protobufjs's output, Buffer.from) are slices of
- * shared 8 KB slabs, and one long-lived slice keeps its whole slab alive: at 2,000 proxies the
- * encoded resources held 9,884 slabs, 77 MB, for a few MB of bytes.
- */
-export function unpooled(bytes: Uint8Array): Buffer {
-  const own = Buffer.allocUnsafeSlow(bytes.length);
-  own.set(bytes);
-  return own;
-}
-
-const hash = (data: Uint8Array | string): string => createHash('sha256').update(data).digest('base64url').slice(0, 22);
+// The one-shot digest: a Hash object per call cost as much again for these small inputs.
+const hash = (data: Uint8Array | string): string => digest('sha256', data, 'base64url').slice(0, 22);
 
 /**
  * Encodes generated resources, remembering the result per object: resources shared by many
@@ -63,11 +54,11 @@ export class ResourceEncoder {
     let encoded = this.cache.get(generated.resource);
     if (encoded) return encoded;
     // The digest of the JSON, not the JSON: the keys would hold every distinct resource again.
-    const key = createHash('sha256').update(`${generated.typeUrl}\u0000${generated.name}\u0000`).update(JSON.stringify(generated.resource)).digest('base64');
+    const key = digest('sha256', `${generated.typeUrl}\u0000${generated.name}\u0000${JSON.stringify(generated.resource)}`, 'base64');
     encoded = this.byContent.get(key);
     if (!encoded) {
-      const value = unpooled(encodeResource(generated.typeUrl, generated.resource));
-      encoded = { name: generated.name, version: hash(value), any: { type_url: generated.typeUrl, value } };
+      const any = encodedAny(generated.typeUrl, encodeResource(generated.typeUrl, generated.resource));
+      encoded = { name: generated.name, version: hash(any.value), any };
       if (generated.typeUrl === TYPE_URLS.cluster) encoded.eds = (generated.resource as { type?: string }).type === 'EDS';
       if (generated.typeUrl === TYPE_URLS.listener) encoded.routeNames = routeNamesOf(generated.resource);
       if (this.byContent.size >= MAX_CONTENT_ENTRIES) this.byContent.clear();
