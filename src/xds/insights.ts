@@ -109,13 +109,17 @@ export class InsightRecorder implements StreamHooks {
     this.dirty.add(stream.identity.nodeId);
   }
 
-  private count(stream: StreamInfo, typeUrl: TypeUrl, field: keyof Counters): void {
-    this.touch(stream, (sub) => {
-      sub.total[field]++;
-      if (!sub.disconnectTime) this.outstanding += field === 'responsesSent' ? 1 : -1;
-      const short = SHORT_NAMES[typeUrl];
-      if (short !== 'sds') sub.perType[short][field]++;
-    });
+  /** Counts a response, ACK or NACK on the stream; returns the stream's subscription, if known. */
+  private count(stream: StreamInfo, typeUrl: TypeUrl, field: keyof Counters): Subscription | undefined {
+    const sub = this.subscriptions.get(stream.id);
+    if (!sub) return undefined;
+    sub.total[field]++;
+    if (!sub.disconnectTime) this.outstanding += field === 'responsesSent' ? 1 : -1;
+    const short = SHORT_NAMES[typeUrl];
+    if (short !== 'sds') sub.perType[short][field]++;
+    sub.lastUpdateMs = Date.now();
+    this.dirty.add(stream.identity.nodeId);
+    return sub;
   }
 
   private typeState(sub: Subscription, typeUrl: TypeUrl): TypeState {
@@ -169,18 +173,18 @@ export class InsightRecorder implements StreamHooks {
 
   onResponse(stream: StreamInfo, typeUrl: TypeUrl, version: string): void {
     this.lastSentMs = Date.now();
-    this.count(stream, typeUrl, 'responsesSent');
-    this.touch(stream, (sub) => (this.typeState(sub, typeUrl).lastSentVersion = version));
+    const sub = this.count(stream, typeUrl, 'responsesSent');
+    if (sub) this.typeState(sub, typeUrl).lastSentVersion = version;
   }
 
   onAck(stream: StreamInfo, typeUrl: TypeUrl, version: string): void {
-    this.count(stream, typeUrl, 'responsesAcknowledged');
-    this.touch(stream, (sub) => (this.typeState(sub, typeUrl).lastAckedVersion = version));
+    const sub = this.count(stream, typeUrl, 'responsesAcknowledged');
+    if (sub) this.typeState(sub, typeUrl).lastAckedVersion = version;
   }
 
   onNack(stream: StreamInfo, typeUrl: TypeUrl, version: string, message: string): void {
-    this.count(stream, typeUrl, 'responsesRejected');
-    this.touch(stream, (sub) => (this.typeState(sub, typeUrl).lastNack = { version, message, time: new Date().toISOString() }));
+    const sub = this.count(stream, typeUrl, 'responsesRejected');
+    if (sub) this.typeState(sub, typeUrl).lastNack = { version, message, time: new Date().toISOString() };
   }
 
   /** Per stream of a node: protocol, connect time and per-type ACK/NACK state (inspect endpoint). */

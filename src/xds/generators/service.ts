@@ -37,7 +37,10 @@ export function loadAssignmentFor(mesh: MeshSnapshot, clusterName: string): Gene
 }
 
 /** The service of an EDS cluster name (`backend` of `backend[version=v2]`). */
-export const serviceOfCluster = (clusterName: string): string => clusterName.split('[', 1)[0]!;
+export function serviceOfCluster(clusterName: string): string {
+  const bracket = clusterName.indexOf('[');
+  return bracket < 0 ? clusterName : clusterName.slice(0, bracket);
+}
 
 /** Who the cluster is for: an Envoy sidecar (SDS secrets) or a proxyless gRPC client (certificate provider instances). */
 export type ClusterFlavour = 'sidecar' | 'proxyless';

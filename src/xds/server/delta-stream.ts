@@ -138,7 +138,7 @@ export class DeltaStream extends StreamBase<DeltaDiscoveryRequest> {
       nonce,
     });
     this.sent(typeUrl);
-    this.hooks.onResponse?.(this.stream, typeUrl, version, changed.map((r) => r.name));
+    this.hooks.onResponse?.(this.stream, typeUrl, version);
     for (const [held, after] of Object.entries(REMOVE_AFTER) as Array<[TypeUrl, readonly TypeUrl[]]>) {
       if (after.includes(typeUrl) && this.types.get(held)?.deferredRemoval) this.respond(held);
     }

@@ -33,7 +33,7 @@ export interface StreamInfo {
 export interface StreamHooks {
   onStreamOpen?(stream: StreamInfo): void;
   onStreamClose?(stream: StreamInfo): void;
-  onResponse?(stream: StreamInfo, typeUrl: TypeUrl, version: string, names: string[]): void;
+  onResponse?(stream: StreamInfo, typeUrl: TypeUrl, version: string): void;
   onAck?(stream: StreamInfo, typeUrl: TypeUrl, version: string): void;
   onNack?(stream: StreamInfo, typeUrl: TypeUrl, version: string, message: string): void;
   /** Every type a change made the control plane send was ACKed, `ms` after the change. */
@@ -144,7 +144,7 @@ export class SotwStream extends StreamBase<DiscoveryRequest> {
     // cluster the proxy was just told does not exist.
     const dependents = REMOVE_AFTER[typeUrl];
     state.deferredRemoval = false;
-    if (dependents) {
+    if (dependents && !sameNames(state.sent, resources)) {
       const names = new Set(resources.map((r) => r.name));
       const wanted = (name: string) => state.subscription === 'wildcard' || state.subscription.has(name);
       const removed = state.sent.filter((r) => !names.has(r.name) && wanted(r.name));
@@ -164,10 +164,17 @@ export class SotwStream extends StreamBase<DiscoveryRequest> {
     state.sent = resources;
     this.send({ version_info: version, resources: resources.map((r) => r.any), type_url: typeUrl, nonce });
     this.sent(typeUrl);
-    this.hooks.onResponse?.(this.stream, typeUrl, version, resources.map((r) => r.name));
+    this.hooks.onResponse?.(this.stream, typeUrl, version);
     // Once listeners or routes went out, the removals held back can follow.
     for (const [held, after] of Object.entries(REMOVE_AFTER) as Array<[TypeUrl, readonly TypeUrl[]]>) {
       if (after.includes(typeUrl) && this.types.get(held)?.deferredRemoval) this.respond(held);
     }
   }
+}
+
+/** The same names in the same order (the usual case: only versions changed), so nothing was removed. */
+function sameNames(a: readonly EncodedResource[], b: readonly EncodedResource[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i]!.name !== b[i]!.name) return false;
+  return true;
 }
