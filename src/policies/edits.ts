@@ -24,19 +24,29 @@ const SHARED_EDITS = new WeakMap<object, Map<string, Json>>();
  * inputs stay untouched.
  */
 export class Edits {
-  private readonly index = new Map<string, number>();
+  /** Positions by type URL, then name: the type URLs are shared constants, so no key is built per lookup. */
+  private readonly index = new Map<string, Map<string, number>>();
   private readonly owned = new WeakSet<object>();
   readonly resources: GeneratedResource[];
   constructor(resources: readonly GeneratedResource[]) {
     this.resources = [...resources];
-    this.resources.forEach((r, i) => this.index.set(`${r.typeUrl}|${r.name}`, i));
+    this.reindex();
+  }
+  private reindex(): void {
+    this.index.clear();
+    this.resources.forEach((r, i) => this.positions(r.typeUrl).set(r.name, i));
+  }
+  private positions(typeUrl: string): Map<string, number> {
+    let byName = this.index.get(typeUrl);
+    if (!byName) this.index.set(typeUrl, (byName = new Map()));
+    return byName;
   }
   /**
    * Edits the resource (type, name); false when there is none. With `shared`, a key for every input
    * `change` reads besides the resource, the result is memoised and shared with other proxies.
    */
   edit(typeUrl: string, name: string, change: (resource: Json) => void, shared?: string): boolean {
-    const i = this.index.get(`${typeUrl}|${name}`);
+    const i = this.index.get(typeUrl)?.get(name);
     if (i === undefined) return false;
     const current = this.resources[i]!.resource as Json;
     if (this.owned.has(current)) {
@@ -67,33 +77,36 @@ export class Edits {
    * edit copies it.
    */
   replace(typeUrl: string, name: string, change: (resource: Json) => Json): void {
-    const i = this.index.get(`${typeUrl}|${name}`);
+    const i = this.index.get(typeUrl)?.get(name);
     if (i === undefined) return;
     this.resources[i] = { ...this.resources[i]!, resource: change(this.resources[i]!.resource as Json) };
   }
   get(typeUrl: string, name: string): Json | undefined {
-    const i = this.index.get(`${typeUrl}|${name}`);
+    const i = this.index.get(typeUrl)?.get(name);
     return i === undefined ? undefined : (this.resources[i]!.resource as Json);
   }
+  /** The names of a type, in the order the resources are assembled (positions only grow in a map's insertion order). */
   names(typeUrl: string): string[] {
-    return this.resources.filter((r) => r.typeUrl === typeUrl).map((r) => r.name);
+    return [...(this.index.get(typeUrl)?.keys() ?? [])];
   }
   add(resource: GeneratedResource): void {
-    const key = `${resource.typeUrl}|${resource.name}`;
-    const i = this.index.get(key);
+    const positions = this.positions(resource.typeUrl);
+    const i = positions.get(resource.name);
     if (i !== undefined) this.resources[i] = resource;
-    else this.index.set(key, this.resources.push(resource) - 1);
+    else positions.set(resource.name, this.resources.push(resource) - 1);
   }
   remove(typeUrl: string, name: string): void {
-    const i = this.index.get(`${typeUrl}|${name}`);
+    const i = this.index.get(typeUrl)?.get(name);
     if (i === undefined) return;
     this.resources.splice(i, 1);
-    this.index.clear();
-    this.resources.forEach((r, j) => this.index.set(`${r.typeUrl}|${r.name}`, j));
+    this.reindex();
   }
   /** The service's cluster and its TrafficRoute subset clusters (`{service}[tag=value]`). */
   clustersOf(service: string): string[] {
-    return this.names(TYPE_URLS.cluster).filter((n) => n === service || n.startsWith(`${service}[`));
+    const names: string[] = [];
+    const prefix = `${service}[`;
+    for (const n of this.index.get(TYPE_URLS.cluster)?.keys() ?? []) if (n === service || n.startsWith(prefix)) names.push(n);
+    return names;
   }
 }
 

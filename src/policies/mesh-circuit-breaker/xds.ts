@@ -62,15 +62,29 @@ function configure(cluster: Json, conf: CircuitBreakerConf, proxyless: boolean):
   }
 }
 
+/**
+ * The shared-edit key of a merged conf, built once per conf object (proxies with the same selection
+ * share it): the same string each time, where a JSON text per proxy and service was built, hashed
+ * and compared.
+ */
+const keys = new WeakMap<CircuitBreakerConf, Map<string, string>>();
+function sharedKey(conf: CircuitBreakerConf, side: 'sidecar' | 'proxyless' | 'inbound'): string {
+  let bySide = keys.get(conf);
+  if (!bySide) keys.set(conf, (bySide = new Map()));
+  let key = bySide.get(side);
+  if (key === undefined) bySide.set(side, (key = `MeshCircuitBreaker ${side} ${JSON.stringify(conf)}`));
+  return key;
+}
+
 /** Applies the MeshCircuitBreakers selecting the proxy to its outbound clusters and its inbounds' local clusters. */
 export function applyMeshCircuitBreakers(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot): void {
   const policies = policiesOf(mesh, 'MeshCircuitBreaker');
   const { name, dataplane } = proxy.dataplane;
   for (const service of outboundServices(proxy, mesh)) {
     const conf = outboundConf<CircuitBreakerConf>(policies, name, dataplane, service);
-    if (conf) for (const cluster of edits.clustersOf(service)) edits.edit(TYPE_URLS.cluster, cluster, (c) => configure(c, conf, proxy.proxyless === true), `MeshCircuitBreaker ${proxy.proxyless === true} ${JSON.stringify(conf)}`);
+    if (conf) for (const cluster of edits.clustersOf(service)) edits.edit(TYPE_URLS.cluster, cluster, (c) => configure(c, conf, proxy.proxyless === true), sharedKey(conf, proxy.proxyless ? 'proxyless' : 'sidecar'));
   }
   const fromConf = proxy.proxyless ? undefined : inboundConf<CircuitBreakerConf>(policies, name, dataplane);
-  if (fromConf) for (const i of dataplane.inbound) edits.edit(TYPE_URLS.cluster, localClusterName(i.servicePort), (c) => configure(c, fromConf, false), `MeshCircuitBreaker inbound ${JSON.stringify(fromConf)}`);
+  if (fromConf) for (const i of dataplane.inbound) edits.edit(TYPE_URLS.cluster, localClusterName(i.servicePort), (c) => configure(c, fromConf, false), sharedKey(fromConf, 'inbound'));
   return;
 }

@@ -16,21 +16,23 @@ const HTTP_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 const proto = (text: string) => protoDuration(parseDuration(text) ?? 0);
 
 /** An outbound conf with Kuma's defaults filled in, and its JSON; per merged conf, which proxies with the same selection share. */
-const filled = new WeakMap<TimeoutConf, { v: typeof OUTBOUND_DEFAULTS & TimeoutConf; json: string }>();
-function withDefaults(conf: TimeoutConf): { v: typeof OUTBOUND_DEFAULTS & TimeoutConf; json: string } {
+const filled = new WeakMap<TimeoutConf, { v: typeof OUTBOUND_DEFAULTS & TimeoutConf; json: string; keys: Map<string, string> }>();
+function withDefaults(conf: TimeoutConf): { v: typeof OUTBOUND_DEFAULTS & TimeoutConf; json: string; keys: Map<string, string> } {
   let known = filled.get(conf);
   if (!known) {
     const v = { ...OUTBOUND_DEFAULTS, ...conf, ...conf.http };
-    filled.set(conf, (known = { v, json: JSON.stringify(v) }));
+    filled.set(conf, (known = { v, json: JSON.stringify(v), keys: new Map() }));
   }
   return known;
 }
 
 function outbound(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot, service: string, conf: TimeoutConf): void {
-  const { v, json } = withDefaults(conf);
+  const { v, json, keys } = withDefaults(conf);
   const protocol = mesh.protocols.get(service) ?? 'tcp';
   // Every edit below reads only its resource and `v`: proxies with equal inputs share the result.
-  const shared = `MeshTimeout ${protocol} ${json}`;
+  // The key is kept per conf and protocol: the same string each time hashes and compares at once.
+  let shared = keys.get(protocol);
+  if (shared === undefined) keys.set(protocol, (shared = `MeshTimeout ${protocol} ${json}`));
   // The service's cluster and its TrafficRoute subset clusters (`{service}[tag=value]`).
   for (const name of edits.clustersOf(service)) {
     edits.edit(TYPE_URLS.cluster, name, (cluster) => {

@@ -53,16 +53,21 @@ export class ResourceEncoder {
   encode(generated: GeneratedResource): EncodedResource {
     let encoded = this.cache.get(generated.resource);
     if (encoded) return encoded;
+    // Secrets skip it: their generator returns the same objects for the same identity, so a digest
+    // of their JSON (4 KB of PEM for a certificate) would only ever miss.
+    const bySecret = generated.typeUrl === TYPE_URLS.secret;
     // The digest of the JSON, not the JSON: the keys would hold every distinct resource again.
-    const key = digest('sha256', `${generated.typeUrl}\u0000${generated.name}\u0000${JSON.stringify(generated.resource)}`, 'base64');
-    encoded = this.byContent.get(key);
+    const key = bySecret ? undefined : digest('sha256', `${generated.typeUrl}\u0000${generated.name}\u0000${JSON.stringify(generated.resource)}`, 'base64');
+    encoded = key === undefined ? undefined : this.byContent.get(key);
     if (!encoded) {
       const any = encodedAny(generated.typeUrl, encodeResource(generated.typeUrl, generated.resource));
       encoded = { name: generated.name, version: hash(any.value), any };
       if (generated.typeUrl === TYPE_URLS.cluster) encoded.eds = (generated.resource as { type?: string }).type === 'EDS';
       if (generated.typeUrl === TYPE_URLS.listener) encoded.routeNames = routeNamesOf(generated.resource);
-      if (this.byContent.size >= MAX_CONTENT_ENTRIES) this.byContent.clear();
-      this.byContent.set(key, encoded);
+      if (key !== undefined) {
+        if (this.byContent.size >= MAX_CONTENT_ENTRIES) this.byContent.clear();
+        this.byContent.set(key, encoded);
+      }
     }
     this.cache.set(generated.resource, encoded);
     return encoded;
