@@ -19,6 +19,24 @@ export type Json = Record<string, any>;
 const SHARED_EDITS = new WeakMap<object, Map<string, Json>>();
 
 /**
+ * `build(conf, variant)` memoised per conf object and variant. Merged confs are shared by the proxies
+ * with the same selection, so a shared-edit key (or anything else derived from a conf alone) is built
+ * once and is then the same string each time, which hashes and compares at once, where a JSON text
+ * per proxy and service was built, hashed and compared.
+ */
+export function perConf<C extends object, V>(build: (conf: C, variant: string) => V): (conf: C, variant: string) => V {
+  const memo = new WeakMap<C, Map<string, V>>();
+  return (conf, variant) => {
+    let byVariant = memo.get(conf);
+    if (!byVariant) memo.set(conf, (byVariant = new Map()));
+    if (byVariant.has(variant)) return byVariant.get(variant)!;
+    const value = build(conf, variant);
+    byVariant.set(variant, value);
+    return value;
+  };
+}
+
+/**
  * The generated resources of one proxy while its policies apply, in order. A resource is copied the
  * first time a policy edits it and then edited in place (the copy is this proxy's own); shared
  * inputs stay untouched.

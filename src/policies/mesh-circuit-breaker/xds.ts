@@ -3,7 +3,7 @@ import { policiesOf, type MeshSnapshot } from '../../core/mesh-snapshot.js';
 import { localClusterName } from '../../xds/generators/inbound.js';
 import type { ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
-import { Edits, type Json, outboundServices } from '../edits.js';
+import { Edits, type Json, outboundServices, perConf } from '../edits.js';
 import { inboundConf, outboundConf } from '../policy.js';
 import type { CircuitBreakerConf } from './api.js';
 
@@ -62,19 +62,8 @@ function configure(cluster: Json, conf: CircuitBreakerConf, proxyless: boolean):
   }
 }
 
-/**
- * The shared-edit key of a merged conf, built once per conf object (proxies with the same selection
- * share it): the same string each time, where a JSON text per proxy and service was built, hashed
- * and compared.
- */
-const keys = new WeakMap<CircuitBreakerConf, Map<string, string>>();
-function sharedKey(conf: CircuitBreakerConf, side: 'sidecar' | 'proxyless' | 'inbound'): string {
-  let bySide = keys.get(conf);
-  if (!bySide) keys.set(conf, (bySide = new Map()));
-  let key = bySide.get(side);
-  if (key === undefined) bySide.set(side, (key = `MeshCircuitBreaker ${side} ${JSON.stringify(conf)}`));
-  return key;
-}
+/** The shared-edit key of a merged conf, for outbound clusters of sidecars or proxyless clients, or inbound ones. */
+const sharedKey = perConf((conf: CircuitBreakerConf, side: string) => `MeshCircuitBreaker ${side} ${JSON.stringify(conf)}`);
 
 /** Applies the MeshCircuitBreakers selecting the proxy to its outbound clusters and its inbounds' local clusters. */
 export function applyMeshCircuitBreakers(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot): void {

@@ -3,7 +3,7 @@ import { policiesOf, type MeshSnapshot } from '../../core/mesh-snapshot.js';
 import { outboundListenerName, outboundRouteName } from '../../xds/generators/outbound.js';
 import type { ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
-import { Edits, type Json, outboundServices, routeActions, tcpProxyOf } from '../edits.js';
+import { Edits, type Json, outboundServices, perConf, routeActions, tcpProxyOf } from '../edits.js';
 import { outboundConf } from '../policy.js';
 import type { HashPolicy, LoadBalancingConf } from './api.js';
 
@@ -104,6 +104,9 @@ function affinityPriorities(cla: Json, mesh: MeshSnapshot, service: string, own:
   cla.endpoints = levels.map((level, priority) => ({ lb_endpoints: all.filter((e) => rank(e) === level), ...(priority > 0 ? { priority } : {}) }));
 }
 
+/** The clusters' shared-edit key, per load balancer object of a merged conf and side (sidecar, proxyless). */
+const lbKey = perConf((lb: LoadBalancer, side: string) => `MeshLoadBalancingStrategy ${side} ${JSON.stringify(lb)}`);
+
 /** Applies the MeshLoadBalancingStrategies selecting the proxy to its outbound clusters, routes and endpoints. */
 export function applyMeshLoadBalancingStrategies(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot): void {
   const policies = policiesOf(mesh, 'MeshLoadBalancingStrategy');
@@ -114,7 +117,10 @@ export function applyMeshLoadBalancingStrategies(edits: Edits, proxy: ProxyConte
     const conf = outboundConf<LoadBalancingConf>(policies, name, dataplane, service);
     if (!conf) continue;
     const lb = conf.loadBalancer;
-    if (lb) for (const cluster of edits.clustersOf(service)) edits.edit(TYPE_URLS.cluster, cluster, (c) => (proxy.proxyless ? proxylessCluster(c, lb) : sidecarCluster(c, lb)), `MeshLoadBalancingStrategy ${proxy.proxyless === true} ${JSON.stringify(lb)}`);
+    if (lb) {
+      const key = lbKey(lb, proxy.proxyless ? 'proxyless' : 'sidecar');
+      for (const cluster of edits.clustersOf(service)) edits.edit(TYPE_URLS.cluster, cluster, (c) => (proxy.proxyless ? proxylessCluster(c, lb) : sidecarCluster(c, lb)), key);
+    }
     const hashing = hashPoliciesOf(conf).map(routeHashPolicy).filter((h): h is Json => h !== undefined);
     if (hashing.length > 0) {
       edits.edit(TYPE_URLS.route, proxy.proxyless ? service : outboundRouteName(service), (route) => routeActions(route).forEach((a) => (a.hash_policy = hashing)));
@@ -129,7 +135,10 @@ export function applyMeshLoadBalancingStrategies(edits: Edits, proxy: ProxyConte
     }
     const affinity = conf.localityAwareness?.disabled ? [] : (conf.localityAwareness?.localZone?.affinityTags ?? []);
     if (affinity.length > 0 && affinity.every((t) => t.weight === undefined)) {
-      for (const cluster of edits.clustersOf(service)) edits.edit(TYPE_URLS.endpoint, cluster, (cla) => affinityPriorities(cla, mesh, service, own, affinity.map((t) => t.key)), `MeshLoadBalancingStrategy affinity ${JSON.stringify(affinity.map((t) => [t.key, [...(own.get(t.key) ?? [])].sort()]))}`);
+      // The priorities depend on this proxy's own tags, so the key names them (built once per service, not per cluster).
+      const keys = affinity.map((t) => t.key);
+      const key = `MeshLoadBalancingStrategy affinity ${JSON.stringify(keys.map((k) => [k, [...(own.get(k) ?? [])].sort()]))}`;
+      for (const cluster of edits.clustersOf(service)) edits.edit(TYPE_URLS.endpoint, cluster, (cla) => affinityPriorities(cla, mesh, service, own, keys), key);
     }
   }
   return;

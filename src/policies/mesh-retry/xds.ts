@@ -3,7 +3,7 @@ import { policiesOf, type MeshSnapshot } from '../../core/mesh-snapshot.js';
 import { outboundListenerName, outboundRouteName } from '../../xds/generators/outbound.js';
 import type { ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
-import { Edits, type Json, outboundServices, routeActions, tcpProxyOf } from '../edits.js';
+import { Edits, type Json, outboundServices, perConf, routeActions, tcpProxyOf } from '../edits.js';
 import { envoyHeaderMatcher } from '../envoy-match.js';
 import { outboundConf } from '../policy.js';
 import { GRPC_RETRY_ON, HTTP_RETRY_ON, type RateLimitedBackOff, type RetryConf } from './api.js';
@@ -88,16 +88,10 @@ function proxylessRetryPolicy(conf: NonNullable<RetryConf['grpc']>): Json | unde
  * key, built once per conf (proxies with the same selection share the conf object). As Kuma: HTTP
  * confs for http services, gRPC confs for grpc ones (TCP is the listener's; http2: none).
  */
-const routePolicies = new WeakMap<RetryConf, Map<string, { policy: Json; key: string } | undefined>>();
-function routePolicyOf(conf: RetryConf, protocol: string): { policy: Json; key: string } | undefined {
-  let byProtocol = routePolicies.get(conf);
-  if (!byProtocol) routePolicies.set(conf, (byProtocol = new Map()));
-  if (!byProtocol.has(protocol)) {
-    const policy = protocol === 'http' && conf.http ? httpRetryPolicy(conf.http) : protocol === 'grpc' && conf.grpc ? grpcRetryPolicy(conf.grpc) : undefined;
-    byProtocol.set(protocol, policy && { policy, key: `MeshRetry ${JSON.stringify(policy)}` });
-  }
-  return byProtocol.get(protocol);
-}
+const routePolicyOf = perConf((conf: RetryConf, protocol: string): { policy: Json; key: string } | undefined => {
+  const policy = protocol === 'http' && conf.http ? httpRetryPolicy(conf.http) : protocol === 'grpc' && conf.grpc ? grpcRetryPolicy(conf.grpc) : undefined;
+  return policy && { policy, key: `MeshRetry ${JSON.stringify(policy)}` };
+});
 
 /** Applies the MeshRetries selecting the proxy: route retry policies (HTTP, gRPC) and TCP connect attempts. */
 export function applyMeshRetries(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot): void {

@@ -5,7 +5,7 @@ import { inboundListenerName, localClusterName } from '../../xds/generators/inbo
 import { outboundListenerName, outboundRouteName } from '../../xds/generators/outbound.js';
 import type { ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
-import { Edits, hcmOf, outboundServices, routeActions, tcpProxyOf } from '../edits.js';
+import { Edits, hcmOf, outboundServices, perConf, routeActions, tcpProxyOf } from '../edits.js';
 import { inboundConf, outboundConf } from '../policy.js';
 import type { TimeoutConf } from './api.js';
 
@@ -15,24 +15,15 @@ const HTTP_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 
 const proto = (text: string) => protoDuration(parseDuration(text) ?? 0);
 
-/** An outbound conf with Kuma's defaults filled in, and its JSON; per merged conf, which proxies with the same selection share. */
-const filled = new WeakMap<TimeoutConf, { v: typeof OUTBOUND_DEFAULTS & TimeoutConf; json: string; keys: Map<string, string> }>();
-function withDefaults(conf: TimeoutConf): { v: typeof OUTBOUND_DEFAULTS & TimeoutConf; json: string; keys: Map<string, string> } {
-  let known = filled.get(conf);
-  if (!known) {
-    const v = { ...OUTBOUND_DEFAULTS, ...conf, ...conf.http };
-    filled.set(conf, (known = { v, json: JSON.stringify(v), keys: new Map() }));
-  }
-  return known;
-}
+/** An outbound conf with Kuma's defaults filled in; per merged conf, which proxies with the same selection share. */
+const withDefaults = perConf((conf: TimeoutConf) => ({ ...OUTBOUND_DEFAULTS, ...conf, ...conf.http }));
+/** Every outbound edit reads only its resource, the filled-in conf and the protocol: proxies with equal ones share the result. */
+const sharedKey = perConf((conf: TimeoutConf, protocol: string) => `MeshTimeout ${protocol} ${JSON.stringify(withDefaults(conf, ''))}`);
 
 function outbound(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot, service: string, conf: TimeoutConf): void {
-  const { v, json, keys } = withDefaults(conf);
+  const v = withDefaults(conf, '');
   const protocol = mesh.protocols.get(service) ?? 'tcp';
-  // Every edit below reads only its resource and `v`: proxies with equal inputs share the result.
-  // The key is kept per conf and protocol: the same string each time hashes and compares at once.
-  let shared = keys.get(protocol);
-  if (shared === undefined) keys.set(protocol, (shared = `MeshTimeout ${protocol} ${json}`));
+  const shared = sharedKey(conf, protocol);
   // The service's cluster and its TrafficRoute subset clusters (`{service}[tag=value]`).
   for (const name of edits.clustersOf(service)) {
     edits.edit(TYPE_URLS.cluster, name, (cluster) => {
