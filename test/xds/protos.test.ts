@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import protobuf from 'protobufjs';
-import { envoyRoot, grpcDefinitions } from '../../src/xds/protos.js';
+import { decodeResource, encodeResource, envoyRoot, grpcDefinitions, messageType } from '../../src/xds/protos.js';
+import { TYPE_URLS } from '../../src/xds/resources.js';
 
 const require = createRequire(import.meta.url);
 const descriptor = require('protobufjs/ext/descriptor') as { FileDescriptorSet: protobuf.Type };
@@ -118,5 +119,22 @@ describe('Envoy descriptors (buf build → protobufjs root)', () => {
     assert.equal(ads.DeltaAggregatedResources!.path, '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources');
     const sds = grpcDefinitions['envoy.service.secret.v3.SecretDiscoveryService'] as Record<string, { path: string }>;
     assert.ok(sds.StreamSecrets);
+  });
+
+  it("encodes a secret's inline bytes (decoded natively) exactly as protobufjs does from their base64", () => {
+    const b64 = (text: string) => Buffer.from(text).toString('base64');
+    const secrets = [
+      { name: 'identity_cert:secret:default', tls_certificate: { certificate_chain: { inline_bytes: b64('-----BEGIN CERTIFICATE-----\nleaf\n') }, private_key: { inline_bytes: b64('-----BEGIN PRIVATE KEY-----\nkey\n') } } },
+      { name: 'mesh_ca:secret:default', validation_context: { trusted_ca: { inline_bytes: b64('-----BEGIN CERTIFICATE-----\nca\n') }, match_typed_subject_alt_names: [] } },
+      { name: 'other', tls_certificate: { certificate_chain: { filename: '/etc/cert.pem' } } },
+    ];
+    const type = messageType(TYPE_URLS.secret);
+    for (const secret of secrets) {
+      const before = JSON.stringify(secret);
+      const bytes = encodeResource(TYPE_URLS.secret, secret);
+      assert.deepEqual(Buffer.from(bytes), Buffer.from(type.encode(type.fromObject(secret)).finish()), secret.name);
+      assert.equal(JSON.stringify(secret), before, 'the input is left as it was');
+      assert.equal(JSON.stringify(decodeResource(TYPE_URLS.secret, bytes)), JSON.stringify(type.toObject(type.fromObject(secret), { json: true, enums: String, longs: String, bytes: String, defaults: false })));
+    }
   });
 });
