@@ -2,6 +2,7 @@ import { protocolOf } from '../../core/mesh-snapshot.js';
 import { TYPE_URLS } from '../resources.js';
 import { downstreamMtls, hcmFilter, http2UpstreamOptions, isHttp, isHttp2, singleClusterRoute, socketAddress, statPrefix, tcpProxyFilter, type HcmOptions } from './envoy.js';
 import { rbacFilter } from './permissions.js';
+import { sharedResource } from './shared.js';
 import type { GeneratedResource, Generator } from './types.js';
 
 export const localClusterName = (servicePort: number) => `localhost:${servicePort}`;
@@ -25,20 +26,24 @@ export const inboundGenerator: Generator = {
       const listenerName = inboundListenerName(inbound.address, inbound.port);
       if (!seenClusters.has(cluster)) {
         seenClusters.add(cluster);
-        out.push({
-          typeUrl: TYPE_URLS.cluster,
-          name: cluster,
-          resource: {
+        // The same object for every proxy with this local address and port (of this snapshot).
+        const http2 = isHttp2(protocol);
+        out.push(
+          sharedResource(mesh, JSON.stringify(['local cluster', inbound.serviceAddress, inbound.servicePort, http2]), () => ({
+            typeUrl: TYPE_URLS.cluster,
             name: cluster,
-            type: 'STATIC',
-            connect_timeout: { seconds: 10 },
-            load_assignment: {
-              cluster_name: cluster,
-              endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(inbound.serviceAddress, inbound.servicePort) } }] }],
+            resource: {
+              name: cluster,
+              type: 'STATIC',
+              connect_timeout: { seconds: 10 },
+              load_assignment: {
+                cluster_name: cluster,
+                endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(inbound.serviceAddress, inbound.servicePort) } }] }],
+              },
+              ...(http2 ? { typed_extension_protocol_options: http2UpstreamOptions() } : {}),
             },
-            ...(isHttp2(protocol) ? { typed_extension_protocol_options: http2UpstreamOptions() } : {}),
-          },
-        });
+          })),
+        );
       }
       const filter = isHttp(protocol)
         ? inboundHcmFilter(statPrefix(cluster), listenerName, { grpcStats: protocol === 'grpc', forwardClientCert: mesh.mtls !== undefined })

@@ -4,25 +4,12 @@ import { routeTargets } from './routing.js';
 import { accessLogFor, accessLogSinkCluster } from './traffic-log.js';
 import { selectConnectionPolicy } from '../../core/policy-matching.js';
 import { serviceResources } from './service.js';
+import { sharedResource } from './shared.js';
 import type { GeneratedResource, Generator } from './types.js';
 import type { MeshSnapshot } from '../../core/mesh-snapshot.js';
 
 export const outboundListenerName = (address: string, port: number) => `outbound:${address}:${port}`;
 export const outboundRouteName = (service: string) => `outbound:${service}`;
-
-/**
- * Outbound listeners and routes by everything they are built from. Proxies calling a service on
- * the same port with the same routing and logging get the same objects (as clusters and endpoints
- * are shared), so the policies' shared edits and the encoder do their work once, not per proxy.
- */
-const perSnapshot = new WeakMap<MeshSnapshot, Map<string, GeneratedResource>>();
-function shared(mesh: MeshSnapshot, key: string, build: () => GeneratedResource): GeneratedResource {
-  let byKey = perSnapshot.get(mesh);
-  if (!byKey) perSnapshot.set(mesh, (byKey = new Map()));
-  let resource = byKey.get(key);
-  if (!resource) byKey.set(key, (resource = build()));
-  return resource;
-}
 
 /**
  * Per outbound: a listener on 127.0.0.1 (or the given address) forwarding to the destination
@@ -45,7 +32,7 @@ export const outboundGenerator: Generator = {
       needsLogSink ||= accessLog.needsSink;
       const listenerKey = JSON.stringify(['listener', outbound.address, outbound.port, outbound.service, protocol, isHttp(protocol) ? null : targets, accessLog.entries]);
       out.push(
-        shared(mesh, listenerKey, () => {
+        sharedResource(mesh, listenerKey, () => {
           const filter = isHttp(protocol)
             ? hcmFilter(statPrefix(outbound.service), outboundRouteName(outbound.service), accessLog.entries, { normalizePath: true, grpcStats: protocol === 'grpc' })
             : tcpProxyFilter(statPrefix(outbound.service), targets, accessLog.entries);
@@ -60,7 +47,7 @@ export const outboundGenerator: Generator = {
       services.add(outbound.service);
       if (isHttp(protocol)) {
         const route = outboundRouteName(outbound.service);
-        out.push(shared(mesh, JSON.stringify(['route', outbound.service, targets]), () => ({ typeUrl: TYPE_URLS.route, name: route, resource: weightedRoute(route, outbound.service, targets, '/') })));
+        out.push(sharedResource(mesh, JSON.stringify(['route', outbound.service, targets]), () => ({ typeUrl: TYPE_URLS.route, name: route, resource: weightedRoute(route, outbound.service, targets, '/') })));
       }
       for (const target of targets) {
         const healthCheck = selectConnectionPolicy(mesh.healthChecks, sourceTags, { 'kuma.io/service': target.service });
