@@ -106,7 +106,7 @@ export class LeaderDuties {
   private async mesh(mesh: StoredResource): Promise<void> {
     if (await this.deps.dataplaneTokens.ensureSigningKey(mesh.name)) this.deps.logger.info({ mesh: mesh.name }, 'created the dataplane token signing key of the mesh');
     const backend = meshMtlsBackend(mesh.spec);
-    if (backend?.type === 'builtin') await this.deps.cas.ensureBuiltin(mesh.name, backend.name);
+    if (backend?.type === 'builtin') await this.deps.cas.ensureBuiltin(mesh.name, backend);
   }
 
   close(): void {

@@ -24,10 +24,11 @@ const P256_PKCS8_MIDDLE = Buffer.from('a144034200', 'hex');
  * encodings are assembled around d and the point (what OpenSSL exports, tested): importing the
  * key as a KeyObject to export it again cost more than the point multiplication.
  */
+let ecdh: ReturnType<typeof createECDH> | undefined;
 function derivedLeafKey(secret: Buffer, info: string): { spki: Buffer; pkcs8: Buffer } {
   const wide = BigInt(`0x${Buffer.from(hkdfSync('sha256', secret, 'skiff-svid-key', info, 48)).toString('hex')}`);
   const d = Buffer.from(((wide % (P256_N - 1n)) + 1n).toString(16).padStart(64, '0'), 'hex');
-  const ecdh = createECDH('prime256v1');
+  ecdh ??= createECDH('prime256v1'); // one, reused: constructing one per key cost as much as the multiplication
   ecdh.setPrivateKey(d);
   const point = ecdh.getPublicKey();
   return { spki: Buffer.concat([P256_SPKI_PREFIX, point]), pkcs8: Buffer.concat([P256_PKCS8_PREFIX, d, P256_PKCS8_MIDDLE, point]) };
@@ -52,9 +53,9 @@ export interface SvidRequest {
   /**
    * Issue the certificate every control plane with this CA issues for this holder in this window:
    * key, serial and validity are derived from (CA seed, SPIFFE ID, holder, window start), and the
-   * CA's RSA PKCS#1 v1.5 signature is deterministic, so the PEMs are identical byte for byte. A
-   * proxy that fails over to another instance then receives no new secret. Without it: a fresh
-   * random key and serial, valid from now.
+   * CA's signature is deterministic (ECDSA per RFC 6979, or RSA PKCS#1 v1.5), so the PEMs are
+   * identical byte for byte. A proxy that fails over to another instance then receives no new
+   * secret. Without it: a fresh random key and serial, valid from now.
    */
   deterministic?: { holder: string; windowStartMs: number };
 }
@@ -68,7 +69,7 @@ export interface IssuedSvid {
 /**
  * An X509-SVID leaf: empty subject, exactly one URI SAN, `cA=false`, critical keyUsage
  * digitalSignature + keyAgreement (an EC key does no key encipherment), EKU serverAuth +
- * clientAuth, an ECDSA P-256 key, backdated a few minutes, signed by the mesh CA (RSA).
+ * clientAuth, an ECDSA P-256 key, backdated a few minutes, signed by the mesh CA (ECDSA or RSA).
  */
 export function issueLeaf(request: SvidRequest): IssuedSvid {
   const fixed = request.deterministic;

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { isAlreadyExists } from '../core/errors.js';
-import type { MtlsBackend } from '../core/resources/mesh.js';
+import { builtinCaKeyType, type MtlsBackend } from '../core/resources/mesh.js';
 import type { ResourceStore } from '../store/store.js';
-import { generateMeshCa, loadCa, type KeyAndCert, type SigningCa } from './pki.js';
+import { generateMeshCa, loadCa, type CaKeyType, type KeyAndCert, type SigningCa } from './pki.js';
 import { waitForLeaderWork } from '../store/wait-for-leader.js';
 
 /** How long a follower waits for the leader to store a mesh's builtin CA. */
@@ -57,12 +57,12 @@ export class MeshCaManager {
   }
 
   /** Generates and stores the builtin CA of a mesh backend when it has none (leader work). */
-  async ensureBuiltin(mesh: string, backend: string): Promise<void> {
+  async ensureBuiltin(mesh: string, backend: MtlsBackend): Promise<void> {
     await this.builtin(mesh, backend);
   }
 
   async get(mesh: string, backend: MtlsBackend): Promise<MeshCa> {
-    const material = backend.type === 'builtin' ? await this.builtin(mesh, backend.name) : await this.provided(mesh, backend.conf);
+    const material = backend.type === 'builtin' ? await this.builtin(mesh, backend) : await this.provided(mesh, backend.conf);
     const key = `${mesh}/${backend.name}/${material.version}`;
     let ca = this.cache.get(key);
     if (!ca) {
@@ -74,14 +74,15 @@ export class MeshCaManager {
     return ca;
   }
 
-  private async builtin(mesh: string, backend: string): Promise<KeyAndCert & { version: string }> {
+  private async builtin(mesh: string, backendSpec: MtlsBackend): Promise<KeyAndCert & { version: string }> {
+    const backend = backendSpec.name;
     const id = `${mesh}/${backend}`;
     const known = this.materials.get(id);
     if (known) return known;
     let reading = this.reading.get(id);
     if (!reading) {
       const generation = this.generation;
-      reading = this.builtinFromStore(mesh, backend).then((material) => {
+      reading = this.builtinFromStore(mesh, backend, builtinCaKeyType(backendSpec)).then((material) => {
         // Kept only if no change came in meanwhile: the read may predate it.
         if (generation === this.generation) this.materials.set(id, material);
         return material;
@@ -92,7 +93,7 @@ export class MeshCaManager {
     return reading;
   }
 
-  private async builtinFromStore(mesh: string, backend: string): Promise<KeyAndCert & { version: string }> {
+  private async builtinFromStore(mesh: string, backend: string, keyType: CaKeyType): Promise<KeyAndCert & { version: string }> {
     const read = async () => {
       const cert = await this.store.get({ type: 'Secret', mesh, name: builtinCertSecret(mesh, backend) });
       const key = await this.store.get({ type: 'Secret', mesh, name: builtinKeySecret(mesh, backend) });
@@ -109,7 +110,7 @@ export class MeshCaManager {
     let pending = this.creating.get(id);
     if (!pending) {
       pending = (async () => {
-        const ca = await generateMeshCa(mesh);
+        const ca = await generateMeshCa(mesh, undefined, keyType);
         // The key first, and the cert only by whoever stored that key: two writers (a leader
         // hand-over) can never pair one's key with the other's certificate.
         try {

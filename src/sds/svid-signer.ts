@@ -61,7 +61,7 @@ const MAX_LOSSES_A_MINUTE = 3;
 const LOCAL_BATCH = 16;
 
 /**
- * Signs on worker threads, so turning mTLS on for a mesh does not put every RSA signature and key
+ * Signs on worker threads, so turning mTLS on for a mesh does not put every CA signature and key
  * derivation on the event loop: the reconciler asks for the certificates of the proxies it is
  * about to publish, and generates configuration while the workers sign. What a worker that stops
  * had not answered goes to a new worker (at most three a minute), else to this thread, a few

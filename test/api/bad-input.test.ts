@@ -104,6 +104,7 @@ const cases: Case[] = [
   { name: 'mesh TCP logging backend (type/conf) with a bad port', method: 'PUT', url: '/meshes/m-1', body: { logging: { backends: [{ name: 'logstash', type: 'tcp', conf: { address: '127.0.0.1:70000' } }] } }, status: 400, field: 'logging.backends[0].conf.address' },
   { name: 'mesh file logging backend without a path', method: 'PUT', url: '/meshes/m-1', body: { logging: { backends: [{ name: 'file', file: { path: '' } }] } }, status: 400, field: 'logging.backends[0].file.path' },
   { name: 'mesh enabledBackend naming no backend', method: 'PUT', url: '/meshes/m-1', body: { mtls: { enabledBackend: 'ca-2', backends: [{ name: 'ca-1', type: 'builtin' }] } }, status: 400, field: 'mtls.enabledBackend' },
+  { name: 'mesh builtin CA with RSAbits out of range', method: 'PUT', url: '/meshes/m-1', body: { mtls: { backends: [{ name: 'ca-1', type: 'builtin', conf: { caCert: { RSAbits: 1024 } } }] } }, status: 400, field: 'mtls.backends[0].conf.caCert.RSAbits' },
   { name: 'mesh duplicate backend names', method: 'PUT', url: '/meshes/m-1', body: { mtls: { backends: [{ name: 'ca-1', type: 'builtin' }, { name: 'ca-1', type: 'builtin' }] } }, status: 400, field: 'mtls.backends[1].name' },
   { name: 'mesh unknown CA type', method: 'PUT', url: '/meshes/m-1', body: { mtls: { enabled: true, ca: { vault: {} } } }, status: 400, field: 'mtls.ca.vault' },
   { name: 'mesh mixing both mTLS forms', method: 'PUT', url: '/meshes/m-1', body: { mtls: { enabled: true, ca: { builtin: {} }, enabledBackend: 'x' } }, status: 400, field: 'mtls' },

@@ -10,6 +10,7 @@ import * as x509 from '@peculiar/x509';
 import { issueLeaf } from '../../src/sds/leaf.js';
 import { generateMeshCa, loadCa, spiffeId } from '../../src/sds/pki.js';
 import { issuanceWindow } from '../../src/sds/identities.js';
+import { contentsOf, elementsOf } from '../../src/sds/svid-template.js';
 import { svidProblems } from '../helpers/svid.js';
 
 describe('mesh PKI', () => {
@@ -94,35 +95,65 @@ describe('mesh PKI', () => {
     }
   });
 
-  it('assembles each certificate byte for byte as @peculiar/x509 builds it from the same fields, UTCTime and GeneralizedTime', async () => {
-    const ca = await generateMeshCa('default');
-    const signing = await loadCa(ca);
-    const rsa = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const;
-    const caKey = await webcrypto.subtle.importKey('pkcs8', createPrivateKey(ca.keyPem).export({ type: 'pkcs8', format: 'der' }), rsa, false, ['sign']);
-    for (const [windowStart, validForMs] of [[Date.parse('2026-12-01T10:00:00.123Z'), 24 * 3600_000], [Date.parse('2049-12-31T20:00:00Z'), 2 * 24 * 3600_000]] as const) {
-      const leaf = await issueLeaf({ spiffeId: 'spiffe://default/web', validForMs, ca: signing, deterministic: { holder: 'default.web-1', windowStartMs: windowStart } });
-      const ours = new x509.X509Certificate(leaf.certPem);
-      const library = await x509.X509CertificateGenerator.create({
-        serialNumber: ours.serialNumber,
-        subject: '',
-        issuer: signing.cert.subject,
-        notBefore: ours.notBefore,
-        notAfter: ours.notAfter,
-        publicKey: await ours.publicKey.export({ name: 'ECDSA', namedCurve: 'P-256' }, ['verify']),
-        signingKey: caKey,
-        signingAlgorithm: rsa,
-        extensions: [
-          new x509.BasicConstraintsExtension(false, undefined, true),
-          new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
-          new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-          new x509.SubjectAlternativeNameExtension([{ type: 'url', value: 'spiffe://default/web' }], true),
-          await x509.AuthorityKeyIdentifierExtension.create(signing.cert),
-        ],
-      });
-      assert.equal(Buffer.from(ours.rawData).toString('hex'), Buffer.from(library.rawData).toString('hex'));
-      assert.equal(ours.notBefore.getTime(), Math.floor((windowStart - 5 * 60_000) / 1000) * 1000);
-      assert.ok(await ours.verify({ publicKey: signing.cert.publicKey, signatureOnly: true }), 'signed by the CA');
+  it('assembles each certificate byte for byte as @peculiar/x509 builds it from the same fields, ECDSA and RSA CAs, UTCTime and GeneralizedTime', async () => {
+    const cases = [
+      // The builtin CA (P-256): the library's ECDSA signature takes a random nonce, so everything but the signature value is compared.
+      { ca: await generateMeshCa('default'), algorithm: { name: 'ECDSA', hash: 'SHA-256' }, importAs: { name: 'ECDSA', namedCurve: 'P-256' }, wholeBytes: false },
+      // A provided (or Kuma-stored) RSA CA: PKCS#1 v1.5 is deterministic, so the whole certificate is compared.
+      { ca: await rsaMeshCa('default'), algorithm: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, importAs: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, wholeBytes: true },
+    ];
+    for (const { ca, algorithm, importAs, wholeBytes } of cases) {
+      const signing = await loadCa(ca);
+      const caKey = await webcrypto.subtle.importKey('pkcs8', createPrivateKey(ca.keyPem).export({ type: 'pkcs8', format: 'der' }), importAs, false, ['sign']);
+      for (const [windowStart, validForMs] of [[Date.parse('2026-12-01T10:00:00.123Z'), 24 * 3600_000], [Date.parse('2049-12-31T20:00:00Z'), 2 * 24 * 3600_000]] as const) {
+        const leaf = await issueLeaf({ spiffeId: 'spiffe://default/web', validForMs, ca: signing, deterministic: { holder: 'default.web-1', windowStartMs: windowStart } });
+        const ours = new x509.X509Certificate(leaf.certPem);
+        const library = await x509.X509CertificateGenerator.create({
+          serialNumber: ours.serialNumber,
+          subject: '',
+          issuer: signing.cert.subject,
+          notBefore: ours.notBefore,
+          notAfter: ours.notAfter,
+          publicKey: await ours.publicKey.export({ name: 'ECDSA', namedCurve: 'P-256' }, ['verify']),
+          signingKey: caKey,
+          signingAlgorithm: algorithm,
+          extensions: [
+            new x509.BasicConstraintsExtension(false, undefined, true),
+            new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
+            new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+            new x509.SubjectAlternativeNameExtension([{ type: 'url', value: 'spiffe://default/web' }], true),
+            await x509.AuthorityKeyIdentifierExtension.create(signing.cert),
+          ],
+        });
+        const [ourTbs, ourAlgorithm] = elementsOf(contentsOf(Buffer.from(ours.rawData)));
+        const [libraryTbs, libraryAlgorithm] = elementsOf(contentsOf(Buffer.from(library.rawData)));
+        assert.equal(ourTbs!.toString('hex'), libraryTbs!.toString('hex'), algorithm.name);
+        assert.equal(ourAlgorithm!.toString('hex'), libraryAlgorithm!.toString('hex'), algorithm.name);
+        if (wholeBytes) assert.equal(Buffer.from(ours.rawData).toString('hex'), Buffer.from(library.rawData).toString('hex'));
+        assert.equal(ours.notBefore.getTime(), Math.floor((windowStart - 5 * 60_000) / 1000) * 1000);
+        assert.ok(await ours.verify({ publicKey: signing.cert.publicKey, signatureOnly: true }), `signed by the ${algorithm.name} CA`);
+        assert.ok(new X509Certificate(leaf.certPem).verify(new X509Certificate(ca.certPem).publicKey), 'OpenSSL verifies the signature');
+      }
     }
+  });
+
+  it('signs with an RSA CA (provided, or a builtin CA Kuma stored) and refuses keys it cannot sign with', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'skiff-pki-'));
+    try {
+      const ca = await rsaMeshCa('default');
+      const leaf = await issueLeaf({ spiffeId: 'spiffe://default/backend', validForMs: 24 * 3600_000, ca: await loadCa(ca) });
+      assert.deepEqual(svidProblems(leaf.certPem, 'spiffe://default/backend'), []);
+      writeFileSync(join(dir, 'ca.pem'), ca.certPem);
+      writeFileSync(join(dir, 'leaf.pem'), leaf.certPem);
+      assert.match(execFileSync('openssl', ['verify', '-CAfile', join(dir, 'ca.pem'), join(dir, 'leaf.pem')]).toString(), /leaf\.pem: OK/);
+      const builtin = new X509Certificate((await generateMeshCa('default')).certPem);
+      assert.equal(builtin.publicKey.asymmetricKeyType, 'ec');
+      assert.equal(builtin.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const p384 = await selfSignedCa({ name: 'ECDSA', namedCurve: 'P-384' }, { name: 'ECDSA', hash: 'SHA-384' });
+    await assert.rejects(loadCa(p384), /the key is EC secp384r1; a mesh CA signs with RSA or ECDSA P-256/);
   });
 
   it('refuses a CA that is not a CA, or whose key does not match', async () => {
@@ -133,3 +164,27 @@ describe('mesh PKI', () => {
     await assert.rejects(loadCa(leaf), /not a CA/);
   });
 });
+
+/** A CA with the builtin CA's fields and the given key type, built by the library. */
+async function selfSignedCa(keyType: webcrypto.EcKeyGenParams | webcrypto.RsaHashedKeyGenParams, signingAlgorithm: webcrypto.EcdsaParams | webcrypto.RsaHashedImportParams, mesh = 'default') {
+  const keys = (await webcrypto.subtle.generateKey(keyType, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: '01',
+    name: `CN=${mesh}, O=Kuma, OU=Mesh`,
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 365 * 24 * 3600_000),
+    keys,
+    signingAlgorithm,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `spiffe://${mesh}` }]),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  const keyPem = createPrivateKey({ key: Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)), format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }) as string;
+  return { certPem: cert.toString('pem') + '\n', keyPem };
+}
+
+/** An RSA 2048 CA, as Kuma's builtin CA is. */
+const rsaMeshCa = (mesh: string) => selfSignedCa({ name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, mesh);

@@ -90,7 +90,7 @@ describe('certificate signing on worker threads', () => {
     await store.create({ type: 'Mesh', mesh: '', name: 'default', spec: {} });
     const cas = new MeshCaManager(store);
     const backend = { name: 'ca-1', type: 'builtin' as const, certValidityMs: 24 * 3600_000, conf: {} };
-    await cas.ensureBuiltin('default', 'ca-1');
+    await cas.ensureBuiltin('default', backend);
     let reads = 0;
     const get = store.get.bind(store);
     store.get = (key) => {
@@ -100,5 +100,26 @@ describe('certificate signing on worker threads', () => {
     const all = await Promise.all(Array.from({ length: 100 }, () => cas.get('default', backend)));
     assert.ok(all.every((ca) => ca === all[0]), 'one loaded CA');
     assert.equal(reads, 2, 'its two secrets read once');
+  });
+
+  it("generates a builtin CA with ECDSA P-256, or with RSA when the backend's conf.caCert.RSAbits asks for it", async () => {
+    const store = new MemoryStore();
+    await store.create({ type: 'Mesh', mesh: '', name: 'default', spec: {} });
+    const cas = new MeshCaManager(store);
+    const p256 = { name: 'ca-1', type: 'builtin' as const, certValidityMs: 24 * 3600_000, conf: {} };
+    const rsa = { name: 'ca-rsa', type: 'builtin' as const, certValidityMs: 24 * 3600_000, conf: { caCert: { RSAbits: 3072 } } };
+    const keyOf = async (backend: typeof p256 | typeof rsa) => new X509Certificate((await cas.get('default', backend)).certPem).publicKey;
+    const ec = await keyOf(p256);
+    assert.equal(ec.asymmetricKeyType, 'ec');
+    assert.equal(ec.asymmetricKeyDetails?.namedCurve, 'prime256v1');
+    const big = await keyOf(rsa);
+    assert.equal(big.asymmetricKeyType, 'rsa');
+    assert.equal(big.asymmetricKeyDetails?.modulusLength, 3072);
+    // Each signs leaves that verify against it.
+    for (const backend of [p256, rsa]) {
+      const ca = await cas.get('default', backend);
+      const svid = await inProcessSigner.issue(ca.id, ca, { spiffeId: 'spiffe://default/web', validForMs: 3600_000, holder: 'default.web-1', windowStartMs: Date.now() });
+      assert.ok(new X509Certificate(svid.certPem).verify(new X509Certificate(ca.certPem).publicKey), backend.name);
+    }
   });
 });

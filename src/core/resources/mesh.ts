@@ -45,6 +45,10 @@ function validateBackendMtls(mtls: Obj, causes: Causes): void {
     if (expiration !== undefined && (typeof expiration !== 'string' || !parseDuration(expiration))) {
       causes.add(at(path, 'dpCert.rotation.expiration'), 'must be a duration such as "24h"');
     }
+    if (backend.type === 'builtin' && isObject(backend.conf) && isObject(backend.conf.caCert) && backend.conf.caCert.RSAbits !== undefined) {
+      const bits = backend.conf.caCert.RSAbits;
+      if (!Number.isInteger(bits) || (bits as number) < 2048 || (bits as number) > 8192) causes.add(at(path, 'conf.caCert.RSAbits'), 'must be an integer from 2048 to 8192');
+    }
     if (backend.type === 'provided') {
       const conf = objectAt(backend, 'conf', path, causes, true);
       if (conf) {
@@ -136,6 +140,15 @@ export interface MtlsBackend {
   certValidityMs: number;
   /** The backend's `conf` as written (a provided CA names its secrets there). */
   conf: Obj;
+}
+
+/**
+ * The key a builtin backend's CA is generated with: RSA of `conf.caCert.RSAbits` when the backend
+ * asks for it (as Kuma's does), else ECDSA P-256 (docs/architecture.md: faster to sign with).
+ */
+export function builtinCaKeyType(backend: MtlsBackend): { rsaBits: number } | 'P-256' {
+  const bits = isObject(backend.conf.caCert) ? backend.conf.caCert.RSAbits : undefined;
+  return typeof bits === 'number' ? { rsaBits: bits } : 'P-256';
 }
 
 const DEFAULT_CERT_VALIDITY_MS = 24 * 3600_000;
