@@ -133,6 +133,27 @@ export const TCP_PROXY = 'envoy.filters.network.tcp_proxy';
 export const filtersOf = (listener: Json): Json[] => (listener.filter_chains ?? []).flatMap((c: Json) => c.filters ?? []);
 export const hcmOf = (listener: Json) => filtersOf(listener).find((f) => f.name === HCM)?.typed_config as Json | undefined;
 export const tcpProxyOf = (listener: Json) => filtersOf(listener).find((f) => f.name === TCP_PROXY)?.typed_config as Json | undefined;
+/**
+ * The listener with the `typed_config` of its filters named `filter` edited by `change`, copying
+ * only the path to them (chains, filter lists, the filter, its config: shallowly); the rest is
+ * shared with the input. `change` may only assign the config's own fields. For `Edits.replace`:
+ * a whole copy of a listener (its TLS context and RBAC rules included) for a few fields was most
+ * of what editing an inbound listener cost.
+ */
+export function withFilterConfig(listener: Json, filter: string, change: (config: Json) => void): Json {
+  return {
+    ...listener,
+    filter_chains: (listener.filter_chains ?? []).map((chain: Json) => ({
+      ...chain,
+      filters: (chain.filters ?? []).map((f: Json) => {
+        if (f.name !== filter || !f.typed_config) return f;
+        const config = { ...f.typed_config };
+        change(config);
+        return { ...f, typed_config: config };
+      }),
+    })),
+  };
+}
 export const routesOf = (routeConfig: Json): Json[] => (routeConfig.virtual_hosts ?? []).flatMap((vh: Json) => vh.routes ?? []);
 export const routeActions = (routeConfig: Json): Json[] => routesOf(routeConfig).map((r: Json) => r.route).filter(Boolean);
 

@@ -5,7 +5,7 @@ import { inboundListenerName, localClusterName } from '../../xds/generators/inbo
 import { outboundListenerName, outboundRouteName } from '../../xds/generators/outbound.js';
 import type { ProxyContext } from '../../xds/generators/types.js';
 import { TYPE_URLS } from '../../xds/resources.js';
-import { Edits, hcmOf, outboundServices, perConf, routeActions, tcpProxyOf } from '../edits.js';
+import { Edits, HCM, hcmOf, outboundServices, perConf, routeActions, TCP_PROXY, tcpProxyOf, withFilterConfig } from '../edits.js';
 import { inboundConf, outboundConf } from '../policy.js';
 import type { TimeoutConf } from './api.js';
 
@@ -63,9 +63,9 @@ function inbound(edits: Edits, proxy: ProxyContext, conf: TimeoutConf): void {
   const http = conf.http ?? {};
   for (const i of proxy.dataplane.dataplane.inbound) {
     const name = inboundListenerName(i.address, i.port);
-    edits.edit(TYPE_URLS.listener, name, (listener) => {
-      const hcm = hcmOf(listener);
-      if (hcm) {
+    // The inbound listener is this proxy's own (its address): edited along the path, not copied whole.
+    edits.replace(TYPE_URLS.listener, name, (listener) => {
+      const withHcm = withFilterConfig(listener, HCM, (hcm) => {
         const common = { ...hcm.common_http_protocol_options };
         if (conf.idleTimeout) common.idle_timeout = proto(conf.idleTimeout);
         if (http.maxStreamDuration) common.max_stream_duration = proto(http.maxStreamDuration);
@@ -73,9 +73,9 @@ function inbound(edits: Edits, proxy: ProxyContext, conf: TimeoutConf): void {
         hcm.common_http_protocol_options = common;
         if (http.streamIdleTimeout) hcm.stream_idle_timeout = proto(http.streamIdleTimeout);
         if (http.requestHeadersTimeout) hcm.request_headers_timeout = proto(http.requestHeadersTimeout);
-      }
-      const tcp = tcpProxyOf(listener);
-      if (tcp && conf.idleTimeout) tcp.idle_timeout = proto(conf.idleTimeout);
+      });
+      const idle = conf.idleTimeout;
+      return idle ? withFilterConfig(withHcm, TCP_PROXY, (tcp) => (tcp.idle_timeout = proto(idle))) : withHcm;
     });
     if (http.requestTimeout) edits.edit(TYPE_URLS.route, name, (route) => routeActions(route).forEach((a) => (a.timeout = proto(http.requestTimeout!))));
     if (conf.connectionTimeout) edits.edit(TYPE_URLS.cluster, localClusterName(i.servicePort), (c) => (c.connect_timeout = proto(conf.connectionTimeout!)));
