@@ -23,9 +23,46 @@ function loadRoot(): protobuf.Root {
   return root;
 }
 
+/**
+ * google.protobuf.Any from its JSON form (`{"@type": url, ...fields}`), memoised per object.
+ * protobufjs's own converter looks the type up through the namespace by name and encodes the
+ * value as a whole message every time it meets one. Generated resources share sub-objects (a
+ * mesh's TLS context is one object in every inbound listener), and nothing changes a generated
+ * object once built (the encoder keys on them: cache/snapshot.ts), so an Any met again is the
+ * message it gave before, and types are found in a map.
+ */
+function memoiseAnys(root: protobuf.Root): void {
+  const any = root.lookupType('google.protobuf.Any');
+  any.setup(); // installs protobufjs's converter, which a later setup would put back over ours
+  const generic = any.fromObject.bind(any) as (object: Record<string, unknown>, depth?: number) => protobuf.Message;
+  const types = new Map<string, protobuf.Type | null>();
+  const seen = new WeakMap<object, protobuf.Message>();
+  const convert = (object: Record<string, any>, depth = 0): protobuf.Message => {
+    const url = object?.['@type'];
+    if (typeof url !== 'string' || url === '' || object instanceof any.ctor) return generic(object, depth);
+    let type = types.get(url);
+    if (type === undefined) {
+      const found = root.lookup(url.slice(url.lastIndexOf('/') + 1));
+      type = found instanceof protobuf.Type ? found : null;
+      types.set(url, type);
+    }
+    if (!type) return generic(object, depth);
+    // As protobufjs: no leading "." in the URL, and a "/" before the name.
+    const typeUrl = url.startsWith('.') ? url.slice(1) : url;
+    return any.create({ type_url: typeUrl.includes('/') ? typeUrl : `/${typeUrl}`, value: type.encode((type.fromObject as (o: object, d?: number) => protobuf.Message)(object, depth + 1)).finish() });
+  };
+  (any as { fromObject: unknown }).fromObject = (object: Record<string, unknown>, depth?: number): protobuf.Message => {
+    if (object === null || typeof object !== 'object') return generic(object, depth);
+    let message = seen.get(object);
+    if (!message) seen.set(object, (message = convert(object, depth)));
+    return message;
+  };
+}
+
 const started = process.hrtime.bigint();
 /** One protobufjs root for the whole process: field names in Envoy's snake_case. */
 export const envoyRoot: protobuf.Root = loadRoot();
+memoiseAnys(envoyRoot);
 /** Options shared by the gRPC service definition and our own decoding, so both see the same shapes. */
 export const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: String, enums: String, defaults: false, arrays: true, oneofs: true };
 /** The gRPC definitions, built by proto-loader from the same root (no second parse of the files). */

@@ -137,4 +137,34 @@ describe('Envoy descriptors (buf build → protobufjs root)', () => {
       assert.equal(JSON.stringify(decodeResource(TYPE_URLS.secret, bytes)), JSON.stringify(type.toObject(type.fromObject(secret), { json: true, enums: String, longs: String, bytes: String, defaults: false })));
     }
   });
+
+  it("converts each Any once per object and encodes exactly as protobufjs's own converter", () => {
+    // A root of the same descriptors without our Any converter.
+    const plain = protobuf.Root.fromJSON(JSON.parse(readFileSync(new URL('../../../proto/gen/envoy.json', import.meta.url), 'utf8')) as protobuf.INamespace);
+    plain.resolveAll();
+    const tls = {
+      name: 'envoy.transport_sockets.tls',
+      typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext', require_client_certificate: { value: true }, common_tls_context: { alpn_protocols: ['h2'] } },
+    };
+    const hcm = (route: string) => ({
+      name: 'envoy.filters.network.http_connection_manager',
+      typed_config: {
+        '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+        stat_prefix: route,
+        rds: { route_config_name: route, config_source: { ads: {}, resource_api_version: 'V3' } },
+        http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+      },
+    });
+    const listener = (address: string) => ({ name: `inbound:${address}:8080`, address: { socket_address: { address, port_value: 8080 } }, filter_chains: [{ filters: [hcm(`inbound:${address}:8080`)], transport_socket: tls }] });
+    const type = plain.lookupType('envoy.config.listener.v3.Listener');
+    for (const address of ['10.0.0.1', '10.0.0.2', '10.0.0.1']) {
+      const value = listener(address);
+      assert.deepEqual(Buffer.from(encodeResource(TYPE_URLS.listener, value)), Buffer.from(type.encode(type.fromObject(value)).finish()), address);
+    }
+    // A URL without a "/" and one naming no type are left to protobufjs, as before.
+    const any = plain.lookupType('google.protobuf.Any');
+    for (const odd of [{ '@type': 'envoy.extensions.filters.http.router.v3.Router' }, { type_url: 'type.googleapis.com/x.Unknown', value: Buffer.from([8, 1]) }]) {
+      assert.deepEqual(Buffer.from(messageType('google.protobuf.Any').encode(messageType('google.protobuf.Any').fromObject(odd)).finish()), Buffer.from(any.encode(any.fromObject(odd)).finish()), JSON.stringify(odd));
+    }
+  });
 });

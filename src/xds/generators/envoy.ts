@@ -112,15 +112,23 @@ function meshTlsContext(mesh: string, sanMatchers: unknown[]) {
 
 /** Inbound mTLS: a client certificate is required and must carry a SPIFFE ID of this mesh. */
 export function downstreamMtls(mesh: string) {
-  return {
-    name: 'envoy.transport_sockets.tls',
-    typed_config: {
-      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
-      require_client_certificate: { value: true },
-      common_tls_context: meshTlsContext(mesh, [{ san_type: 'URI', matcher: { prefix: `spiffe://${mesh}/` } }]),
-    },
-  };
+  // One object per mesh, in every inbound listener of it: the encoder converts its Any once (protos.ts).
+  let socket = downstreamSockets.get(mesh);
+  if (!socket) {
+    if (downstreamSockets.size >= 1024) downstreamSockets.clear();
+    socket = {
+      name: 'envoy.transport_sockets.tls',
+      typed_config: {
+        '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+        require_client_certificate: { value: true },
+        common_tls_context: meshTlsContext(mesh, [{ san_type: 'URI', matcher: { prefix: `spiffe://${mesh}/` } }]),
+      },
+    };
+    downstreamSockets.set(mesh, socket);
+  }
+  return socket;
 }
+const downstreamSockets = new Map<string, { name: string; typed_config: Record<string, unknown> }>();
 
 /**
  * The certificate provider instance a proxyless gRPC client's bootstrap must define
