@@ -135,9 +135,22 @@ export function parsePolicy(type: string, name: string, resource: Obj): TargetRe
 
 const byName = (a: TargetRefPolicy, b: TargetRefPolicy) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
-/** Per policy list (one per mesh snapshot and type) and dataplane: the selection, and merged confs by key. */
-const SELECTIONS = new WeakMap<readonly TargetRefPolicy[], WeakMap<NormalizedDataplane, { policies: TargetRefPolicy[]; key: string }>>();
-const CONFS = new WeakMap<readonly TargetRefPolicy[], Map<string, Obj | undefined>>();
+/**
+ * What dataplanes selected by the same policies share: their merged confs, per outbound service
+ * and for the inbounds. Kept per policy list (one per mesh snapshot and type) and selection.
+ */
+interface SharedConfs {
+  to: Map<string, Obj | undefined>;
+  from?: { conf: Obj | undefined };
+}
+interface Selection {
+  /** The dataplane's name: a Dataplane targetRef selects by name, so the entry is only for it. */
+  name: string;
+  policies: TargetRefPolicy[];
+  confs: SharedConfs;
+}
+const SELECTIONS = new WeakMap<readonly TargetRefPolicy[], WeakMap<NormalizedDataplane, Selection>>();
+const CONFS = new WeakMap<readonly TargetRefPolicy[], Map<string, SharedConfs>>();
 
 /**
  * The policies selecting the dataplane, in merge order (the last wins): least specific top-level
@@ -149,28 +162,22 @@ export function selecting<P extends TargetRefPolicy>(policies: readonly P[], nam
   return selection(policies, name, dataplane).policies as P[];
 }
 
-function selection(policies: readonly TargetRefPolicy[], name: string, dataplane: NormalizedDataplane): { policies: TargetRefPolicy[]; key: string } {
+function selection(policies: readonly TargetRefPolicy[], name: string, dataplane: NormalizedDataplane): Selection {
   let byDataplane = SELECTIONS.get(policies);
   if (!byDataplane) SELECTIONS.set(policies, (byDataplane = new WeakMap()));
   let known = byDataplane.get(dataplane);
-  // The entry is per dataplane object; a Dataplane ref selects by name too, so the name is checked.
-  if (!known || known.key.split('\u0000', 1)[0] !== name) {
+  if (!known || known.name !== name) {
     const selected = policies.filter((p) => selectsDataplane(p.targetRef, name, dataplane)).sort((a, b) => specificity(a.targetRef) - specificity(b.targetRef) || byName(b, a));
-    known = { policies: selected, key: `${name}\u0000${selected.map((p) => p.name).join('\u0000')}` };
+    // Dataplanes selected alike share the confs merged from their selection.
+    let byNames = CONFS.get(policies);
+    if (!byNames) CONFS.set(policies, (byNames = new Map()));
+    const names = selected.map((p) => p.name).join('\u0000');
+    let confs = byNames.get(names);
+    if (!confs) byNames.set(names, (confs = { to: new Map() }));
+    known = { name, policies: selected, confs };
     byDataplane.set(dataplane, known);
   }
   return known;
-}
-
-/** A conf merged from the selected policies, shared by every dataplane with the same selection. */
-function memoConf(policies: readonly TargetRefPolicy[], name: string, dataplane: NormalizedDataplane, what: string, merge: (selected: TargetRefPolicy[]) => Obj | undefined): Obj | undefined {
-  const { policies: selected, key } = selection(policies, name, dataplane);
-  // The selection's names without the dataplane's own: dataplanes selected alike share the conf.
-  const cacheKey = `${key.slice(key.indexOf('\u0000') + 1)}\u0001${what}`;
-  let byKey = CONFS.get(policies);
-  if (!byKey) CONFS.set(policies, (byKey = new Map()));
-  if (!byKey.has(cacheKey)) byKey.set(cacheKey, merge(selected));
-  return byKey.get(cacheKey);
 }
 
 /** Whether a `to` entry reaches outbound `service`: targetRef Mesh, or MeshService of that name. */
@@ -182,20 +189,23 @@ export const reaches = (entry: PolicyEntry, service: string): boolean => entry.t
  * `default` merged over the ones before it. Undefined when none applies.
  */
 export function outboundConf<C extends object = Obj>(policies: readonly TargetRefPolicy[], name: string, dataplane: NormalizedDataplane, service: string): C | undefined {
-  return memoConf(policies, name, dataplane, `to ${service}`, (selected) => {
-    let conf: Obj | undefined;
-    for (const policy of selected) for (const entry of policy.to) if (reaches(entry, service)) conf = mergeConf(conf, entry.default);
-    return conf;
-  }) as C | undefined;
+  const { policies: selected, confs } = selection(policies, name, dataplane);
+  if (confs.to.has(service)) return confs.to.get(service) as C | undefined;
+  let conf: Obj | undefined;
+  for (const policy of selected) for (const entry of policy.to) if (reaches(entry, service)) conf = mergeConf(conf, entry.default);
+  confs.to.set(service, conf);
+  return conf as C | undefined;
 }
 
 /** The conf for the dataplane's inbounds from every caller: `from` entries targeting Mesh and `rules`. */
 export function inboundConf<C extends object = Obj>(policies: readonly TargetRefPolicy[], name: string, dataplane: NormalizedDataplane): C | undefined {
-  return memoConf(policies, name, dataplane, 'from', (selected) => {
+  const { policies: selected, confs } = selection(policies, name, dataplane);
+  if (!confs.from) {
     let conf: Obj | undefined;
     for (const policy of selected) for (const entry of policy.from) if (entry.targetRef.kind === 'Mesh') conf = mergeConf(conf, entry.default);
-    return conf;
-  }) as C | undefined;
+    confs.from = { conf };
+  }
+  return confs.from.conf as C | undefined;
 }
 
 /**

@@ -78,7 +78,8 @@ function inbound(edits: Edits, proxy: ProxyContext, conf: TimeoutConf): void {
       return idle ? withFilterConfig(withHcm, TCP_PROXY, (tcp) => (tcp.idle_timeout = proto(idle))) : withHcm;
     });
     if (http.requestTimeout) edits.edit(TYPE_URLS.route, name, (route) => routeActions(route).forEach((a) => (a.timeout = proto(http.requestTimeout!))));
-    if (conf.connectionTimeout) edits.edit(TYPE_URLS.cluster, localClusterName(i.servicePort), (c) => (c.connect_timeout = proto(conf.connectionTimeout!)));
+    // The local cluster is shared by proxies with the same local address: so is its edit.
+    if (conf.connectionTimeout) edits.edit(TYPE_URLS.cluster, localClusterName(i.servicePort), (c) => (c.connect_timeout = proto(conf.connectionTimeout!)), `MeshTimeout inbound ${conf.connectionTimeout}`);
   }
 }
 
