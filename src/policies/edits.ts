@@ -24,9 +24,9 @@ const SHARED_EDITS = new WeakMap<object, Map<string, Json>>();
  * once and is then the same string each time, which hashes and compares at once, where a JSON text
  * per proxy and service was built, hashed and compared.
  */
-export function perConf<C extends object, V>(build: (conf: C, variant: string) => V): (conf: C, variant: string) => V {
+export function perConf<C extends object, V>(build: (conf: C, variant: string) => V): (conf: C, variant?: string) => V {
   const memo = new WeakMap<C, Map<string, V>>();
-  return (conf, variant) => {
+  return (conf, variant = '') => {
     let byVariant = memo.get(conf);
     if (!byVariant) memo.set(conf, (byVariant = new Map()));
     if (byVariant.has(variant)) return byVariant.get(variant)!;

@@ -1,5 +1,6 @@
-import { createECDH, createHash, generateKeyPairSync, hkdfSync, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, hkdfSync, randomBytes } from 'node:crypto';
 import { pem } from '../core/pem.js';
+import { P256_N, publicPoint } from './p256.js';
 import type { SvidTemplate } from './svid-template.js';
 
 /**
@@ -10,8 +11,6 @@ import type { SvidTemplate } from './svid-template.js';
 /** Certificates start a few minutes in the past, so clocks a little behind still accept them. */
 export const BACKDATE_MS = 5 * 60_000;
 
-// The order of P-256's base point.
-const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
 /** SubjectPublicKeyInfo of a P-256 key up to its 65-byte uncompressed point (id-ecPublicKey, prime256v1). */
 const P256_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
 /** PKCS#8 of a P-256 key as OpenSSL exports it: the prefix, d (32 bytes), the middle, the point. */
@@ -24,13 +23,10 @@ const P256_PKCS8_MIDDLE = Buffer.from('a144034200', 'hex');
  * encodings are assembled around d and the point (what OpenSSL exports, tested): importing the
  * key as a KeyObject to export it again cost more than the point multiplication.
  */
-let ecdh: ReturnType<typeof createECDH> | undefined;
 function derivedLeafKey(secret: Buffer, info: string): { spki: Buffer; pkcs8: Buffer } {
   const wide = BigInt(`0x${Buffer.from(hkdfSync('sha256', secret, 'skiff-svid-key', info, 48)).toString('hex')}`);
   const d = Buffer.from(((wide % (P256_N - 1n)) + 1n).toString(16).padStart(64, '0'), 'hex');
-  ecdh ??= createECDH('prime256v1'); // one, reused: constructing one per key cost as much as the multiplication
-  ecdh.setPrivateKey(d);
-  const point = ecdh.getPublicKey();
+  const point = publicPoint(d);
   return { spki: Buffer.concat([P256_SPKI_PREFIX, point]), pkcs8: Buffer.concat([P256_PKCS8_PREFIX, d, P256_PKCS8_MIDDLE, point]) };
 }
 

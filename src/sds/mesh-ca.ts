@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { isAlreadyExists } from '../core/errors.js';
-import { builtinCaKeyType, type MtlsBackend } from '../core/resources/mesh.js';
+import { builtinCaKeyType, type CaKeyType, type MtlsBackend } from '../core/resources/mesh.js';
 import type { ResourceStore } from '../store/store.js';
-import { generateMeshCa, loadCa, type CaKeyType, type KeyAndCert, type SigningCa } from './pki.js';
+import { generateMeshCa, loadCa, type KeyAndCert, type SigningCa } from './pki.js';
 import { waitForLeaderWork } from '../store/wait-for-leader.js';
 
 /** How long a follower waits for the leader to store a mesh's builtin CA. */

@@ -46,14 +46,15 @@ function derInteger(n: bigint): Buffer {
   return Buffer.concat([Buffer.from([0x02, bytes.length]), bytes]);
 }
 
-/** One ECDH object, reused: constructing one per signature cost as much as the multiplication. */
+/** One ECDH object, reused: constructing one per call cost as much as the multiplication. */
 let multiplier: ReturnType<typeof createECDH> | undefined;
-/** The x coordinate of k·G. */
-function xOfMultiple(k: Buffer): bigint {
+/** d·G, uncompressed (0x04, x, y), by OpenSSL: a leaf key's public point, or a signature's k·G. */
+export function publicPoint(d: Buffer): Buffer {
   multiplier ??= createECDH('prime256v1');
-  multiplier.setPrivateKey(k);
-  return toBig(multiplier.getPublicKey().subarray(1, 33));
+  multiplier.setPrivateKey(d);
+  return multiplier.getPublicKey();
 }
+const xOfMultiple = (k: Buffer): bigint => toBig(publicPoint(k).subarray(1, 33));
 
 /** RFC 6979 3.2's nonces for key `x` and message hash `h1`, in order (the first in [1, n-1] is almost always it). */
 function* nonces(x: Buffer, h1: Buffer): Generator<bigint> {

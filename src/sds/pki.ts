@@ -2,6 +2,7 @@ import 'reflect-metadata'; // @peculiar/x509 resolves its services through tsyri
 import { createPrivateKey, createPublicKey, hkdfSync, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { pem } from '../core/pem.js';
+import type { CaKeyType } from '../core/resources/mesh.js';
 import { randomSerial, RSA } from '../auth/server-cert.js';
 import { BACKDATE_MS } from './leaf.js';
 import { SvidTemplate, contentsOf, elementsOf, type CaSigningKey } from './svid-template.js';
@@ -39,9 +40,6 @@ export function spiffeId(trustDomain: string, path: readonly string[] = []): str
  */
 const P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const ECDSA_SHA256 = { name: 'ECDSA', hash: 'SHA-256' } as const;
-/** What a builtin CA's key is: ECDSA P-256 unless RSA of some size is asked for (Kuma's `caCert.RSAbits`). */
-export type CaKeyType = 'P-256' | { rsaBits: number };
-
 async function newKeys(type: CaKeyType): Promise<{ keys: webcrypto.CryptoKeyPair; signingAlgorithm: typeof ECDSA_SHA256 | typeof RSA }> {
   if (type === 'P-256') return { keys: (await webcrypto.subtle.generateKey(P256, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair, signingAlgorithm: ECDSA_SHA256 };
   return { keys: (await webcrypto.subtle.generateKey({ ...RSA, modulusLength: type.rsaBits }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair, signingAlgorithm: RSA };

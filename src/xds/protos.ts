@@ -29,24 +29,22 @@ function loadRoot(): protobuf.Root {
  * value as a whole message every time it meets one. Generated resources share sub-objects (a
  * mesh's TLS context is one object in every inbound listener), and nothing changes a generated
  * object once built (the encoder keys on them: cache/snapshot.ts), so an Any met again is the
- * message it gave before, and types are found in a map.
+ * message it gave before, and types are found through `messageType`'s cache.
  */
 function memoiseAnys(root: protobuf.Root): void {
   const any = root.lookupType('google.protobuf.Any');
   any.setup(); // installs protobufjs's converter, which a later setup would put back over ours
   const generic = any.fromObject.bind(any) as (object: Record<string, unknown>, depth?: number) => protobuf.Message;
-  const types = new Map<string, protobuf.Type | null>();
   const seen = new WeakMap<object, protobuf.Message>();
   const convert = (object: Record<string, any>, depth = 0): protobuf.Message => {
     const url = object?.['@type'];
     if (typeof url !== 'string' || url === '' || object instanceof any.ctor) return generic(object, depth);
-    let type = types.get(url);
-    if (type === undefined) {
-      const found = root.lookup(url.slice(url.lastIndexOf('/') + 1));
-      type = found instanceof protobuf.Type ? found : null;
-      types.set(url, type);
+    let type: protobuf.Type;
+    try {
+      type = messageType(url);
+    } catch {
+      return generic(object, depth); // no such type: protobufjs's converter says what it does with it
     }
-    if (!type) return generic(object, depth);
     // As protobufjs: no leading "." in the URL, and a "/" before the name.
     const typeUrl = url.startsWith('.') ? url.slice(1) : url;
     return any.create({ type_url: typeUrl.includes('/') ? typeUrl : `/${typeUrl}`, value: type.encode((type.fromObject as (o: object, d?: number) => protobuf.Message)(object, depth + 1)).finish() });

@@ -165,8 +165,8 @@ describe('mesh PKI', () => {
   });
 });
 
-/** A CA with the builtin CA's fields and the given key type, built by the library. */
-async function selfSignedCa(keyType: webcrypto.EcKeyGenParams | webcrypto.RsaHashedKeyGenParams, signingAlgorithm: webcrypto.EcdsaParams | webcrypto.RsaHashedImportParams, mesh = 'default') {
+/** A CA with the builtin CA's fields and a key type Skiff does not generate, built by the library. */
+async function selfSignedCa(keyType: webcrypto.EcKeyGenParams, signingAlgorithm: webcrypto.EcdsaParams, mesh = 'default') {
   const keys = (await webcrypto.subtle.generateKey(keyType, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: '01',
@@ -187,4 +187,4 @@ async function selfSignedCa(keyType: webcrypto.EcKeyGenParams | webcrypto.RsaHas
 }
 
 /** An RSA 2048 CA, as Kuma's builtin CA is. */
-const rsaMeshCa = (mesh: string) => selfSignedCa({ name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, mesh);
+const rsaMeshCa = (mesh: string) => generateMeshCa(mesh, undefined, { rsaBits: 2048 });

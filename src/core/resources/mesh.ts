@@ -146,7 +146,8 @@ export interface MtlsBackend {
  * The key a builtin backend's CA is generated with: RSA of `conf.caCert.RSAbits` when the backend
  * asks for it (as Kuma's does), else ECDSA P-256 (docs/architecture.md: faster to sign with).
  */
-export function builtinCaKeyType(backend: MtlsBackend): { rsaBits: number } | 'P-256' {
+export type CaKeyType = 'P-256' | { rsaBits: number };
+export function builtinCaKeyType(backend: MtlsBackend): CaKeyType {
   const bits = isObject(backend.conf.caCert) ? backend.conf.caCert.RSAbits : undefined;
   return typeof bits === 'number' ? { rsaBits: bits } : 'P-256';
 }

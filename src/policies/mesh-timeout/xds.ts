@@ -18,10 +18,10 @@ const proto = (text: string) => protoDuration(parseDuration(text) ?? 0);
 /** An outbound conf with Kuma's defaults filled in; per merged conf, which proxies with the same selection share. */
 const withDefaults = perConf((conf: TimeoutConf) => ({ ...OUTBOUND_DEFAULTS, ...conf, ...conf.http }));
 /** Every outbound edit reads only its resource, the filled-in conf and the protocol: proxies with equal ones share the result. */
-const sharedKey = perConf((conf: TimeoutConf, protocol: string) => `MeshTimeout ${protocol} ${JSON.stringify(withDefaults(conf, ''))}`);
+const sharedKey = perConf((conf: TimeoutConf, protocol: string) => `MeshTimeout ${protocol} ${JSON.stringify(withDefaults(conf))}`);
 
 function outbound(edits: Edits, proxy: ProxyContext, mesh: MeshSnapshot, service: string, conf: TimeoutConf): void {
-  const v = withDefaults(conf, '');
+  const v = withDefaults(conf);
   const protocol = mesh.protocols.get(service) ?? 'tcp';
   const shared = sharedKey(conf, protocol);
   // The service's cluster and its TrafficRoute subset clusters (`{service}[tag=value]`).
