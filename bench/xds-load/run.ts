@@ -3,7 +3,7 @@
  * load-generator processes, each proxy on its own HTTP/2 connection.
  *
  *   npm run bench -- [--dataplanes 1000] [--services 100] [--outbounds 5] [--workers 2] [--mtls] [--delta] [--instances 1] [--no-floor]
- *                    [--cpu-prof DIR] [--heap-snapshot DIR]
+ *                    [--cpu-prof DIR [--cpu-prof-interval US]] [--heap-snapshot DIR]
  *   npm run bench -- --sweep [--sweep-sizes 1000,5000,10000,20000] [--sweep-out DIR] [other flags]   (sweep.ts)
  *   npm run bench -- --sweep-from DIR/xds-load-sweep.json [--sweep-out DIR]   (the table and plot again)
  *
@@ -53,6 +53,8 @@ const { values } = parseArgs({
     'no-default-policies': { type: 'boolean', default: false },
     /** Write a CPU profile of the control plane (node --cpu-prof) into this directory. */
     'cpu-prof': { type: 'string' },
+    /** The sampling interval of --cpu-prof in microseconds (node's default is 1000). */
+    'cpu-prof-interval': { type: 'string' },
     /** Write a heap snapshot of the control plane after the last phase into this directory. */
     'heap-snapshot': { type: 'string' },
     /** Skip the floor measurement. */
@@ -171,6 +173,7 @@ for (let k = 0; k < I; k++) {
       [],
       [
         ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : []),
+        ...(values['cpu-prof'] && values['cpu-prof-interval'] ? [`--cpu-prof-interval=${values['cpu-prof-interval']}`] : []),
         ...(values['heap-snapshot'] ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${values['heap-snapshot']}`] : []),
       ],
     ),
@@ -295,6 +298,20 @@ async function buckets(metric: string): Promise<Map<number, number>> {
   return out;
 }
 
+/** Gauges of the process's memory from every control plane's /metrics (prom-client's default metrics), summed, in MB. */
+async function memoryGauges(): Promise<{ heapTotalMb: number; heapUsedMb: number; externalMb: number }> {
+  const sum = { heapTotalMb: 0, heapUsedMb: 0, externalMb: 0 };
+  const names = { heapTotalMb: 'nodejs_heap_size_total_bytes', heapUsedMb: 'nodejs_heap_size_used_bytes', externalMb: 'nodejs_external_memory_bytes' } as const;
+  for (const c of cps) {
+    const text = await (await fetch(`${c.diagnosticsUrl}/metrics`)).text();
+    for (const [key, metric] of Object.entries(names) as Array<[keyof typeof sum, string]>) {
+      const value = new RegExp(`^${metric} (\\S+)$`, 'm').exec(text)?.[1];
+      sum[key] += Math.round(Number(value ?? 0) / 1048576);
+    }
+  }
+  return sum;
+}
+
 /** Of the observations between two scrapes: how many, and the bucket (lower, upper] their p-th percentile falls in. */
 function bucketPercentile(before: Map<number, number>, after: Map<number, number>, p: number): { count: number; above: number; atMost: number } {
   const bounds = [...after.keys()].sort((a, b) => a - b);
@@ -414,6 +431,7 @@ try {
   const final = await reportAll();
   const totals = { bytes: final.reduce((t, r) => t + r.bytes, 0), dropped: final.reduce((t, r) => t + r.drops, 0), responses: final.reduce((t, r) => t + r.responses, 0) };
   const end = cpUsage();
+  const memory = await memoryGauges();
   if (values['heap-snapshot']) await heapSnapshot(cp, values['heap-snapshot']);
   let floor: Floor | undefined;
   if (!values['no-floor']) {
@@ -424,6 +442,7 @@ try {
   console.log(`\nxds-load: ${N} proxies speaking ${PROTOCOL} (${W} load-generator processes, one HTTP/2 connection each), ${M} services, ${K} outbounds each; ${where}`);
   console.table(phases.map((p) => ({ phase: p.name, 'proxies concerned': p.expected, 'updated': p.affected, 'p50 ms': p.p50Ms, 'p95 ms': p.p95Ms, 'p99 ms': p.p99Ms, 'max ms': p.maxMs, 'CP CPU s': p.cpCpuS, 'load-gen CPU s': p.loadCpuS, 'CP RSS MB': p.cpRssMb })));
   console.log(`registration ${Math.round(registerMs)} ms; initial sync of all ${Math.round(initialSyncMs)} ms; ${(totals.bytes / 1048576).toFixed(1)} MiB of resources in ${totals.responses} responses; streams dropped: ${totals.dropped}; CP RSS ${Math.round(end.rssMb)} MB (${Math.round((end.rssMb * 1024) / N)} KB a proxy), CP CPU ${round(end.cpuS)} s in all; load generators' RSS ${Math.round(final.reduce((t, r) => t + r.rssMb, 0))} MB`);
+  console.log(`CP memory at the end: V8 heap ${memory.heapTotalMb} MB (${memory.heapUsedMb} MB used), external ${memory.externalMb} MB (buffers), the rest of the RSS ${Math.round(end.rssMb - memory.heapTotalMb - memory.externalMb)} MB (native: HTTP/2 sessions, OpenSSL, SQLite, worker threads, code)`);
   if (floor) {
     const ratio = (x: number, f: number) => Math.round((x / f) * 100) / 100;
     const rssTarget = Math.round(floor.rssMb + (15 * N) / 1024);
@@ -460,6 +479,7 @@ try {
       route: pick(route),
       ...(mtls ? { mtls: pick(mtls) } : {}),
       cpRssMb: Math.round(end.rssMb),
+      cpMemory: memory,
       cpCpuS: round(end.cpuS),
       phases: phases.map((p) => ({ name: p.name, cpCpuS: p.cpCpuS, loadCpuS: p.loadCpuS, cpRssMb: p.cpRssMb })),
       bytes: totals.bytes,

@@ -138,31 +138,44 @@ export interface TrafficPermissionRule {
   destinations: Array<Record<string, string>>;
 }
 
-/**
- * Builds a mesh snapshot. `previous` lets unchanged dataplanes (same store version) keep their
- * normalised form instead of being parsed again.
- */
 /** Kuma's label for a policy that is stored and validated but shapes no proxy until previewed. */
 export const EFFECT_LABEL = 'kuma.io/effect';
 export const isShadow = (policy: StoredResource): boolean => (policy.spec.labels as Record<string, string> | undefined)?.[EFFECT_LABEL] === 'shadow';
 
+type DataplaneViews = Pick<MeshSnapshot, 'endpoints' | 'protocols' | 'serviceSignatures'> & { entries: ReadonlyMap<string, DataplaneEntry> };
+
 /**
- * The snapshot of a mesh. Shadow policies (`kuma.io/effect: shadow`) are left out unless
- * `options.shadow`: the preview of what they would do (`_config?shadow=true`).
+ * The dataplanes and what is derived from them alone (endpoints, protocols, signatures). With
+ * `previous`, unchanged dataplanes (same store version) keep their entries; when none changed
+ * (a policy or the Mesh did) the previous views are taken whole, and otherwise only the services
+ * of changed dataplanes get new signatures: at 10,000 dataplanes the full rebuild cost tens of ms
+ * on every change.
  */
-export function buildMeshSnapshot(mesh: StoredResource, dataplanes: readonly StoredResource[], previous?: MeshSnapshot, policies: MeshPolicies = {}, options: { shadow?: boolean } = {}): MeshSnapshot {
+function dataplaneViews(dataplanes: readonly StoredResource[], previous: MeshSnapshot | undefined): DataplaneViews {
+  const unchanged = previous !== undefined && previous.dataplanes.size === dataplanes.length && dataplanes.every((r) => previous.dataplanes.get(r.name)?.version === r.version);
+  if (unchanged) return { entries: previous.dataplanes, endpoints: previous.endpoints, protocols: previous.protocols, serviceSignatures: previous.serviceSignatures };
+  const sorted = [...dataplanes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const entries = new Map<string, DataplaneEntry>();
-  const endpoints = new Map<string, Endpoint[]>();
-  const protocols = new Map<string, Protocol>();
-  for (const resource of [...dataplanes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+  /** Services whose endpoints may differ from `previous`'s (every one without `previous`). */
+  const touched = new Set<string>();
+  for (const resource of sorted) {
     const reused = previous?.dataplanes.get(resource.name);
     const entry = reused && reused.version === resource.version ? reused : { name: resource.name, version: resource.version, dataplane: normalizeDataplane(resource.spec) };
     entries.set(resource.name, entry);
+    if (entry === reused) continue;
+    for (const inbound of entry.dataplane.inbound) touched.add(inbound.service);
+    for (const inbound of reused?.dataplane.inbound ?? []) touched.add(inbound.service);
+  }
+  // Removed dataplanes' services too.
+  if (previous) for (const [name, entry] of previous.dataplanes) if (!entries.has(name)) for (const inbound of entry.dataplane.inbound) touched.add(inbound.service);
+  const endpoints = new Map<string, Endpoint[]>();
+  const protocols = new Map<string, Protocol>();
+  for (const entry of entries.values()) {
     for (const inbound of entry.dataplane.inbound) {
       let list = endpoints.get(inbound.service);
       if (!list) endpoints.set(inbound.service, (list = []));
       // Kuma sends no traffic to an inbound that is not ready; others reach it at its advertised address.
-      if (inbound.ready) list.push({ dataplane: resource.name, address: inbound.advertisedAddress, port: inbound.port, tags: inbound.tags });
+      if (inbound.ready) list.push({ dataplane: entry.name, address: inbound.advertisedAddress, port: inbound.port, tags: inbound.tags });
       const protocol = protocolOf(inbound.tags);
       const known = protocols.get(inbound.service);
       protocols.set(inbound.service, known === undefined || known === protocol ? protocol : 'tcp');
@@ -170,8 +183,19 @@ export function buildMeshSnapshot(mesh: StoredResource, dataplanes: readonly Sto
   }
   const serviceSignatures = new Map<string, string>();
   for (const [service, list] of endpoints) {
-    serviceSignatures.set(service, `${protocols.get(service)}|${list.map((e) => `${e.dataplane} ${e.address}:${e.port} ${JSON.stringify(e.tags)}`).join(';')}`);
+    const kept = previous && !touched.has(service) ? previous.serviceSignatures.get(service) : undefined;
+    serviceSignatures.set(service, kept ?? `${protocols.get(service)}|${list.map((e) => `${e.dataplane} ${e.address}:${e.port} ${JSON.stringify(e.tags)}`).join(';')}`);
   }
+  return { entries, endpoints, protocols, serviceSignatures };
+}
+
+/**
+ * The snapshot of a mesh. `previous` lets what did not change be reused (dataplaneViews). Shadow
+ * policies (`kuma.io/effect: shadow`) are left out unless `options.shadow`: the preview of what
+ * they would do (`_config?shadow=true`).
+ */
+export function buildMeshSnapshot(mesh: StoredResource, dataplanes: readonly StoredResource[], previous?: MeshSnapshot, policies: MeshPolicies = {}, options: { shadow?: boolean } = {}): MeshSnapshot {
+  const { entries, endpoints, protocols, serviceSignatures } = dataplaneViews(dataplanes, previous);
   const byName = (a: StoredResource, b: StoredResource) => (a.name < b.name ? -1 : 1);
   const trafficPermissions = [...(policies.permissions ?? [])].sort(byName).map((p) => ({ name: p.name, sources: selectors(p.spec.sources), destinations: selectors(p.spec.destinations) }));
   const trafficRoutes = [...(policies.routes ?? [])]
@@ -224,12 +248,17 @@ export interface MeshDelta {
 
 export function diffMeshSnapshots(previous: MeshSnapshot, next: MeshSnapshot): MeshDelta {
   const services = new Set<string>();
-  for (const [service, signature] of next.serviceSignatures) if (previous.serviceSignatures.get(service) !== signature) services.add(service);
-  for (const service of previous.serviceSignatures.keys()) if (!next.serviceSignatures.has(service)) services.add(service);
+  // The same maps: no dataplane changed (see dataplaneViews).
+  if (previous.serviceSignatures !== next.serviceSignatures) {
+    for (const [service, signature] of next.serviceSignatures) if (previous.serviceSignatures.get(service) !== signature) services.add(service);
+    for (const service of previous.serviceSignatures.keys()) if (!next.serviceSignatures.has(service)) services.add(service);
+  }
   const dataplanes = new Set<string>();
   // Unchanged dataplanes keep their entry object across snapshots (see buildMeshSnapshot).
-  for (const [name, entry] of next.dataplanes) if (previous.dataplanes.get(name) !== entry) dataplanes.add(name);
-  for (const name of previous.dataplanes.keys()) if (!next.dataplanes.has(name)) dataplanes.add(name);
+  if (previous.dataplanes !== next.dataplanes) {
+    for (const [name, entry] of next.dataplanes) if (previous.dataplanes.get(name) !== entry) dataplanes.add(name);
+    for (const name of previous.dataplanes.keys()) if (!next.dataplanes.has(name)) dataplanes.add(name);
+  }
   const inboundServices = new Set<string>();
   // The Mesh itself and ProxyTemplates (selected by dataplane tags) can shape any proxy.
   let meshChanged =

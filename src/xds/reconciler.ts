@@ -279,12 +279,14 @@ export class Reconciler implements ProxyRegistry {
     const moved = previous && delta && !delta.mesh && delta.inboundServices.size === 0 ? endpointOnlyServices(previous, mesh, delta) : undefined;
     const endpointsOnly = moved && delta && moved.size === delta.services.size ? moved : undefined;
     // With secrets changed, the proxies the mesh's change does not reach are concerned too: their identity is re-checked.
-    const concerned = [...this.proxies.values()].flatMap(({ identity }) => {
-      if (identity.mesh !== meshName) return [];
+    // A plain loop: this runs over every connected proxy on every change.
+    const concerned: Array<{ identity: ProxyIdentity; entry: DataplaneEntry | undefined; reached: boolean }> = [];
+    for (const { identity } of this.proxies.values()) {
+      if (identity.mesh !== meshName) continue;
       const entry = mesh.dataplanes.get(identity.name);
       const reached = !delta || !entry || affects(delta, entry, identity.proxyless);
-      return reached || recheckIdentities ? [{ identity, entry, reached }] : [];
-    });
+      if (reached || recheckIdentities) concerned.push({ identity, entry, reached });
+    }
     if (!endpointsOnly || recheckIdentities) this.askForIdentities(concerned, mesh);
     let published = 0;
     for (const { identity, entry, reached } of concerned) {

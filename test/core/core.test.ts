@@ -129,6 +129,32 @@ describe('mesh snapshot diff', () => {
     assert.equal(meshChanged.mesh, true);
   });
 
+  it('rebuilt from the previous snapshot, equals a fresh build; with no dataplane changed, shares its views', async () => {
+    const { buildMeshSnapshot, diffMeshSnapshots } = await import('../../src/core/mesh-snapshot.js');
+    const views = (s: ReturnType<typeof buildMeshSnapshot>) => ({
+      dataplanes: [...s.dataplanes.keys()],
+      endpoints: [...s.endpoints],
+      protocols: [...s.protocols],
+      signatures: [...s.serviceSignatures],
+    });
+    const first = [dp('web-1', 1, 'web', '10.0.0.1', ['backend']), dp('backend-2', 1, 'backend', '10.0.0.3'), dp('backend-1', 1, 'backend', '10.0.0.2'), dp('db-1', 1, 'db', '10.0.0.9')];
+    const before = buildMeshSnapshot(mesh, first);
+    // One changed, one removed, one added (its name sorts first), one kept.
+    const second = [dp('web-1', 1, 'web', '10.0.0.1', ['backend']), dp('backend-2', 2, 'backend', '10.0.0.4'), dp('a-cache-1', 1, 'cache', '10.0.0.7'), dp('db-1', 1, 'db', '10.0.0.9')];
+    const after = buildMeshSnapshot(mesh, second, before);
+    assert.deepEqual(views(after), views(buildMeshSnapshot(mesh, second)));
+    assert.equal(after.serviceSignatures.get('db'), before.serviceSignatures.get('db'), "an untouched service's signature is kept");
+    assert.deepEqual([...diffMeshSnapshots(before, after).services].sort(), ['backend', 'cache']);
+
+    const route = { type: 'TrafficRoute' as const, mesh: 'default', name: 'r', version: 1, creationTime: now, modificationTime: now, spec: { sources: [{ match: { 'kuma.io/service': '*' } }], destinations: [{ match: { 'kuma.io/service': 'db' } }], conf: { destination: { 'kuma.io/service': 'db' } } } };
+    const routed = buildMeshSnapshot(mesh, [...second].reverse(), after, { routes: [route] });
+    assert.equal(routed.dataplanes, after.dataplanes, 'a policy change keeps the dataplane map');
+    assert.equal(routed.serviceSignatures, after.serviceSignatures);
+    assert.equal(routed.endpoints, after.endpoints);
+    const delta = diffMeshSnapshots(after, routed);
+    assert.deepEqual([[...delta.services], delta.dataplanes.size], [['db'], 0]);
+  });
+
   it('narrows policy changes to the proxies calling (or serving) the services they select', async () => {
     const { buildMeshSnapshot, diffMeshSnapshots, affects } = await import('../../src/core/mesh-snapshot.js');
     const dps = [dp('web-1', 1, 'web', '10.0.0.1', ['backend']), dp('db-client', 1, 'x', '10.0.0.9', ['db']), dp('backend-1', 1, 'backend', '10.0.0.2'), dp('canary-1', 1, 'canary', '10.0.0.4')];
