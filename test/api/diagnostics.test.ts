@@ -24,6 +24,9 @@ describe('diagnostics server', () => {
     const text = (await app.inject('/metrics')).body;
     assert.match(text, /store_operation_duration_seconds_count\{operation="create",type="Mesh"\} 1/);
     assert.match(text, /process_resident_memory_bytes/);
+    assert.match(text, /^process_open_fds \d+$/m);
+    // Listing every libuv handle per scrape stalls the event loop with thousands of proxy connections.
+    assert.doesNotMatch(text, /nodejs_active_(handles|resources)/);
   });
 
   it('is not ready when the store does not answer, but still healthy', async (t) => {
