@@ -3,7 +3,7 @@
  * load-generator processes, each proxy on its own HTTP/2 connection.
  *
  *   npm run bench -- [--dataplanes 1000] [--services 100] [--outbounds 5] [--workers 2] [--mtls] [--delta] [--instances 1] [--no-floor]
- *                    [--cpu-prof DIR [--cpu-prof-interval US]] [--heap-snapshot DIR]
+ *                    [--cpu-prof DIR [--cpu-prof-interval US]] [--heap-snapshot DIR] [--eds-rounds R]
  *   npm run bench -- --sweep [--sweep-sizes 1000,5000,10000,20000] [--sweep-out DIR] [other flags]   (sweep.ts)
  *   npm run bench -- --sweep-from DIR/xds-load-sweep.json [--sweep-out DIR]   (the table and plot again)
  *
@@ -57,6 +57,8 @@ const { values } = parseArgs({
     'cpu-prof-interval': { type: 'string' },
     /** Write a heap snapshot of the control plane after the last phase into this directory. */
     'heap-snapshot': { type: 'string' },
+    /** Repeat the EDS change this many times (each a new dataplane of svc-0) and print every round's p99: A/B comparisons. */
+    'eds-rounds': { type: 'string', default: '1' },
     /** Skip the floor measurement. */
     'no-floor': { type: 'boolean', default: false },
     /** The cost curve (sweep.ts): one run per N of --sweep-sizes, M = N/10. */
@@ -349,6 +351,8 @@ async function stopAll(): Promise<void> {
 interface Floor {
   pushP99Ms: number;
   pushCpuS: number;
+  /** The load generators' CPU over the timed push, beside the EDS phase's: what the proxies pay per message. */
+  pushLoadCpuS: number;
   syncMs: number;
   rssMb: number;
   pushBytes: number;
@@ -372,7 +376,7 @@ async function measureFloor(pushBytes: number): Promise<Floor> {
   await stopAll();
   server.send({ cmd: 'stop' });
   floorServer = undefined;
-  return { pushP99Ms: timed.p99Ms, pushCpuS: timed.cpCpuS, syncMs: Math.round(Math.max(...syncTimes)), rssMb: Math.round(rssMb), pushBytes };
+  return { pushP99Ms: timed.p99Ms, pushCpuS: timed.cpCpuS, pushLoadCpuS: timed.loadCpuS, syncMs: Math.round(Math.max(...syncTimes)), rssMb: Math.round(rssMb), pushBytes };
 }
 
 try {
@@ -410,6 +414,12 @@ try {
   const edsMetrics = { delivery: bucketPercentile(deliveryBefore, await buckets('xds_delivery'), 99), generation: bucketPercentile(generationBefore, await buckets('xds_generation'), 99) };
   /** The EDS phase's average response payload, the floor's push size. */
   const edsBytes = Math.max(1, Math.round((bytesAfterEds.bytes - bytesBeforeEds.bytes) / Math.max(1, bytesAfterEds.responses - bytesBeforeEds.responses)));
+  // More EDS changes for A/B comparisons; the table keeps the first, as every earlier run had it.
+  const edsRounds = [eds.p99Ms];
+  for (let round = 2; round <= Number(values['eds-rounds']); round++) {
+    const again = await phase(`EDS round ${round}`, consumers.get('svc-0') ?? 0, () => put(`/meshes/default/dataplanes/dp-new-${round}`, { networking: { address: `10.255.254.${round % 250}`, inbound: [{ port: 8080, servicePort: 80, tags: { 'kuma.io/service': 'svc-0', 'kuma.io/protocol': 'http', version: 'v1' } }] } }));
+    edsRounds.push(again.p99Ms);
+  }
   const route = await phase('TrafficRoute: split svc-1 by version', consumers.get('svc-1') ?? 0, () =>
     put('/meshes/default/traffic-routes/split-svc-1', {
       type: 'TrafficRoute',
@@ -442,6 +452,7 @@ try {
   console.log(`\nxds-load: ${N} proxies speaking ${PROTOCOL} (${W} load-generator processes, one HTTP/2 connection each), ${M} services, ${K} outbounds each; ${where}`);
   console.table(phases.map((p) => ({ phase: p.name, 'proxies concerned': p.expected, 'updated': p.affected, 'p50 ms': p.p50Ms, 'p95 ms': p.p95Ms, 'p99 ms': p.p99Ms, 'max ms': p.maxMs, 'CP CPU s': p.cpCpuS, 'load-gen CPU s': p.loadCpuS, 'CP RSS MB': p.cpRssMb })));
   console.log(`registration ${Math.round(registerMs)} ms; initial sync of all ${Math.round(initialSyncMs)} ms; ${(totals.bytes / 1048576).toFixed(1)} MiB of resources in ${totals.responses} responses; streams dropped: ${totals.dropped}; CP RSS ${Math.round(end.rssMb)} MB (${Math.round((end.rssMb * 1024) / N)} KB a proxy), CP CPU ${round(end.cpuS)} s in all; load generators' RSS ${Math.round(final.reduce((t, r) => t + r.rssMb, 0))} MB`);
+  if (edsRounds.length > 1) console.log(`EDS change p99 over ${edsRounds.length} rounds: ${edsRounds.join(', ')} ms (median ${[...edsRounds].sort((a, b) => a - b)[Math.floor(edsRounds.length / 2)]} ms)`);
   console.log(`CP memory at the end: V8 heap ${memory.heapTotalMb} MB (${memory.heapUsedMb} MB used), external ${memory.externalMb} MB (buffers), the rest of the RSS ${Math.round(end.rssMb - memory.heapTotalMb - memory.externalMb)} MB (native: HTTP/2 sessions, OpenSSL, SQLite, worker threads, code)`);
   if (floor) {
     const ratio = (x: number, f: number) => Math.round((x / f) * 100) / 100;
@@ -450,6 +461,7 @@ try {
     console.table([
       { figure: 'EDS change p99 ms', skiff: eds.p99Ms, floor: floor.pushP99Ms, ratio: ratio(eds.p99Ms, floor.pushP99Ms), target: '≤ 1.25× floor' },
       { figure: 'EDS phase CP CPU s', skiff: eds.cpCpuS, floor: floor.pushCpuS, ratio: ratio(eds.cpCpuS, floor.pushCpuS), target: '≤ 1.5× floor' },
+      { figure: 'EDS phase load-gen CPU s', skiff: eds.loadCpuS, floor: floor.pushLoadCpuS, ratio: ratio(eds.loadCpuS, floor.pushLoadCpuS), target: '' },
       { figure: 'initial sync ms', skiff: Math.round(initialSyncMs), floor: floor.syncMs, ratio: ratio(initialSyncMs, floor.syncMs), target: '≤ 1.3× floor' },
       { figure: 'CP RSS MB', skiff: Math.round(end.rssMb), floor: floor.rssMb, ratio: ratio(end.rssMb, floor.rssMb), target: `≤ floor + 15 KB a proxy (${rssTarget} MB)` },
       { figure: 'TrafficRoute p99 ms', skiff: route.p99Ms, floor: '', ratio: '', target: '≤ 250' },
@@ -475,6 +487,7 @@ try {
       initialSyncMs: Math.round(initialSyncMs),
       eds: pick(eds),
       ...(eds.crossInstance ? { edsCrossInstance: eds.crossInstance } : {}),
+      ...(edsRounds.length > 1 ? { edsRounds } : {}),
       edsMetrics: { deliveryCount: delivery.count, deliveryP99Ms: [delivery.above, delivery.atMost], generationCount: generation.count, generationP99Ms: [generation.above, generation.atMost], agrees },
       route: pick(route),
       ...(mtls ? { mtls: pick(mtls) } : {}),
