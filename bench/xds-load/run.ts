@@ -2,10 +2,7 @@
  * xDS load benchmark: a real `skiff-cp run` (SQLite) and N Envoy-like proxies in separate
  * load-generator processes, each proxy on its own HTTP/2 connection.
  *
- *   npm run bench -- [--dataplanes 1000] [--services 100] [--outbounds 5] [--workers 2] [--mtls] [--delta] [--instances 1] [--no-floor]
- *                    [--cpu-prof DIR [--cpu-prof-interval US]] [--heap-snapshot DIR] [--eds-rounds R]
- *   npm run bench -- --sweep [--sweep-sizes 1000,5000,10000,20000] [--sweep-out DIR] [other flags]   (sweep.ts)
- *   npm run bench -- --sweep-from DIR/xds-load-sweep.json [--sweep-out DIR]   (the table and plot again)
+ *   npm run bench -- [options]   (USAGE below, or `--help`)
  *
  * --delta: the proxies speak incremental ADS (DeltaAggregatedResources, delta-stream.ts) instead of
  * state of the world. The floor is the same either way: one grpc-js message per stream.
@@ -38,8 +35,15 @@ import { parseArgs } from 'node:util';
 import { startCpProcess, type RunningCp } from '../../test/helpers/cp-process.js';
 import { controlPlanePostgresEnv, freshPostgresSchema, postgresUnavailable } from '../../test/helpers/postgres.js';
 
+const USAGE = `usage:
+  npm run bench -- [--dataplanes 1000] [--services 100] [--outbounds 5] [--workers 2] [--mtls] [--delta] [--instances 1] [--no-floor]
+                   [--no-default-policies] [--concurrency 250] [--cpu-prof DIR [--cpu-prof-interval US]] [--heap-snapshot DIR] [--eds-rounds R]
+  npm run bench -- --sweep [--sweep-sizes 1000,5000,10000,20000] [--sweep-out DIR] [other flags]   (the cost curve, sweep.ts)
+  npm run bench -- --sweep-from DIR/xds-load-sweep.json [--sweep-out DIR]   (the table and plot again)`;
+
 const { values } = parseArgs({
   options: {
+    help: { type: 'boolean', default: false },
     dataplanes: { type: 'string', default: '1000' },
     services: { type: 'string', default: '100' },
     outbounds: { type: 'string', default: '5' },
@@ -69,6 +73,10 @@ const { values } = parseArgs({
     'sweep-from': { type: 'string' },
   },
 });
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 if (values['sweep-from']) {
   const { render } = await import('./sweep.js');
   const saved = JSON.parse(readFileSync(values['sweep-from'], 'utf8')) as { results: Parameters<typeof render>[0]; skipped: number[]; openFileLimit: number };
