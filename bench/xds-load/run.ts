@@ -295,11 +295,14 @@ async function phase(name: string, expected: number, change: () => Promise<numbe
   return result;
 }
 
+/** A control plane's /metrics text. */
+const scrape = async (c: RunningCp): Promise<string> => (await fetch(`${c.diagnosticsUrl}/metrics`)).text();
+
 /** A histogram's cumulative bucket counts (`le` → count) from every control plane's /metrics, summed. */
 async function buckets(metric: string): Promise<Map<number, number>> {
   const out = new Map<number, number>();
   for (const c of cps) {
-    const text = await (await fetch(`${c.diagnosticsUrl}/metrics`)).text();
+    const text = await scrape(c);
     for (const m of text.matchAll(new RegExp(`^${metric}_bucket\\{le="([^"]+)"\\} (\\d+)$`, 'gm'))) {
       const le = m[1] === '+Inf' ? Infinity : Number(m[1]);
       out.set(le, (out.get(le) ?? 0) + Number(m[2]));
@@ -313,7 +316,7 @@ async function memoryGauges(): Promise<{ heapTotalMb: number; heapUsedMb: number
   const sum = { heapTotalMb: 0, heapUsedMb: 0, externalMb: 0 };
   const names = { heapTotalMb: 'nodejs_heap_size_total_bytes', heapUsedMb: 'nodejs_heap_size_used_bytes', externalMb: 'nodejs_external_memory_bytes' } as const;
   for (const c of cps) {
-    const text = await (await fetch(`${c.diagnosticsUrl}/metrics`)).text();
+    const text = await scrape(c);
     for (const [key, metric] of Object.entries(names) as Array<[keyof typeof sum, string]>) {
       const value = new RegExp(`^${metric} (\\S+)$`, 'm').exec(text)?.[1];
       sum[key] += Math.round(Number(value ?? 0) / 1048576);
@@ -387,6 +390,10 @@ async function measureFloor(pushBytes: number): Promise<Floor> {
   return { pushP99Ms: timed.p99Ms, pushCpuS: timed.cpCpuS, pushLoadCpuS: timed.loadCpuS, syncMs: Math.round(Math.max(...syncTimes)), rssMb: Math.round(rssMb), pushBytes };
 }
 
+/** The EDS phase's change: one more dataplane of svc-0, which every proxy calls. */
+const addPopularDataplane = (name: string, address: string) =>
+  put(`/meshes/default/dataplanes/${name}`, { networking: { address, inbound: [{ port: 8080, servicePort: 80, tags: { 'kuma.io/service': 'svc-0', 'kuma.io/protocol': 'http', version: 'v1' } }] } });
+
 try {
   console.error(`xds-load: N=${N} dataplanes, M=${M} services, K=${K} outbounds, ${W} load-generator processes, ${PROTOCOL}`);
   if (values['no-default-policies']) {
@@ -416,7 +423,7 @@ try {
 
   const bytesBeforeEds = (await reportAll()).reduce((t, r) => ({ bytes: t.bytes + r.bytes, responses: t.responses + r.responses }), { bytes: 0, responses: 0 });
   const [deliveryBefore, generationBefore] = [await buckets('xds_delivery'), await buckets('xds_generation')];
-  const eds = await phase('EDS: new dataplane of the popular service', consumers.get('svc-0') ?? 0, () => put('/meshes/default/dataplanes/dp-new', { networking: { address: '10.255.255.254', inbound: [{ port: 8080, servicePort: 80, tags: { 'kuma.io/service': 'svc-0', 'kuma.io/protocol': 'http', version: 'v1' } }] } }));
+  const eds = await phase('EDS: new dataplane of the popular service', consumers.get('svc-0') ?? 0, () => addPopularDataplane('dp-new', '10.255.255.254'));
   const bytesAfterEds = (await reportAll()).reduce((t, r) => ({ bytes: t.bytes + r.bytes, responses: t.responses + r.responses }), { bytes: 0, responses: 0 });
   // What /metrics says of the same phase: xds_delivery counts from the store change, the benchmark from the REST answer.
   const edsMetrics = { delivery: bucketPercentile(deliveryBefore, await buckets('xds_delivery'), 99), generation: bucketPercentile(generationBefore, await buckets('xds_generation'), 99) };
@@ -425,7 +432,7 @@ try {
   // More EDS changes for A/B comparisons; the table keeps the first, as every earlier run had it.
   const edsRounds = [eds.p99Ms];
   for (let round = 2; round <= Number(values['eds-rounds']); round++) {
-    const again = await phase(`EDS round ${round}`, consumers.get('svc-0') ?? 0, () => put(`/meshes/default/dataplanes/dp-new-${round}`, { networking: { address: `10.255.254.${round % 250}`, inbound: [{ port: 8080, servicePort: 80, tags: { 'kuma.io/service': 'svc-0', 'kuma.io/protocol': 'http', version: 'v1' } }] } }));
+    const again = await phase(`EDS round ${round}`, consumers.get('svc-0') ?? 0, () => addPopularDataplane(`dp-new-${round}`, `10.255.254.${round % 250}`));
     edsRounds.push(again.p99Ms);
   }
   const route = await phase('TrafficRoute: split svc-1 by version', consumers.get('svc-1') ?? 0, () =>
