@@ -37,7 +37,7 @@ import { controlPlanePostgresEnv, freshPostgresSchema, postgresUnavailable } fro
 
 const USAGE = `usage:
   npm run bench -- [--dataplanes 1000] [--services 100] [--outbounds 5] [--workers 2] [--mtls] [--delta] [--instances 1] [--no-floor]
-                   [--no-default-policies] [--concurrency 250] [--cpu-prof DIR [--cpu-prof-interval US]] [--heap-snapshot DIR] [--eds-rounds R]
+                   [--no-default-policies] [--concurrency 250] [--cpu-prof DIR [--cpu-prof-interval US]] [--cpu-prof-load DIR] [--heap-snapshot DIR] [--eds-rounds R]
   npm run bench -- --sweep [--sweep-sizes 1000,5000,10000,20000] [--sweep-out DIR] [other flags]   (the cost curve, sweep.ts)
   npm run bench -- --sweep-from DIR/xds-load-sweep.json [--sweep-out DIR]   (the table and plot again)`;
 
@@ -59,6 +59,8 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'string' },
     /** The sampling interval of --cpu-prof in microseconds (node's default is 1000). */
     'cpu-prof-interval': { type: 'string' },
+    /** Write a CPU profile of every load-generator process (the floor's too) into this directory. */
+    'cpu-prof-load': { type: 'string' },
     /** Write a heap snapshot of the control plane after the last phase into this directory. */
     'heap-snapshot': { type: 'string' },
     /** Repeat the EDS change this many times (each a new dataplane of svc-0) and print every round's p99: A/B comparisons. */
@@ -196,7 +198,7 @@ function cpUsage(): { cpuS: number; rssMb: number } {
   return cps.map((c) => usage(c.proc.pid!)).reduce((t, u) => ({ cpuS: t.cpuS + u.cpuS, rssMb: t.rssMb + u.rssMb }), { cpuS: 0, rssMb: 0 });
 }
 let workers: ChildProcess[] = [];
-const forkWorkers = () => Array.from({ length: W }, () => fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--max-old-space-size=8192'] }));
+const forkWorkers = () => Array.from({ length: W }, () => fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--max-old-space-size=8192', ...(values['cpu-prof-load'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof-load']] : [])] }));
 
 /** Splits the N nodes over the W workers, starts them and resolves with each stream's sync time from `start`. */
 function syncAll(addresses: string[], floorMessages?: number): Promise<number[]> {

@@ -247,9 +247,8 @@ export class Reconciler implements ProxyRegistry {
 
   /** Publishes a proxy's snapshot, and tells the rollouts being published whether it sent the proxy anything. */
   private setSnapshot(nodeId: string, snapshot: Snapshot): void {
-    const before = this.rollouts?.responsesOf(nodeId) ?? 0;
-    this.cache.set(nodeId, snapshot);
-    this.rollouts?.published(this.claimed, nodeId, before);
+    const sent = this.cache.set(nodeId, snapshot);
+    this.rollouts?.published(this.claimed, nodeId, sent > 0);
   }
 
   private async refreshMesh(meshName: string, changedAt: number, dataplanes: Set<string> | 'all'): Promise<void> {

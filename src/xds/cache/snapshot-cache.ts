@@ -1,11 +1,13 @@
 import type { Snapshot } from './snapshot.js';
 
-export type SnapshotWatcher = (snapshot: Snapshot) => void;
+/** Called with each new snapshot of its node; returns how many responses it sent for it. */
+export type SnapshotWatcher = (snapshot: Snapshot) => number;
 
 /**
  * Per-node snapshots and the streams watching them. The protocol server reads from here and is told
  * when a node's snapshot changes; it never computes configuration. Setting a snapshot notifies
- * watchers synchronously; they compare versions and send only what changed.
+ * watchers synchronously; they compare versions and send only what changed, and `set` returns how
+ * many responses they sent (none: the change did not concern the node's proxy).
  */
 export class SnapshotCache {
   private readonly snapshots = new Map<string, Snapshot>();
@@ -15,9 +17,11 @@ export class SnapshotCache {
     return this.snapshots.get(nodeId);
   }
 
-  set(nodeId: string, snapshot: Snapshot): void {
+  set(nodeId: string, snapshot: Snapshot): number {
     this.snapshots.set(nodeId, snapshot);
-    for (const watcher of this.watchers.get(nodeId) ?? []) watcher(snapshot);
+    let sent = 0;
+    for (const watcher of this.watchers.get(nodeId) ?? []) sent += watcher(snapshot);
+    return sent;
   }
 
   clear(nodeId: string): void {

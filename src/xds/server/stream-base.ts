@@ -19,6 +19,8 @@ export const REMOVE_AFTER: Partial<Record<TypeUrl, readonly TypeUrl[]>> = {
 export abstract class StreamBase<Req extends { type_url?: string }> {
   protected snapshot: Snapshot | undefined;
   private nonceCounter = 0;
+  /** Responses sent on this stream so far. */
+  private responses = 0;
   private readonly stopWatching: () => void;
   /** A change being delivered: when it happened, and the types sent for it that await an ACK. */
   private delivery: { since: number; unacked: Set<TypeUrl> } | undefined;
@@ -33,6 +35,7 @@ export abstract class StreamBase<Req extends { type_url?: string }> {
     // The first configuration counts from the connection (the snapshot was published just before).
     if (this.snapshot?.changedAt !== undefined) this.delivery = { since: this.snapshot.changedAt, unacked: new Set() };
     this.stopWatching = cache.watch(stream.identity.nodeId, (snapshot) => {
+      const before = this.responses;
       const previous = this.snapshot;
       this.snapshot = snapshot;
       // A newer change supersedes one still being delivered: its clock starts later, which
@@ -43,11 +46,13 @@ export abstract class StreamBase<Req extends { type_url?: string }> {
         if (previous?.resources.get(typeUrl) !== snapshot.resources.get(typeUrl) || this.holdsRemovals(typeUrl)) this.respond(typeUrl);
       }
       if (this.delivery?.unacked.size === 0) this.delivery = undefined;
+      return this.responses - before;
     });
   }
 
   /** Subclasses call this for every response they send. */
   protected sent(typeUrl: TypeUrl): void {
+    this.responses++;
     this.delivery?.unacked.add(typeUrl);
   }
 
