@@ -154,6 +154,8 @@ function usage(pid: number): { cpuS: number; rssMb: number } {
 
 interface Report {
   cpuS: number;
+  /** Streams with an ACK since the mark (a brief report has only this, not `acks`). */
+  updated: number;
   acks: number[];
   /** The instance each of `acks` came through. */
   acksInstance: number[];
@@ -198,7 +200,7 @@ function cpUsage(): { cpuS: number; rssMb: number } {
   return cps.map((c) => usage(c.proc.pid!)).reduce((t, u) => ({ cpuS: t.cpuS + u.cpuS, rssMb: t.rssMb + u.rssMb }), { cpuS: 0, rssMb: 0 });
 }
 let workers: ChildProcess[] = [];
-const forkWorkers = () => Array.from({ length: W }, () => fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--max-old-space-size=8192', ...(values['cpu-prof-load'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof-load']] : [])] }));
+const forkWorkers = () => Array.from({ length: W }, () => fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--max-old-space-size=8192', '--expose-gc', ...(values['cpu-prof-load'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof-load']] : [])] }));
 
 /** Splits the N nodes over the W workers, starts them and resolves with each stream's sync time from `start`. */
 function syncAll(addresses: string[], floorMessages?: number): Promise<number[]> {
@@ -240,7 +242,7 @@ function ask<T>(worker: ChildProcess, message: object, ev: string): Promise<T> {
   });
 }
 
-const reportAll = () => Promise.all(workers.map((w) => ask<Report>(w, { cmd: 'report' }, 'report')));
+const reportAll = (brief = false) => Promise.all(workers.map((w) => ask<Report>(w, { cmd: 'report', brief }, 'report')));
 
 const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! : NaN);
 const round = (x: number) => Math.round(x * 10) / 10;
@@ -265,19 +267,21 @@ async function phase(name: string, expected: number, change: () => Promise<numbe
   let reports: Report[] = [];
   for (;;) {
     await new Promise((r) => setTimeout(r, 250));
-    reports = await reportAll();
+    // Brief while waiting: a full report (every ACK time) every 250 ms was load on the cores being measured.
+    reports = await reportAll(true);
     const activity = Math.max(...reports.map((r) => r.lastActivity));
     if (activity !== last) {
       last = activity;
       lastChange = now();
     }
-    const updated = reports.reduce((t, r) => t + r.acks.length, 0);
+    const updated = reports.reduce((t, r) => t + r.updated, 0);
     const quietFor = now() - lastChange;
     if (last > answered && ((updated >= expected && quietFor > 500) || quietFor > quietMs)) break;
     if (now() - answered > maxMs) break;
   }
   const after = measured();
   const loadCpuS = round(reports.reduce((t, r) => t + r.cpuS, 0) - loadBefore);
+  reports = await reportAll();
   const latencies = reports.flatMap((r) => r.acks.map((a, i) => ({ ms: a - answered, instance: r.acksInstance[i] ?? 0 })));
   const result = {
     name,
