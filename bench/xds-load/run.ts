@@ -55,7 +55,7 @@ const { values } = parseArgs({
     instances: { type: 'string', default: '1' },
     /** Delete the default mesh's default policies (Kuma's MeshTimeout, MeshRetry, MeshCircuitBreaker) first. */
     'no-default-policies': { type: 'boolean', default: false },
-    /** Write a CPU profile of the control plane (node --cpu-prof) into this directory. */
+    /** Write a CPU profile of the control plane (node --cpu-prof) into this directory, and one of the floor's server. */
     'cpu-prof': { type: 'string' },
     /** The sampling interval of --cpu-prof in microseconds (node's default is 1000). */
     'cpu-prof-interval': { type: 'string' },
@@ -379,7 +379,11 @@ let floorServer: ChildProcess | undefined;
 /** The same figures from a bare grpc-js server (floor-server.ts) and fresh load generators. */
 async function measureFloor(pushBytes: number): Promise<Floor> {
   console.error(`floor: a bare grpc-js server, ${N} streams, five 1 KB responses each, then pushes of ${pushBytes} B`);
-  const server = fork(FLOOR_SERVER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // With --cpu-prof, the floor's server is profiled too (into the same directory): the two to compare.
+  const server = fork(FLOOR_SERVER, [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`, ...(values['cpu-prof-interval'] ? [`--cpu-prof-interval=${values['cpu-prof-interval']}`] : [])] : [],
+  });
   floorServer = server;
   const { port } = await ask<{ port: number }>(server, { cmd: 'listen', messages: 5, bytes: 1024 }, 'listening');
   workers = forkWorkers();
