@@ -39,7 +39,7 @@ interface Rollout {
   ended: number | undefined;
   /** Claimed by a reconcile that has finished publishing. */
   published: boolean;
-  proxies: Map<string, { state: ProxyState; error?: string }>;
+  proxies: Map<string, Readonly<{ state: ProxyState; error?: string }>>;
   /** How many of `proxies` are pending (kept, not counted: a rollout may concern thousands). */
   pending: number;
 }
@@ -54,9 +54,17 @@ const HISTORY = 1000;
 interface NodeState {
   /** The types sent to the node and not yet ACKed or NACKed, one bit each (TYPE_BITS). */
   inFlight: number;
-  /** The rollouts the node is pending in. */
-  pending: Set<Rollout> | undefined;
+  /** The rollouts the node is pending in (usually one: an array, not a set made per push). */
+  pending: Rollout[] | undefined;
 }
+
+/** A proxy's entry in a rollout when there is no error to keep: one shared object per state (entries are replaced, never edited). */
+const SETTLED: Readonly<Record<ProxyState, Readonly<{ state: ProxyState }>>> = {
+  pending: Object.freeze({ state: 'pending' }),
+  acknowledged: Object.freeze({ state: 'acknowledged' }),
+  rejected: Object.freeze({ state: 'rejected' }),
+  offline: Object.freeze({ state: 'offline' }),
+};
 
 const TYPE_BITS: Record<TypeUrl, number> = {
   [TYPE_URLS.cluster]: 1,
@@ -158,11 +166,11 @@ export class RolloutTracker {
     for (const rollout of claimed) {
       if (rollout.ended !== undefined && rollout.published) continue;
       if (rollout.proxies.get(nodeId)?.state === 'pending') continue;
-      rollout.proxies.set(nodeId, { state: settled ? 'acknowledged' : 'pending' });
+      rollout.proxies.set(nodeId, settled ? SETTLED.acknowledged : SETTLED.pending);
       this.touch(rollout);
       if (settled) continue;
       rollout.pending++;
-      (node.pending ??= new Set()).add(rollout);
+      (node.pending ??= []).push(rollout);
     }
   }
 
@@ -205,7 +213,7 @@ export class RolloutTracker {
     if (!pending) return;
     node.pending = undefined;
     for (const rollout of pending) {
-      rollout.proxies.set(nodeId, { state, ...(error ? { error } : {}) });
+      rollout.proxies.set(nodeId, error ? { state, error } : SETTLED[state]);
       rollout.pending--;
       this.touch(rollout);
       if (rollout.published && rollout.pending === 0) this.end(rollout);
@@ -224,7 +232,11 @@ export class RolloutTracker {
     this.rollouts.delete(id);
     if (!rollout) return;
     if (this.changed) this.forgotten.push(id);
-    for (const nodeId of rollout.proxies.keys()) this.nodes.get(nodeId)?.pending?.delete(rollout);
+    for (const nodeId of rollout.proxies.keys()) {
+      const node = this.nodes.get(nodeId);
+      const at = node?.pending?.indexOf(rollout) ?? -1;
+      if (at >= 0) node!.pending!.splice(at, 1);
+    }
   }
 
   /** This instance's part of rollout `id`. */

@@ -86,8 +86,15 @@ export class ResourceEncoder {
 
 /** The version of a set of resources as a whole: the hash of their sorted names and versions. */
 export function versionOf(resources: readonly EncodedResource[]): string {
-  const parts = resources.map((r) => `${r.name}\u0000${r.version}`).sort();
-  return hash(parts.join('\u0001'));
+  // Names are unique in a response and U+0000 sorts first, so the order of names is the order of
+  // the parts. Responses usually list them sorted already (Envoy sends sorted names): then the
+  // text is built in one pass, with no array of parts to make and sort.
+  let sorted = true;
+  for (let i = 1; i < resources.length && sorted; i++) sorted = resources[i - 1]!.name < resources[i]!.name;
+  if (!sorted) return hash(resources.map((r) => `${r.name}\u0000${r.version}`).sort().join('\u0001'));
+  let text = '';
+  for (let i = 0; i < resources.length; i++) text += `${i === 0 ? '' : '\u0001'}${resources[i]!.name}\u0000${resources[i]!.version}`;
+  return hash(text);
 }
 
 /**

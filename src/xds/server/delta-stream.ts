@@ -3,7 +3,7 @@ import type { SnapshotCache } from '../cache/snapshot-cache.js';
 import type { EncodedResource } from '../cache/snapshot.js';
 import { versionOf } from '../cache/snapshot.js';
 import { SHORT_NAMES, WILDCARD_TYPES, type TypeUrl } from '../resources.js';
-import { REMOVE_AFTER, StreamBase } from './stream-base.js';
+import { HELD_UNTIL, REMOVE_AFTER, StreamBase } from './stream-base.js';
 import type { DeltaDiscoveryRequest__Output } from '../generated/envoy/service/discovery/v3/DeltaDiscoveryRequest.js';
 import type { DeltaDiscoveryResponse as DeltaDiscoveryResponseMessage } from '../generated/envoy/service/discovery/v3/DeltaDiscoveryResponse.js';
 import type { StreamHooks, StreamInfo } from './sotw-stream.js';
@@ -139,8 +139,6 @@ export class DeltaStream extends StreamBase<DeltaDiscoveryRequest> {
     });
     this.sent(typeUrl);
     this.hooks.onResponse?.(this.stream, typeUrl, version);
-    for (const [held, after] of Object.entries(REMOVE_AFTER) as Array<[TypeUrl, readonly TypeUrl[]]>) {
-      if (after.includes(typeUrl) && this.types.get(held)?.deferredRemoval) this.respond(held);
-    }
+    for (const held of HELD_UNTIL[typeUrl]) if (this.types.get(held)?.deferredRemoval) this.respond(held);
   }
 }

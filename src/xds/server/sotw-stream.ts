@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { SnapshotCache } from '../cache/snapshot-cache.js';
 import { versionOf, type EncodedResource } from '../cache/snapshot.js';
 import { SHORT_NAMES, WILDCARD_TYPES, type TypeUrl } from '../resources.js';
-import { REMOVE_AFTER, StreamBase } from './stream-base.js';
+import { HELD_UNTIL, REMOVE_AFTER, StreamBase } from './stream-base.js';
 import type { DiscoveryRequest__Output } from '../generated/envoy/service/discovery/v3/DiscoveryRequest.js';
 import type { DiscoveryResponse as DiscoveryResponseMessage } from '../generated/envoy/service/discovery/v3/DiscoveryResponse.js';
 import type { ProxyIdentity } from './identity.js';
@@ -166,9 +166,7 @@ export class SotwStream extends StreamBase<DiscoveryRequest> {
     this.sent(typeUrl);
     this.hooks.onResponse?.(this.stream, typeUrl, version);
     // Once listeners or routes went out, the removals held back can follow.
-    for (const [held, after] of Object.entries(REMOVE_AFTER) as Array<[TypeUrl, readonly TypeUrl[]]>) {
-      if (after.includes(typeUrl) && this.types.get(held)?.deferredRemoval) this.respond(held);
-    }
+    for (const held of HELD_UNTIL[typeUrl]) if (this.types.get(held)?.deferredRemoval) this.respond(held);
   }
 }
 

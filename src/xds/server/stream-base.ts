@@ -9,6 +9,10 @@ export const REMOVE_AFTER: Partial<Record<TypeUrl, readonly TypeUrl[]>> = {
   [TYPE_URLS.cluster]: [TYPE_URLS.listener, TYPE_URLS.route],
   [TYPE_URLS.endpoint]: [TYPE_URLS.listener, TYPE_URLS.route],
 };
+/** The types whose held-back removals may follow a response of `typeUrl` (REMOVE_AFTER read the other way). */
+export const HELD_UNTIL = Object.fromEntries(
+  Object.values(TYPE_URLS).map((sent) => [sent, (Object.keys(REMOVE_AFTER) as TypeUrl[]).filter((held) => REMOVE_AFTER[held]!.includes(sent))]),
+) as unknown as Readonly<Record<TypeUrl, readonly TypeUrl[]>>;
 
 /**
  * What both protocol variants share: the node's current snapshot, kept by watching the cache, a
