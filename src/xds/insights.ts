@@ -52,6 +52,21 @@ function countersJson(counters: readonly number[], group: number): Record<string
 }
 
 /**
+ * What a flush keeps of the DataplaneInsight it wrote, to write the next one without reading it
+ * back: its version, and its spec without the subscriptions of streams still open (every flush
+ * writes those again from memory). At 10,000 proxies the whole written insights were 20 MB.
+ */
+interface Written {
+  version: number;
+  spec: Record<string, unknown>;
+}
+
+function writtenOf(stored: StoredResource, open: ReadonlySet<string>): Written {
+  const subscriptions = (stored.spec.subscriptions as Array<Record<string, unknown>> | undefined) ?? [];
+  return { version: stored.version, spec: { ...stored.spec, subscriptions: subscriptions.filter((s) => !open.has(s.id as string)) } };
+}
+
+/**
  * Records every ADS subscription as Kuma's DataplaneInsight (connect/disconnect time, the instance
  * serving it, responses sent/ACKed/NACKed per type) and writes the changed ones to the store at
  * most once per `flushMs`. Insight writes never trigger configuration recomputation.
@@ -64,7 +79,7 @@ export class InsightRecorder implements StreamHooks {
   /** Kuma's `mTLS` insight per node: the current certificate's expiry and how often it was issued. */
   private readonly certificates = new Map<string, { certificateExpirationTime: string; lastCertificateRegeneration: string; certificateRegenerations: number }>();
   /** The DataplaneInsight we last wrote per node, so a flush need not read it back. */
-  private readonly written = new Map<string, StoredResource>();
+  private readonly written = new Map<string, Written>();
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
   private readonly unsubscribe: () => void;
@@ -199,11 +214,15 @@ export class InsightRecorder implements StreamHooks {
       .map((s) => ({ id: s.stream.id, protocol: s.stream.protocol, connectTime: s.connectTime, types: s.types }));
   }
 
+  private subscriptionId(sub: Subscription): string {
+    return `${this.instanceId}-${sub.stream.id}`;
+  }
+
   private subscriptionJson(sub: Subscription): Record<string, unknown> {
     const status: Record<string, unknown> = { lastUpdateTime: new Date(sub.lastUpdateMs).toISOString(), total: countersJson(sub.counters, TOTAL) };
     for (const short of COUNTED) status[short] = countersJson(sub.counters, GROUP[short]);
     return {
-      id: `${this.instanceId}-${sub.stream.id}`,
+      id: this.subscriptionId(sub),
       controlPlaneInstanceId: this.instanceId,
       connectTime: sub.connectTime,
       ...(sub.disconnectTime ? { disconnectTime: sub.disconnectTime } : {}),
@@ -247,7 +266,7 @@ export class InsightRecorder implements StreamHooks {
           this.dirty.add(nodeId); // retried at the next flush
           if (!isConflict(result) && !isAlreadyExists(result) && !isNotFound(result)) this.logger.warn({ err: result, node: nodeId }, 'could not write DataplaneInsight');
         } else {
-          this.written.set(nodeId, result);
+          this.written.set(nodeId, writtenOf(result, new Set(subs.filter((s) => !s.disconnectTime).map((s) => this.subscriptionId(s)))));
           for (const s of subs) if (s.disconnectTime) this.forget(s);
           if (this.streams(nodeId).length === 0) {
             this.written.delete(nodeId);
@@ -263,7 +282,7 @@ export class InsightRecorder implements StreamHooks {
     const key = { type: 'DataplaneInsight' as const, mesh, name };
     // What we wrote last is current unless another instance wrote since: then the update is a
     // conflict, and the next flush reads it again.
-    let existing = this.written.get(nodeId);
+    let existing: Written | undefined = this.written.get(nodeId);
     if (!existing) {
       if (!(await this.store.get({ type: 'Dataplane', mesh, name }))) return undefined; // deleted meanwhile
       existing = await this.store.get(key);

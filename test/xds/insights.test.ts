@@ -83,6 +83,42 @@ describe('DataplaneInsight and the inspect endpoint', () => {
     assert.equal(gone, undefined);
   });
 
+  it('keeps the subscription history across flushes: closed streams, reconnects and other instances', async (t) => {
+    const store = new MemoryStore();
+    await store.create({ type: 'Mesh', mesh: '', name: 'default', spec: {} });
+    await store.create({ type: 'Dataplane', mesh: 'default', name: 'web-1', spec: dataplane('10.0.0.1', 'web') });
+    // Another instance served this proxy before.
+    const elsewhere = { id: 'cp-2-7', controlPlaneInstanceId: 'cp-2', connectTime: '2026-01-01T00:00:00.000Z', disconnectTime: '2026-01-01T00:01:00.000Z', status: {} };
+    await store.create({ type: 'DataplaneInsight', mesh: 'default', name: 'web-1', spec: { subscriptions: [elsewhere] } });
+    const recorder = new InsightRecorder(store, 'cp-1', 60_000, pino({ level: 'silent' }));
+    t.after(() => recorder.close());
+    const identity = { nodeId: 'default.web-1', mesh: 'default', name: 'web-1', proxyless: false };
+    const first: StreamInfo = { id: '1', protocol: 'sotw', identity, allowPrivateKeys: true, secretsOnly: false };
+    const second: StreamInfo = { ...first, id: '2' };
+    const subscriptions = async () => ((await store.get({ type: 'DataplaneInsight', mesh: 'default', name: 'web-1' }))!.spec.subscriptions as Json[]);
+
+    recorder.onStreamOpen(first);
+    recorder.onResponse(first, TYPE_URLS.cluster, 'c1');
+    await recorder.flush();
+    recorder.onAck(first, TYPE_URLS.cluster, 'c1');
+    await recorder.flush();
+    // A reconnect between two flushes: the closed stream and the new one are written together.
+    recorder.onStreamClose(first);
+    recorder.onStreamOpen(second);
+    recorder.onResponse(second, TYPE_URLS.cluster, 'c2');
+    await recorder.flush();
+    recorder.onAck(second, TYPE_URLS.cluster, 'c2');
+    await recorder.flush();
+
+    const subs = await subscriptions();
+    assert.deepEqual(subs.map((s) => s.id), ['cp-2-7', 'cp-1-1', 'cp-1-2']);
+    assert.deepEqual(subs[0], elsewhere);
+    assert.match(subs[1]!.disconnectTime, /^\d{4}-/);
+    assert.deepEqual(subs[1]!.status.total, { responsesSent: '1', responsesAcknowledged: '1' });
+    assert.equal(subs[2]!.disconnectTime, undefined);
+    assert.deepEqual(subs[2]!.status.cds, { responsesSent: '1', responsesAcknowledged: '1' });
+  });
+
   it('holds status writes while a push is being ACKed, for at most ten intervals', async (t) => {
     const store = new MemoryStore();
     await store.create({ type: 'Mesh', mesh: '', name: 'default', spec: {} });
