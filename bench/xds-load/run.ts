@@ -371,6 +371,9 @@ interface Floor {
   /** The load generators' CPU over the timed push, beside the EDS phase's: what the proxies pay per message. */
   pushLoadCpuS: number;
   syncMs: number;
+  /** The floor server's CPU and the load generators' over the sync: with the control plane's, what bounds a sync on shared cores. */
+  syncCpuS: number;
+  syncLoadCpuS: number;
   rssMb: number;
   pushBytes: number;
 }
@@ -387,9 +390,13 @@ async function measureFloor(pushBytes: number): Promise<Floor> {
   floorServer = server;
   const { port } = await ask<{ port: number }>(server, { cmd: 'listen', messages: 5, bytes: 1024 }, 'listening');
   workers = forkWorkers();
-  const syncTimes = await syncAll([`127.0.0.1:${port}`], 5);
-  await new Promise((r) => setTimeout(r, 1500));
   const serverUsage = () => usage(server.pid!);
+  const beforeSync = serverUsage();
+  const syncTimes = await syncAll([`127.0.0.1:${port}`], 5);
+  const syncCpuS = round(serverUsage().cpuS - beforeSync.cpuS);
+  await new Promise((r) => setTimeout(r, 1500));
+  // Measured as the control plane's sync is: the load generators' CPU since they started.
+  const syncLoadCpuS = round((await reportAll()).reduce((t, r) => t + r.cpuS, 0));
   const rssMb = serverUsage().rssMb;
   const push = () => phase('floor: one push to every stream', N, async () => (await ask<{ at: number }>(server, { cmd: 'push', bytes: pushBytes }, 'pushed')).at, 3000, 120_000, serverUsage);
   await push(); // warm-up: the first push after the sync pays for lazily grown buffers
@@ -397,7 +404,7 @@ async function measureFloor(pushBytes: number): Promise<Floor> {
   await stopAll();
   server.send({ cmd: 'stop' });
   floorServer = undefined;
-  return { pushP99Ms: timed.p99Ms, pushCpuS: timed.cpCpuS, pushLoadCpuS: timed.loadCpuS, syncMs: Math.round(Math.max(...syncTimes)), rssMb: Math.round(rssMb), pushBytes };
+  return { pushP99Ms: timed.p99Ms, pushCpuS: timed.cpCpuS, pushLoadCpuS: timed.loadCpuS, syncMs: Math.round(Math.max(...syncTimes)), syncCpuS, syncLoadCpuS, rssMb: Math.round(rssMb), pushBytes };
 }
 
 /** The EDS phase's change: one more dataplane of svc-0, which every proxy calls. */
@@ -488,6 +495,8 @@ try {
       { figure: 'EDS phase CP CPU s', skiff: eds.cpCpuS, floor: floor.pushCpuS, ratio: ratio(eds.cpCpuS, floor.pushCpuS), target: '≤ 1.5× floor' },
       { figure: 'EDS phase load-gen CPU s', skiff: eds.loadCpuS, floor: floor.pushLoadCpuS, ratio: ratio(eds.loadCpuS, floor.pushLoadCpuS), target: '' },
       { figure: 'initial sync ms', skiff: Math.round(initialSyncMs), floor: floor.syncMs, ratio: ratio(initialSyncMs, floor.syncMs), target: '≤ 1.3× floor' },
+      { figure: 'initial sync CP CPU s', skiff: sync.cpCpuS, floor: floor.syncCpuS, ratio: ratio(sync.cpCpuS, floor.syncCpuS), target: '' },
+      { figure: 'initial sync load-gen CPU s', skiff: sync.loadCpuS, floor: floor.syncLoadCpuS, ratio: ratio(sync.loadCpuS, floor.syncLoadCpuS), target: '' },
       { figure: 'CP RSS MB', skiff: Math.round(end.rssMb), floor: floor.rssMb, ratio: ratio(end.rssMb, floor.rssMb), target: `≤ floor + 15 KB a proxy (${rssTarget} MB)` },
       { figure: 'TrafficRoute p99 ms', skiff: route.p99Ms, floor: '', ratio: '', target: '≤ 250' },
       ...(mtls ? [{ figure: 'mTLS on p99 ms', skiff: mtls.p99Ms, floor: '', ratio: '', target: '≤ 10000' }] : []),
