@@ -70,24 +70,22 @@ process.on('message', (m: { cmd: string } & Record<string, any>) => {
       send({ ev: 'marked' });
       break;
     case 'report': {
+      // Brief while a phase runs: how many streams have ACKed since the mark; in full, their times too.
+      let updated = 0;
+      let lastActivity = 0;
+      for (const s of streams) {
+        if (s.stats.lastAckAt > markAt) updated++;
+        if (s.stats.lastAckAt > lastActivity) lastActivity = s.stats.lastAckAt;
+      }
+      const cpu = process.cpuUsage();
+      const common = { ev: 'report', updated, lastActivity, cpuS: (cpu.user + cpu.system) / 1e6 };
       if (m.brief) {
-        let updated = 0;
-        let lastActivity = 0;
-        for (const s of streams) {
-          if (s.stats.lastAckAt > markAt) updated++;
-          if (s.stats.lastAckAt > lastActivity) lastActivity = s.stats.lastAckAt;
-        }
-        const cpu = process.cpuUsage();
-        send({ ev: 'report', updated, acks: [], acksInstance: [], lastActivity, bytes: 0, drops: 0, responses: 0, rssMb: 0, cpuS: (cpu.user + cpu.system) / 1e6 });
+        send({ ...common, acks: [], acksInstance: [], bytes: 0, drops: 0, responses: 0, rssMb: 0 });
         break;
       }
-      const updated = streams.filter((s) => s.stats.lastAckAt > markAt);
-      const acks = updated.map((s) => s.stats.lastAckAt);
-      const acksInstance = updated.map((s) => instanceOf.get(s) ?? 0);
+      const acked = streams.filter((s) => s.stats.lastAckAt > markAt);
       const totals = streams.reduce((t, s) => ({ bytes: t.bytes + s.stats.bytes, drops: t.drops + s.stats.drops, responses: t.responses + s.stats.responses }), { bytes: 0, drops: 0, responses: 0 });
-      const lastActivity = Math.max(0, ...streams.map((s) => s.stats.lastAckAt));
-      const cpu = process.cpuUsage();
-      send({ ev: 'report', updated: acks.length, acks, acksInstance, lastActivity, ...totals, rssMb: process.memoryUsage().rss / 1048576, cpuS: (cpu.user + cpu.system) / 1e6 });
+      send({ ...common, acks: acked.map((s) => s.stats.lastAckAt), acksInstance: acked.map((s) => instanceOf.get(s) ?? 0), ...totals, rssMb: process.memoryUsage().rss / 1048576 });
       break;
     }
     case 'stop':

@@ -12,12 +12,13 @@ const MAX_SUBSCRIPTIONS = 5;
 /** Insight writes per transaction in a flush. */
 const FLUSH_BATCH = 500;
 
-type Field = 'responsesSent' | 'responsesAcknowledged' | 'responsesRejected';
-const FIELDS: readonly Field[] = ['responsesSent', 'responsesAcknowledged', 'responsesRejected'];
-const FIELD_INDEX: Record<Field, number> = { responsesSent: 0, responsesAcknowledged: 1, responsesRejected: 2 };
-/** Where a group's three counters start in `Subscription.counters`: the total, then each counted type. */
+const FIELDS = ['responsesSent', 'responsesAcknowledged', 'responsesRejected'] as const;
+type Field = (typeof FIELDS)[number];
+const FIELD_INDEX = Object.fromEntries(FIELDS.map((f, i) => [f, i])) as Record<Field, number>;
+/** Where a group's counters start in `Subscription.counters`: the total, then each counted type. */
 const TOTAL = 0;
-const GROUP: Record<Short, number> = { cds: 3, eds: 6, lds: 9, rds: 12 };
+const GROUP = Object.fromEntries(COUNTED.map((short, i) => [short, (i + 1) * FIELDS.length])) as Record<Short, number>;
+const COUNTERS = (COUNTED.length + 1) * FIELDS.length;
 
 /** What the inspect endpoint shows of one type on one stream. */
 export interface TypeState {
@@ -33,7 +34,7 @@ interface Subscription {
   /** `Date.now()` of the last event; formatted only when written (events are many, writes few). */
   lastUpdateMs: number;
   /**
-   * The counters of the total and of each type (TOTAL, GROUP), three each (FIELDS), in one array:
+   * The counters of the total and of each type (TOTAL, GROUP), one per field (FIELDS), in one array:
    * every response and ACK bumps two of them, and one small array is one object to touch instead
    * of five (at 10,000 proxies, those objects were most of what a push spent here).
    */
@@ -178,7 +179,7 @@ export class InsightRecorder implements StreamHooks {
       stream,
       connectTime: now,
       lastUpdateMs: Date.now(),
-      counters: Array.from({ length: 15 }, () => 0),
+      counters: Array.from({ length: COUNTERS }, () => 0),
       types: {},
     });
     this.dirty.add(stream.identity.nodeId);
@@ -186,7 +187,7 @@ export class InsightRecorder implements StreamHooks {
 
   onStreamClose(stream: StreamInfo): void {
     this.touch(stream, (sub) => {
-      if (!sub.disconnectTime) this.outstanding -= sub.counters[TOTAL]! - sub.counters[TOTAL + 1]! - sub.counters[TOTAL + 2]!;
+      if (!sub.disconnectTime) this.outstanding -= sub.counters[TOTAL + FIELD_INDEX.responsesSent]! - sub.counters[TOTAL + FIELD_INDEX.responsesAcknowledged]! - sub.counters[TOTAL + FIELD_INDEX.responsesRejected]!;
       sub.disconnectTime = new Date().toISOString();
     });
   }

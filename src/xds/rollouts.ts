@@ -1,6 +1,6 @@
 import type { RolloutPart, RolloutProxyState } from '../store/cluster.js';
 import type { StreamInfo } from './server/sotw-stream.js';
-import { TYPE_URLS, type TypeUrl } from './resources.js';
+import { PUSH_ORDER, type TypeUrl } from './resources.js';
 
 /**
  * Where a change has arrived, on this instance: every write through the API names a rollout and
@@ -66,13 +66,7 @@ const SETTLED: Readonly<Record<ProxyState, Readonly<{ state: ProxyState }>>> = {
   offline: Object.freeze({ state: 'offline' }),
 };
 
-const TYPE_BITS: Record<TypeUrl, number> = {
-  [TYPE_URLS.cluster]: 1,
-  [TYPE_URLS.endpoint]: 2,
-  [TYPE_URLS.listener]: 4,
-  [TYPE_URLS.route]: 8,
-  [TYPE_URLS.secret]: 16,
-};
+const TYPE_BITS = Object.fromEntries(PUSH_ORDER.map((typeUrl, i) => [typeUrl, 1 << i])) as Record<TypeUrl, number>;
 
 export class RolloutTracker {
   private readonly rollouts = new Map<string, Rollout>();
