@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { grpcDefinitions } from '../../src/xds/protos.js';
 import { TYPE_URLS } from '../../src/xds/resources.js';
+import { XDS_SERVER_OPTIONS } from '../../src/xds/server/grpc-options.js';
 
 type Msg = Record<string, any>;
 
@@ -33,7 +34,7 @@ function respond(stream: FloorStream): void {
   stream.call.write({ version_info: String(++version), type_url: TYPE_URLS.endpoint, nonce: stream.nonce, resources: [{ type_url: TYPE_URLS.endpoint, value: payload }] });
 }
 
-const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+const server = new grpc.Server(XDS_SERVER_OPTIONS);
 const ads = (grpcDefinitions['envoy.service.discovery.v3.AggregatedDiscoveryService'] as grpc.ServiceDefinition | undefined)!;
 server.addService(ads, {
   StreamAggregatedResources(call: grpc.ServerDuplexStream<Msg, Msg>) {

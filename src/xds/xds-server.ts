@@ -16,6 +16,7 @@ import { Reconciler } from './reconciler.js';
 import { adsService } from './server/ads-service.js';
 import { credentialCheckFor, proxyAuthenticatorFor } from './authn.js';
 import { shutdownGrpcServer } from './server/grpc-shutdown.js';
+import { XDS_SERVER_OPTIONS } from './server/grpc-options.js';
 import { withSplicingSerializers } from './wire.js';
 import { KubernetesAuth } from '../auth/kubernetes/kubernetes-auth.js';
 import { DataplaneTokens } from '../auth/dataplane-tokens.js';
@@ -94,7 +95,7 @@ export async function startXdsServer(
   const cache = new SnapshotCache();
   const reconciler = new Reconciler(store, cache, xdsLogger, undefined, (ms) => metrics?.xdsGeneration.observe(ms));
   const insights = new InsightRecorder(store, instanceId, parseDuration(config.xdsServer.dataplaneStatusFlushInterval) ?? 1000, xdsLogger, () => reconciler.busy(), isLeader);
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  const server = new grpc.Server(XDS_SERVER_OPTIONS);
   const definition = withSplicingSerializers(
     (grpcDefinitions[ADS] as grpc.ServiceDefinition | undefined) ??
       (() => {
@@ -143,7 +144,7 @@ export async function startXdsServer(
     server.bindAsync(`0.0.0.0:${config.xdsServer.grpcPort}`, credentials, (err, bound) => (err ? fail(err) : done(bound))),
   );
   // SDS on its own port as in Kuma's port list: the same streams, secrets only, always over TLS.
-  const sdsServer = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  const sdsServer = new grpc.Server(XDS_SERVER_OPTIONS);
   const sdsDefinition = withSplicingSerializers(grpcDefinitions['envoy.service.secret.v3.SecretDiscoveryService'] as grpc.ServiceDefinition, { sotw: ['StreamSecrets'], delta: ['DeltaSecrets'] });
   const sdsAds = adsService({ cache, registry: reconciler, authenticator, logger: xdsLogger.child({ server: 'sds' }), hooks, secureTransport: true });
   sdsServer.addService(sdsDefinition, sdsAds.secretsImplementation);
