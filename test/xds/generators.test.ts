@@ -8,6 +8,8 @@ import { descriptorOf, validateResource } from '../../src/core/registry.js';
 import { GENERATORS, generateProxyResources } from '../../src/xds/generators/index.js';
 import { inboundGenerator } from '../../src/xds/generators/inbound.js';
 import { outboundGenerator } from '../../src/xds/generators/outbound.js';
+import { targetsKey } from '../../src/xds/generators/routing.js';
+import { sharedResource } from '../../src/xds/generators/shared.js';
 import { proxylessGenerator } from '../../src/xds/generators/proxyless.js';
 import { proxylessServerGenerator } from '../../src/xds/generators/proxyless-server.js';
 import type { GeneratedResource, Generator, ProxyIdentityMaterial } from '../../src/xds/generators/types.js';
@@ -145,6 +147,33 @@ describe('xDS generators (golden files)', () => {
     assert.deepEqual(timeoutOf(other), { seconds: 5, nanos: 0 });
     assert.deepEqual(timeoutOf(generate('web-1')), { seconds: 1, nanos: 0 }, 'generating other-1 left what web-1 shares untouched');
     assert.deepEqual(checkEncodable(other)['rds'], checkEncodable(generateProxyResources({ nodeId: 'default.other-1', dataplane: meshOf(input).dataplanes.get('other-1')!, proxyless: false }, meshOf(input)))['rds'], 'the same as other-1 generated alone');
+  });
+
+  it('keys shared resources by all their parts: equal parts share one object, a differing part or snapshot builds another', () => {
+    const input = parseYaml(readFileSync(new URL('outbound/01.backend-1.input.yaml', TESTDATA), 'utf8')) as Input;
+    const [mesh, other] = [meshOf(input), meshOf(input)];
+    let built = 0;
+    const build = (): GeneratedResource => ({ typeUrl: TYPE_URLS.route, name: `r${++built}`, resource: {} });
+    const a = sharedResource(mesh, ['route', 'backend', ''], build);
+    assert.equal(sharedResource(mesh, ['route', 'backend', ''], build), a);
+    assert.notEqual(sharedResource(mesh, ['route', 'backend', '[{"cluster":"backend[version=v2]"}]'], build), a);
+    assert.notEqual(sharedResource(mesh, ['route', 'backend'], build), a, 'a shorter key is another key');
+    assert.notEqual(sharedResource(mesh, ['local cluster', '127.0.0.1', 8080, true], build), sharedResource(mesh, ['local cluster', '127.0.0.1', 8080, false], build));
+    assert.notEqual(sharedResource(other, ['route', 'backend', ''], build), a, 'per mesh snapshot');
+    assert.equal(built, 6);
+  });
+
+  it("keys route targets as '' for all of the service, and apart for every split", () => {
+    const all = [{ cluster: 'backend', service: 'backend', subset: {}, weight: 100 }];
+    assert.equal(targetsKey(all, 'backend'), '');
+    assert.notEqual(targetsKey(all, 'web'), '', 'another service is not its own default');
+    const split = (v2: number) => [
+      { cluster: 'backend[version=v1]', service: 'backend', subset: { version: 'v1' }, weight: 100 - v2 },
+      { cluster: 'backend[version=v2]', service: 'backend', subset: { version: 'v2' }, weight: v2 },
+    ];
+    assert.notEqual(targetsKey(split(10), 'backend'), targetsKey(split(20), 'backend'));
+    assert.equal(targetsKey(split(10), 'backend'), targetsKey(split(10), 'backend'));
+    assert.notEqual(targetsKey([{ cluster: 'backend[version=v1]', service: 'backend', subset: { version: 'v1' }, weight: 100 }], 'backend'), '');
   });
 
   it('gives a proxy the same secret objects while its identity stays, and every proxy of the CA one trust bundle object', () => {

@@ -29,7 +29,7 @@ export const inboundGenerator: Generator = {
         // The same object for every proxy with this local address and port (of this snapshot).
         const http2 = isHttp2(protocol);
         out.push(
-          sharedResource(mesh, `local cluster\u0000${inbound.serviceAddress}\u0000${inbound.servicePort}\u0000${http2}`, () => ({
+          sharedResource(mesh, ['local cluster', inbound.serviceAddress, inbound.servicePort, http2], () => ({
             typeUrl: TYPE_URLS.cluster,
             name: cluster,
             resource: {

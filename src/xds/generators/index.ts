@@ -26,7 +26,8 @@ export class GeneratorError extends Error {
  * for one type is kept once (the first), so a response never carries a name twice.
  */
 export function generateProxyResources(proxy: ProxyContext, mesh: MeshSnapshot, generators: readonly Generator[] = GENERATORS): GeneratedResource[] {
-  const seen = new Set<string>();
+  // Names seen per type URL (a few shared constants): no key text built per resource.
+  const seen = new Map<string, Set<string>>();
   const out: GeneratedResource[] = [];
   for (const generator of generators) {
     let produced: GeneratedResource[];
@@ -36,9 +37,10 @@ export function generateProxyResources(proxy: ProxyContext, mesh: MeshSnapshot, 
       throw new GeneratorError(generator.name, proxy.nodeId, err);
     }
     for (const r of produced) {
-      const key = `${r.typeUrl} ${r.name}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
+      let names = seen.get(r.typeUrl);
+      if (!names) seen.set(r.typeUrl, (names = new Set()));
+      if (names.has(r.name)) continue;
+      names.add(r.name);
       out.push(r);
     }
   }

@@ -1,6 +1,6 @@
 import { TYPE_URLS } from '../resources.js';
 import { hcmFilter, isHttp, socketAddress, statPrefix, tcpProxyFilter, weightedRoute } from './envoy.js';
-import { routeTargets } from './routing.js';
+import { routeTargets, targetsKey } from './routing.js';
 import { accessLogFor, accessLogSinkCluster } from './traffic-log.js';
 import { selectConnectionPolicy } from '../../core/policy-matching.js';
 import { serviceResources } from './service.js';
@@ -30,9 +30,9 @@ export const outboundGenerator: Generator = {
       const targets = routeTargets(mesh, sourceTags, outbound.service);
       const accessLog = accessLogFor(mesh, sourceTags, proxy.dataplane.dataplane.inbound[0]?.service ?? '', proxy.dataplane.dataplane.address, outbound.service, isHttp(protocol));
       needsLogSink ||= accessLog.needsSink;
-      const listenerKey = JSON.stringify(['listener', outbound.address, outbound.port, outbound.service, protocol, isHttp(protocol) ? null : targets, accessLog.entries]);
+      const logKey = accessLog.entries.length === 0 ? '' : JSON.stringify(accessLog.entries);
       out.push(
-        sharedResource(mesh, listenerKey, () => {
+        sharedResource(mesh, ['listener', outbound.address, outbound.port, outbound.service, protocol, isHttp(protocol) ? '' : targetsKey(targets, outbound.service), logKey], () => {
           const filter = isHttp(protocol)
             ? hcmFilter(statPrefix(outbound.service), outboundRouteName(outbound.service), accessLog.entries, { normalizePath: true, grpcStats: protocol === 'grpc' })
             : tcpProxyFilter(statPrefix(outbound.service), targets, accessLog.entries);
@@ -47,7 +47,7 @@ export const outboundGenerator: Generator = {
       services.add(outbound.service);
       if (isHttp(protocol)) {
         const route = outboundRouteName(outbound.service);
-        out.push(sharedResource(mesh, JSON.stringify(['route', outbound.service, targets]), () => ({ typeUrl: TYPE_URLS.route, name: route, resource: weightedRoute(route, outbound.service, targets, '/') })));
+        out.push(sharedResource(mesh, ['route', outbound.service, targetsKey(targets, outbound.service)], () => ({ typeUrl: TYPE_URLS.route, name: route, resource: weightedRoute(route, outbound.service, targets, '/') })));
       }
       for (const target of targets) {
         const healthCheck = selectConnectionPolicy(mesh.healthChecks, sourceTags, { 'kuma.io/service': target.service });

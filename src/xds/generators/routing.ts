@@ -38,6 +38,13 @@ export function routeTargets(mesh: MeshSnapshot, sourceTags: readonly Tags[], se
   return [...byCluster.values()];
 }
 
+/** The targets as a key part: '' for all of `service` (no TrafficRoute, the usual case), else their JSON. */
+export function targetsKey(targets: readonly RouteTarget[], service: string): string {
+  const only = targets.length === 1 ? targets[0]! : undefined;
+  if (only && only.cluster === service && only.service === service && only.weight === 100 && Object.keys(only.subset).length === 0) return '';
+  return JSON.stringify(targets);
+}
+
 /** Which route each service gets for these source tags: proxies with equal selections can share resources. */
 export function routeSelectionKey(mesh: MeshSnapshot, sourceTags: readonly Tags[]): string {
   if (mesh.trafficRoutes.length === 0) return '';
