@@ -42,6 +42,8 @@ interface Subscription {
   types: Partial<Record<string, TypeState>>;
 }
 
+const total = (sub: Subscription, field: Field): number => sub.counters[TOTAL + FIELD_INDEX[field]]!;
+
 /** Kuma's JSON shows uint64 counters as strings and leaves zero ones out. */
 function countersJson(counters: readonly number[], group: number): Record<string, string> {
   const out: Record<string, string> = {};
@@ -187,7 +189,7 @@ export class InsightRecorder implements StreamHooks {
 
   onStreamClose(stream: StreamInfo): void {
     this.touch(stream, (sub) => {
-      if (!sub.disconnectTime) this.outstanding -= sub.counters[TOTAL + FIELD_INDEX.responsesSent]! - sub.counters[TOTAL + FIELD_INDEX.responsesAcknowledged]! - sub.counters[TOTAL + FIELD_INDEX.responsesRejected]!;
+      if (!sub.disconnectTime) this.outstanding -= total(sub, 'responsesSent') - total(sub, 'responsesAcknowledged') - total(sub, 'responsesRejected');
       sub.disconnectTime = new Date().toISOString();
     });
   }

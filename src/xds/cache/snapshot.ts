@@ -86,14 +86,14 @@ export class ResourceEncoder {
 
 /** The version of a set of resources as a whole: the hash of their sorted names and versions. */
 export function versionOf(resources: readonly EncodedResource[]): string {
-  // Names are unique in a response and U+0000 sorts first, so the order of names is the order of
-  // the parts. Responses usually list them sorted already (Envoy sends sorted names): then the
-  // text is built in one pass, with no array of parts to make and sort.
+  // Names are unique in a response and U+0000 sorts first, so ordering by name orders the parts.
+  // Responses usually list them sorted already (Envoy sends sorted names): then nothing is copied
+  // or sorted, and the text is built in one pass.
   let sorted = true;
   for (let i = 1; i < resources.length && sorted; i++) sorted = resources[i - 1]!.name < resources[i]!.name;
-  if (!sorted) return hash(resources.map((r) => `${r.name}\u0000${r.version}`).sort().join('\u0001'));
+  const ordered = sorted ? resources : [...resources].sort((a, b) => (a.name < b.name ? -1 : 1));
   let text = '';
-  for (let i = 0; i < resources.length; i++) text += `${i === 0 ? '' : '\u0001'}${resources[i]!.name}\u0000${resources[i]!.version}`;
+  for (let i = 0; i < ordered.length; i++) text += `${i === 0 ? '' : '\u0001'}${ordered[i]!.name}\u0000${ordered[i]!.version}`;
   return hash(text);
 }
 
